@@ -1,0 +1,84 @@
+/* Wire formats shared by the shim, the ssi-run client and (mirrored in Java) the daemon.
+ * The contract is docs/ARCHITECTURE.md; keep both in the same commit. Little endian, packed. */
+#ifndef SSI_PROTO_H
+#define SSI_PROTO_H
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#define SSI_LINK_VERSION 1
+#define SSI_PID_SHIFT 14                          /* node n owns [n << 14, (n + 1) << 14) */
+#define SSI_NODE_OF(pid) ((int)((pid) >> SSI_PID_SHIFT))
+#define SSI_MAX_NODE 255
+#define SSI_MAX_FRAME (1u << 20)                  /* refuse larger frames as garbage */
+
+struct ssi_hdr {
+    uint32_t len;      /* whole frame, header included */
+    uint16_t type;
+    uint16_t flags;
+    uint32_t req_id;
+    uint32_t reserved;
+} __attribute__((packed));
+
+enum ssi_msg_type {
+    SSI_HELLO = 0x0001,
+    SSI_NOTIF = 0x0002,
+    SSI_NOTIF_REPLY = 0x0003,
+    SSI_LAUNCHED = 0x0004,
+    SSI_LISTENER_GONE = 0x0005,
+    SSI_ATTACH = 0x0010,
+    SSI_DETACH = 0x0011,
+    SSI_GETREGS = 0x0012,
+    SSI_SETREGS = 0x0013,
+    SSI_GETXSTATE = 0x0014,
+    SSI_SETXSTATE = 0x0015,
+    SSI_READMEM = 0x0016,
+    SSI_WRITEMEM = 0x0017,
+    SSI_INJECT = 0x0018,
+    SSI_GIVEFD = 0x0019,
+    SSI_LAUNCH = 0x0101,
+    SSI_GO = 0x0102,
+    SSI_REPLY_BIT = 0x8000,
+};
+
+struct ssi_hello_reply { int32_t error; uint32_t version; int32_t node_id; int32_t pid_base; int32_t pid_limit; } __attribute__((packed));
+
+struct ssi_notif {
+    uint32_t listener_id, pad;
+    uint64_t notif_id;
+    int32_t pid, nr;
+    uint32_t arch, pad2;
+    uint64_t ip;
+    uint64_t args[6];
+} __attribute__((packed));
+
+#define SSI_REPLY_CONTINUE 1u
+struct ssi_notif_reply {
+    uint32_t listener_id, flags;
+    uint64_t notif_id;
+    int64_t val;
+    int32_t error;
+} __attribute__((packed));
+
+struct ssi_launched { int32_t pid; uint32_t uid, gid, listener_id; /* then NUL-terminated path */ } __attribute__((packed));
+struct ssi_launch { int32_t pid; uint32_t argc; /* then NUL-terminated program path */ } __attribute__((packed));
+struct ssi_go { int32_t error; /* then, if error != 0, a NUL-terminated message */ } __attribute__((packed));
+
+/* ptrace requests (daemon -> shim); replies start with int32_t error. */
+struct ssi_tid_req { int32_t tid; } __attribute__((packed));
+struct ssi_setregs_req { int32_t tid; uint32_t pad; struct user_regs_struct regs; } __attribute__((packed));
+struct ssi_xstate_req { int32_t tid; uint32_t len; /* then u8 xsave[len] */ } __attribute__((packed));
+struct ssi_mem_req { int32_t pid; uint32_t len; uint64_t addr; /* WRITEMEM: then u8 data[len] */ } __attribute__((packed));
+struct ssi_inject_req { int32_t tid; int32_t nr; uint64_t args[6]; } __attribute__((packed));
+struct ssi_givefd_req { int32_t tid; int32_t daemon_fd; int32_t target_fd; } __attribute__((packed));
+
+/* Frame I/O on a stream unix socket (src/common/proto.c). All return 0 on success or -errno.
+ * send: fd_to_pass < 0 means no SCM_RIGHTS; with_creds attaches SCM_CREDENTIALS of the caller.
+ * recv: buf must hold cap bytes; *fd_out (if non-NULL) receives a passed fd or -1; *cred_out (if
+ * non-NULL) receives SCM_CREDENTIALS (pid -1 when absent; enable SO_PASSCRED on the socket first). */
+struct ucred;
+int ssi_send_frame(int sock, uint16_t type, uint32_t req_id, const void *payload, size_t len,
+                   int fd_to_pass, int with_creds);
+int ssi_recv_frame(int sock, void *buf, size_t cap, int *fd_out, struct ucred *cred_out);
+
+#endif
