@@ -1,0 +1,65 @@
+package ssi.comm.control;
+
+import java.util.List;
+
+/**
+ * The control protocol's messages (docs/ARCHITECTURE.md, "Control protocol"): what the ssi CLI asks a
+ * node daemon, and what daemons forward to each other over comm RPC. Immutable values; encoding is in
+ * {@link ControlCodec}.
+ */
+public final class ControlMessages {
+    private ControlMessages() {}
+
+    public static final int PING = 1, NODES = 2, PS = 3, KILL = 4, CAPGET = 5, CAPSET = 6, SHUTDOWN = 7;
+
+    /** A request; {@link #type()} is its wire type. */
+    public sealed interface Request permits Ping, Nodes, Ps, Kill, CapGet, CapSet, Shutdown {
+        int type();
+    }
+
+    public record Ping() implements Request { public int type() { return PING; } }
+
+    public record Nodes() implements Request { public int type() { return NODES; } }
+
+    /** allNodes=false: only the processes of the node that receives it (used for forwarding). */
+    public record Ps(boolean allNodes) implements Request { public int type() { return PS; } }
+
+    public record Kill(int gpid, int signal) implements Request { public int type() { return KILL; } }
+
+    /** gpid 0 means the caller's parent process (the shell that ran ssi). */
+    public record CapGet(int gpid) implements Request { public int type() { return CAPGET; } }
+
+    /** set: one of {@link Capabilities#EFFECTIVE} ..; raise/lower are capability bit masks. */
+    public record CapSet(int gpid, int set, int raise, int lower) implements Request { public int type() { return CAPSET; } }
+
+    public record Shutdown(boolean wholeCluster) implements Request { public int type() { return SHUTDOWN; } }
+
+    /** One node as `ssi nodes` shows it. */
+    public record NodeInfo(int id, String address, String state, double load1, long memTotal, long memAvailable,
+                           int processes) {}
+
+    /** One process as `ssi ps` shows it. */
+    public record ProcessInfo(int gpid, int ppid, int pgid, int sid, int node, int uid, String user, String state,
+                              long cpuMillis, long rssKiB, String command) {}
+
+    /** A process's four SSI capability sets. */
+    public record CapSets(int gpid, int permitted, int effective, int inheritablePermitted, int inheritableEffective) {}
+
+    /**
+     * A reply: status 0 is success (then exactly one of the payload fields fits the request type), any
+     * other status is an errno value and message says what went wrong in words a person can act on.
+     */
+    public record Reply(int status, String message, int nodeId, List<NodeInfo> nodes, List<ProcessInfo> processes,
+                        CapSets caps) {
+        public static Reply ok() { return new Reply(0, "", 0, List.of(), List.of(), null); }
+        public static Reply error(int errno, String message) { return new Reply(errno, message, 0, List.of(), List.of(), null); }
+        public static Reply pong(int nodeId) { return new Reply(0, "", nodeId, List.of(), List.of(), null); }
+        public static Reply nodes(List<NodeInfo> n) { return new Reply(0, "", 0, List.copyOf(n), List.of(), null); }
+        public static Reply processes(List<ProcessInfo> p) { return new Reply(0, "", 0, List.of(), List.copyOf(p), null); }
+        public static Reply caps(CapSets c) { return new Reply(0, "", 0, List.of(), List.of(), c); }
+        public boolean isOk() { return status == 0; }
+    }
+
+    /** errno values used as reply statuses. */
+    public static final int EPERM = 1, ESRCH = 3, EIO = 5, ENODEV = 19, EINVAL = 22, EPROTO = 71;
+}
