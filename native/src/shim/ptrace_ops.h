@@ -1,0 +1,36 @@
+/* ptrace services the shim performs for the daemon on a stopped tracee (docs/ARCHITECTURE.md, link
+ * protocol 0x0010-0x0019). Owner: the shim's single thread; ptrace is per tracer thread, so every call
+ * for a tracee must come from the thread that attached it. All functions return 0 or -errno. */
+#ifndef SSI_PTRACE_OPS_H
+#define SSI_PTRACE_OPS_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+/* PTRACE_SEIZE + PTRACE_INTERRUPT, then waits until tid is in a ptrace stop. */
+int pt_attach(pid_t tid);
+/* PTRACE_DETACH; the tracee resumes. */
+int pt_detach(pid_t tid);
+/* Is tid attached by us? (the reaper uses it to route wait statuses) */
+int pt_is_traced(pid_t tid);
+/* The shim's reaper got a wait status for a traced tid (a stop it must not swallow): hand it over so the
+ * next pt_* call that waits for tid consumes it instead of blocking. */
+void pt_note_wait_status(pid_t tid, int status);
+
+int pt_getregs(pid_t tid, struct user_regs_struct *regs);
+int pt_setregs(pid_t tid, const struct user_regs_struct *regs);
+/* PTRACE_GETREGSET/SETREGSET NT_X86_XSTATE; *len_out gets the size the kernel filled. */
+int pt_getxstate(pid_t tid, void *buf, size_t cap, size_t *len_out);
+int pt_setxstate(pid_t tid, const void *buf, size_t len);
+/* process_vm_readv/writev (pid need not be attached for these); short transfers are -EFAULT. */
+int pt_readmem(pid_t pid, uint64_t addr, void *buf, size_t len);
+int pt_writemem(pid_t pid, uint64_t addr, const void *buf, size_t len);
+/* Runs one syscall in the stopped tracee and restores its registers; *ret_out gets the raw return
+ * (a negative errno on failure). */
+int pt_inject_syscall(pid_t tid, long nr, const uint64_t args[6], int64_t *ret_out);
+/* Installs a copy of local_fd (an fd of the shim) in the tracee at target_fd (or the lowest free fd when
+ * target_fd < 0); *installed_fd_out gets the number. */
+int pt_give_fd(pid_t tid, int local_fd, int target_fd, int *installed_fd_out);
+
+#endif
