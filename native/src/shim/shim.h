@@ -1,0 +1,83 @@
+/* Internal interfaces of ssi-shim, the node init (pid 1 of a node's pid namespace).
+ * Owner: the shim's single thread. The shim is also the ptrace tracer and ptrace is per tracer thread,
+ * so nothing here is ever touched by a second thread or from a signal handler.
+ *
+ * These files are also linked into every test binary (the Makefile links every test with all shim sources but main.c), so every global is prefixed shim_ and nothing here may depend on main.c. */
+#ifndef SSI_SHIM_H
+#define SSI_SHIM_H
+#include <stdint.h>
+#include <sys/types.h>
+
+/* One epoll loop serves every fd; the event's u64 says what it is: kind in the high 32 bits, an index
+ * or id in the low 32 (indices, not pointers, so that growing a table never leaves a dangling event). */
+enum shim_src_kind {
+    SHIM_SRC_LISTENER = 1,   /* low bits: listener id (slot + generation) */
+    SHIM_SRC_SIGNALS,
+    SHIM_SRC_TICK,
+    SHIM_SRC_LAUNCH_LISTEN,
+    SHIM_SRC_LAUNCH_CONN,    /* low bits: connection slot */
+    SHIM_SRC_LINK_LISTEN,
+    SHIM_SRC_LINK,
+};
+#define SHIM_EV(kind, low) (((uint64_t)(kind) << 32) | (uint32_t)(low))
+
+struct shim_config {
+    int node;                /* 1..SSI_MAX_NODE */
+    const char *run_dir;
+    int detach;              /* report readiness through ready_fd, log to node-N.log */
+    char **daemon_argv;      /* NULL-terminated */
+};
+
+/* Node-wide state, set up once by shim_node_main before the loop starts. */
+struct shim_state {
+    int node;
+    int pid_base, pid_limit; /* [node << 14, (node + 1) << 14) */
+    const char *run_dir;
+    int epfd;
+    pid_t daemon_pid;        /* 2 once forked */
+    int ready_fd;            /* --detach pipe to the parent half; -1 once readiness was reported */
+};
+extern struct shim_state shim_state;
+
+/* nodeinit.c */
+void shim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The daemon linked (HELLO answered): tell a waiting --detach parent, once. */
+void shim_report_ready(void);
+/* Never returns: becomes the node (must run as pid 1 of a fresh pid namespace). */
+void shim_node_main(const struct shim_config *cfg, int ready_fd) __attribute__((noreturn));
+/* Binds a SOCK_STREAM unix socket at path (non-blocking, CLOEXEC, listening) and chmods it. */
+int shim_bind_unix(const char *path, mode_t mode, int passcred);
+void shim_socket_path(char *out, size_t cap, const char *run_dir, int node, const char *suffix);
+uint64_t shim_now_ms(void);
+
+/* notify.c: seccomp listeners. */
+/* Is this trapped syscall one the shim answers alone (CONTINUE)? A pure function: arg0 is the
+ * syscall's first argument, the target pid for every signal call. */
+int shim_decide_local(int node, uint32_t arch, int nr, uint64_t arg0);
+/* Takes ownership of fd (a validated seccomp listener) and polls it; *id_out gets its listener id. */
+int shim_listener_add(int fd, uint32_t *id_out);
+void shim_listener_remove(uint32_t id);
+void shim_listener_event(uint32_t id, uint32_t events);
+/* The daemon's answer to a forwarded notification. */
+void shim_notif_reply(const void *reply, size_t len);
+/* The link is gone: fail every notification still waiting for the daemon so no thread hangs. */
+void shim_notif_fail_pending(int error);
+/* Refuses to run on a kernel whose seccomp_notif is larger than the one compiled in. */
+int shim_notify_check_abi(void);
+
+/* launch.c: the launch socket (ssi-run clients). */
+int shim_launch_open(const char *path);
+void shim_launch_accept(void);
+void shim_launch_event(uint32_t slot, uint32_t events);
+void shim_launch_sweep(uint64_t now_ms);
+
+/* link.c: the link socket (the node daemon). */
+int shim_link_open(const char *path);
+void shim_link_accept(void);
+void shim_link_event(uint32_t events);
+/* Is a daemon linked (HELLO done)? */
+int shim_link_up(void);
+/* Sends one frame to the daemon; on failure the link is closed and -errno returned. */
+int shim_link_send(uint16_t type, const void *payload, size_t len);
+
+#endif

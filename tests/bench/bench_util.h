@@ -1,0 +1,43 @@
+/* Small helpers shared by the bench programs (header only). */
+#ifndef BENCH_UTIL_H
+#define BENCH_UTIL_H
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <time.h>
+
+static inline double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* Pins the calling thread to one CPU; cpu < 0 leaves the affinity alone. Exits 2 on failure. */
+static inline void pin_cpu(int cpu, const char *who)
+{
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+        fprintf(stderr, "%s: sched_setaffinity(cpu %d): %s\n", who, cpu, strerror(errno));
+        exit(2);
+    }
+}
+
+static inline long arg_long(const char *s, const char *who)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v <= 0) {
+        fprintf(stderr, "%s: bad count '%s'\n", who, s);
+        exit(2);
+    }
+    return v;
+}
+#endif

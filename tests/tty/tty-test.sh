@@ -1,0 +1,200 @@
+#!/bin/bash
+# tty-test: terminal behaviour of programs started by ./ssi-run, driven through tmux. An outer bash runs
+# `./ssi-run -- bash --norc -i; echo "RC=$?"`; in that inner bash: stdin is a tty, Ctrl-C ends a
+# foreground sleep (status 130), Ctrl-Z stops it ("Stopped") and fg + Ctrl-C ends it, `exit 7`
+# makes ssi-run exit 7. Then the outer bash runs `./ssi-run -- sleep` directly, so that Ctrl-C and
+# Ctrl-Z/fg travel through ssi-run's own stop and status relay to the user's shell.
+# Uses the node of $SSI_NODE (default 1) in $SSI_RUN_DIR (default /run/ssi), as ssi-run does.
+ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+. "$ROOT/tests/lib/tst.sh"
+tst_need tmux
+NODE=${SSI_NODE:-1}
+PID_LO=$((NODE << 14))
+PID_HI=$(((NODE + 1) << 14))
+
+SOCK="ssi-tty-test-$$"
+T=(tmux -L "$SOCK" -f /dev/null)
+cleanup() {
+    "${T[@]}" kill-server 2>/dev/null
+    pkill -KILL -f "^sleep 4242[0-9]$" 2>/dev/null
+}
+trap cleanup EXIT
+
+screen() { "${T[@]}" capture-pane -p -J -S -200 -t t 2>/dev/null; }
+keys() { "${T[@]}" send-keys -t t "$@"; }
+type_line() { keys -l "$1"; keys Enter; }
+# wait_line REGEX [SECONDS]: until a whole line of the pane matches (the typed command line never does,
+# because every check echoes something the shell computes, not the text typed)
+wait_line() {
+    local deadline=$((SECONDS + ${2:-15}))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        screen | grep -qxE -- "$1" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# count_lines REGEX: how many lines of the pane match, to tell a new "Stopped" from an old one
+count_lines() { screen | grep -cE -- "$1"; }
+wait_count() {
+    local deadline=$((SECONDS + ${3:-15}))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        [ "$(count_lines "$1")" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# wait_proc PATTERN STATE: a process whose command line is PATTERN exists in STATE (R/S/T)
+wait_proc() {
+    local deadline=$((SECONDS + 15)) p st
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        for p in $(pgrep -f -- "$1"); do
+            st=$(sed -E 's/^[0-9]+ \(.*\) (.).*/\1/' "/proc/$p/stat" 2>/dev/null)
+            case "$2" in *"$st"*) [ -n "$st" ] && return 0 ;; esac
+        done
+        sleep 0.05
+    done
+    return 1
+}
+# all_in_state PATTERN STATE: every process whose command line matches is in STATE (at least one)
+all_in_state() {
+    local deadline=$((SECONDS + 15)) p st ok
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        ok=
+        for p in $(pgrep -f -- "$1"); do
+            st=$(sed -E 's/^[0-9]+ \(.*\) (.).*/\1/' "/proc/$p/stat" 2>/dev/null)
+            [ -z "$st" ] && continue
+            if [ "$st" = "$2" ]; then ok=${ok:-yes}; else ok=no; fi
+        done
+        [ "$ok" = yes ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+gone_proc() {
+    local deadline=$((SECONDS + 15))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        pgrep -f -- "$1" >/dev/null || return 0
+        sleep 0.05
+    done
+    return 1
+}
+fail_screen() { tst_fail "$1"; echo "---- pane ----"; screen | tail -15; echo "--------------"; }
+
+env_args=()
+[ -n "${SSI_RUN_DIR:-}" ] && env_args+=("SSI_RUN_DIR=$SSI_RUN_DIR")
+[ -n "${SSI_NODE:-}" ] && env_args+=("SSI_NODE=$SSI_NODE")
+"${T[@]}" new-session -d -s t -x 160 -y 50 env "${env_args[@]}" TERM=xterm bash --norc \
+    || tst_conf "tmux cannot start a session here"
+type_line "PS1='OUTER\$ '; cd '$ROOT'"
+wait_line 'OUTER\$ ' || { fail_screen "the outer bash never showed its prompt"; tst_exit; }
+
+# ---- an interactive bash under ssi-run ----
+type_line './ssi-run -- bash --norc -i; echo "RC=$?"'
+wait_line 'bash-[0-9.]+[#$] *' || fail_screen "no prompt from the inner bash"
+type_line "PS1='INNER\$ '"
+type_line 'echo "PID_$$"'
+if wait_line 'PID_[0-9]+'; then
+    pid=$(screen | grep -xE 'PID_[0-9]+' | tail -1 | cut -d_ -f2)
+    if [ "$pid" -ge "$PID_LO" ] && [ "$pid" -lt "$PID_HI" ]; then
+        tst_pass "the inner bash runs on node $NODE (pid $pid)"
+    else
+        tst_fail "the inner bash has pid $pid, outside node $NODE's range [$PID_LO, $PID_HI)"
+    fi
+else
+    fail_screen "the inner bash under ssi-run never answered"
+    tst_exit
+fi
+
+type_line '[ -t 0 ] && echo TTY_OK'
+if wait_line 'TTY_OK'; then tst_pass "stdin of the program is a tty ([ -t 0 ])"
+else fail_screen "[ -t 0 ] is false under ssi-run"; fi
+type_line '[ -t 1 ] && [ -t 2 ] && echo "OUT_$((6*7))"'
+if wait_line 'OUT_42'; then tst_pass "stdout and stderr of the program are the tty"
+else fail_screen "stdout/stderr are not a tty under ssi-run"; fi
+
+type_line 'sleep 42421'
+if wait_proc '^sleep 42421$' S; then
+    keys C-c
+    type_line 'echo "RC_$?"'
+    if wait_line 'RC_130'; then tst_pass "Ctrl-C ends a foreground sleep in the inner bash (\$? = 130)"
+    else fail_screen "Ctrl-C in the inner bash: no RC_130"; fi
+else
+    fail_screen "sleep 42421 never started in the inner bash"
+fi
+
+stopped_before=$(count_lines 'Stopped')
+type_line 'sleep 42422'
+if wait_proc '^sleep 42422$' S; then
+    keys C-z
+    if wait_count 'Stopped' $((stopped_before + 1)) && wait_proc '^sleep 42422$' T; then
+        tst_pass "Ctrl-Z stops a sleep in the inner bash (\"Stopped\")"
+        type_line 'fg'
+        if wait_proc '^sleep 42422$' S; then
+            keys C-c
+            type_line 'echo "FG_$?"'
+            if wait_line 'FG_130' && gone_proc '^sleep 42422$'; then
+                tst_pass "fg then Ctrl-C ends it"
+            else
+                fail_screen "fg + Ctrl-C in the inner bash: no FG_130 or the sleep survived"
+            fi
+        else
+            fail_screen "fg did not resume the sleep in the inner bash"
+        fi
+    else
+        fail_screen "Ctrl-Z in the inner bash did not stop the sleep"
+    fi
+else
+    fail_screen "sleep 42422 never started in the inner bash"
+fi
+
+type_line 'exit 7'
+if wait_line 'RC=7'; then tst_pass "exit 7 in the inner bash makes ssi-run exit 7"
+else fail_screen "ssi-run did not exit 7 after 'exit 7'"; fi
+wait_line 'OUTER\$ ' || fail_screen "the outer bash did not get its prompt back"
+
+# ---- ssi-run's own relay, seen by the user's shell ----
+type_line './ssi-run -- sleep 42423'
+if wait_proc '^sleep 42423$' S; then
+    keys C-c
+    type_line 'echo "OC_$?"'
+    if wait_line 'OC_130'; then tst_pass "Ctrl-C ends ssi-run -- sleep (\$? = 130 in the user's shell)"
+    else fail_screen "Ctrl-C on ssi-run -- sleep: no OC_130"; fi
+else
+    fail_screen "ssi-run -- sleep 42423 never started"
+fi
+
+stopped_before=$(count_lines 'Stopped')
+type_line './ssi-run -- sleep 42424'
+if wait_proc '^sleep 42424$' S; then
+    keys C-z
+    if wait_count 'Stopped.*ssi-run -- sleep 42424' 1 && wait_proc '^sleep 42424$' T; then
+        tst_pass "Ctrl-Z on ssi-run -- sleep: the user's shell shows the job Stopped"
+        if all_in_state 'ssi-run -- sleep 42424' T; then
+            tst_pass "... the ssi-run client and its launch stub are stopped too"
+        else
+            tst_fail "ssi-run's own processes are not all stopped after Ctrl-Z"
+        fi
+        type_line 'fg'
+        if wait_proc '^sleep 42424$' S; then
+            keys C-c
+            type_line 'echo "OF_$?"'
+            if wait_line 'OF_130' && gone_proc 'sleep 42424'; then
+                tst_pass "fg then Ctrl-C ends it (\$? = 130)"
+            else
+                fail_screen "fg + Ctrl-C on ssi-run: no OF_130 or a process survived"
+            fi
+        else
+            fail_screen "fg did not resume ssi-run -- sleep"
+        fi
+    else
+        fail_screen "Ctrl-Z on ssi-run -- sleep: no Stopped job"
+    fi
+else
+    fail_screen "ssi-run -- sleep 42424 never started"
+fi
+
+type_line 'echo "JOBS_$(jobs | wc -l)"'
+if wait_line 'JOBS_0'; then tst_pass "no job is left behind in the user's shell"
+else fail_screen "jobs are left in the user's shell"; fi
+
+tst_exit
