@@ -3,9 +3,13 @@
  * reply), then answers every forwarded trap with CONTINUE, except that a signal aimed at a pid of
  * another node is answered -ESRCH, as if that node had no such process. It logs one line per LAUNCHED,
  * NOTIF and LISTENER_GONE to stderr (the node log under --detach), which is what the tests read.
- * It exits when the link closes, and on SIGTERM (default action). Owner: its only thread. */
+ * It exits when the link closes, and on SIGTERM (default action).
+ * With --probe-ptrace, a program launched with a path ending in "ptrace-probe" is also put through every
+ * ptrace request of the link (ATTACH ... DETACH; GIVEFD installs /dev/zero at its fd 100), and one
+ * "PTRACE-PROBE" line reports each result. Owner: its only thread. */
 #include "ssi_proto.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +18,9 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 
-static int node;
+static int node, link_fd, probe_ptrace;
+static uint32_t next_req_id = 1;
+static _Alignas(8) uint8_t frame[SSI_MAX_FRAME];
 
 static void die(const char *what, int err)
 {
@@ -36,38 +42,156 @@ static int is_signal_call(int nr)
            nr == SYS_rt_tgsigqueueinfo;
 }
 
+static void recv_frame(void)
+{
+    int rc = ssi_recv_frame(link_fd, frame, sizeof frame, NULL, NULL);
+    if (rc) {
+        fprintf(stderr, "fake-daemon: node %d: link closed (%s); exiting\n", node, strerror(-rc));
+        exit(0);
+    }
+}
+
+static void probe(int32_t pid);
+
+/* Handles one frame the shim sent on its own (not a reply). */
+static void handle(const uint8_t *buf)
+{
+    const struct ssi_hdr *h = (const void *)buf;
+    const uint8_t *p = buf + sizeof *h;
+    size_t n = h->len - sizeof *h;
+    if (h->type == SSI_LAUNCHED && n > sizeof(struct ssi_launched)) {
+        struct ssi_launched l;
+        memcpy(&l, p, sizeof l);
+        const char *path = (const char *)p + sizeof l;
+        fprintf(stderr, "fake-daemon: LAUNCHED pid=%d uid=%u gid=%u listener=%u path=%.*s\n", l.pid, l.uid, l.gid,
+                l.listener_id, (int)(n - sizeof l), path);
+        size_t plen = strnlen(path, n - sizeof l);
+        if (probe_ptrace && plen >= 12 && !strncmp(path + plen - 12, "ptrace-probe", 12))
+            probe(l.pid);
+    } else if (h->type == SSI_NOTIF && n == sizeof(struct ssi_notif)) {
+        struct ssi_notif m;
+        memcpy(&m, p, sizeof m);
+        struct ssi_notif_reply r = { .listener_id = m.listener_id, .notif_id = m.notif_id };
+        long target = (int)m.args[0];
+        if (is_signal_call(m.nr) && other_node(target))
+            r.error = -ESRCH;
+        else
+            r.flags = SSI_REPLY_CONTINUE;
+        fprintf(stderr, "fake-daemon: NOTIF listener=%u pid=%d nr=%d arg0=%ld -> %s\n", m.listener_id, m.pid, m.nr,
+                target, r.error ? "ESRCH" : "CONTINUE");
+        int rc = ssi_send_frame(link_fd, SSI_NOTIF_REPLY, ++next_req_id, &r, sizeof r, -1, 0);
+        if (rc)
+            die("sending NOTIF_REPLY failed", -rc);
+    } else if (h->type == SSI_LISTENER_GONE && n == sizeof(uint32_t)) {
+        uint32_t lid;
+        memcpy(&lid, p, sizeof lid);
+        fprintf(stderr, "fake-daemon: LISTENER_GONE listener=%u\n", lid);
+    } else {
+        fprintf(stderr, "fake-daemon: node %d: unexpected frame type 0x%04x (%zu bytes)\n", node, h->type, n);
+    }
+}
+
+/* Sends a request and returns its reply's error; the reply body (after the error) goes to body.
+ * Frames the shim sends meanwhile are handled as usual. */
+static int32_t request(uint16_t type, const void *payload, size_t len, void *body, size_t body_cap, size_t *body_len)
+{
+    uint32_t id = ++next_req_id;
+    int rc = ssi_send_frame(link_fd, type, id, payload, len, -1, 0);
+    if (rc)
+        die("sending a request failed", -rc);
+    for (;;) {
+        static _Alignas(8) uint8_t own[SSI_MAX_FRAME];
+        int rc2 = ssi_recv_frame(link_fd, own, sizeof own, NULL, NULL);
+        if (rc2)
+            die("link closed while waiting for a reply", -rc2);
+        const struct ssi_hdr *h = (const void *)own;
+        if (h->type != (type | SSI_REPLY_BIT) || h->req_id != id) {
+            handle(own);
+            continue;
+        }
+        size_t n = h->len - sizeof *h;
+        int32_t err = -EPROTO;
+        if (n >= sizeof err)
+            memcpy(&err, own + sizeof *h, sizeof err);
+        size_t bl = n >= sizeof err ? n - sizeof err : 0;
+        if (bl > body_cap)
+            bl = body_cap;
+        if (body)
+            memcpy(body, own + sizeof *h + sizeof err, bl);
+        if (body_len)
+            *body_len = bl;
+        return err;
+    }
+}
+
+static void probe(int32_t pid)
+{
+    struct ssi_tid_req t = { .tid = pid };
+    int32_t attach = request(SSI_ATTACH, &t, sizeof t, NULL, 0, NULL);
+    struct user_regs_struct regs;
+    size_t got = 0;
+    int32_t getregs = request(SSI_GETREGS, &t, sizeof t, &regs, sizeof regs, &got);
+    if (!getregs && got != sizeof regs)
+        getregs = -EPROTO;
+    /* Reads the word at the stack pointer, then writes it back unchanged. */
+    struct { struct ssi_mem_req r; uint64_t word; } __attribute__((packed)) mem = {
+        .r = { .pid = pid, .len = 8, .addr = regs.rsp } };
+    int32_t readmem = request(SSI_READMEM, &mem.r, sizeof mem.r, &mem.word, sizeof mem.word, &got);
+    if (!readmem && got != 8)
+        readmem = -EPROTO;
+    int32_t writemem = request(SSI_WRITEMEM, &mem, sizeof mem, NULL, 0, NULL);
+    struct ssi_inject_req inj = { .tid = pid, .nr = SYS_getpid };
+    int64_t ret = 0;
+    int32_t inject = request(SSI_INJECT, &inj, sizeof inj, &ret, sizeof ret, &got);
+    int zero = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    struct ssi_givefd_req g = { .tid = pid, .daemon_fd = zero, .target_fd = 100 };
+    int32_t fd = -1;
+    int32_t givefd = request(SSI_GIVEFD, &g, sizeof g, &fd, sizeof fd, &got);
+    close(zero);
+    struct { struct ssi_setregs_req r; } sr = { .r = { .tid = pid, .regs = regs } };
+    int32_t setregs = request(SSI_SETREGS, &sr, sizeof sr, NULL, 0, NULL);
+    static uint8_t xs[1 << 16];
+    uint32_t xlen = 0;
+    int32_t getx = request(SSI_GETXSTATE, &t, sizeof t, xs, sizeof xs, &got);
+    if (!getx && got >= 4)
+        memcpy(&xlen, xs, 4);
+    int32_t detach = request(SSI_DETACH, &t, sizeof t, NULL, 0, NULL);
+    fprintf(stderr, "fake-daemon: PTRACE-PROBE pid=%d attach=%d getregs=%d readmem=%d writemem=%d inject=%d ret=%lld "
+            "givefd=%d fd=%d setregs=%d getxstate=%d xlen=%u detach=%d\n", pid, attach, getregs, readmem, writemem,
+            inject, (long long)ret, givefd, fd, setregs, getx, xlen, detach);
+}
+
 int main(int argc, char **argv)
 {
     const char *run_dir = NULL;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--node"))
-            node = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--run-dir"))
-            run_dir = argv[i + 1];
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--node") && i + 1 < argc)
+            node = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--run-dir") && i + 1 < argc)
+            run_dir = argv[++i];
+        else if (!strcmp(argv[i], "--probe-ptrace"))
+            probe_ptrace = 1;
     }
     if (node < 1 || node > SSI_MAX_NODE || !run_dir) {
-        fprintf(stderr, "usage: tool_fake_daemon --node N --run-dir DIR\n");
+        fprintf(stderr, "usage: tool_fake_daemon --node N --run-dir DIR [--probe-ptrace]\n");
         return 2;
     }
     struct sockaddr_un a = { .sun_family = AF_UNIX };
     snprintf(a.sun_path, sizeof a.sun_path, "%s/node-%d.link", run_dir, node);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+    link_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (link_fd < 0 || connect(link_fd, (struct sockaddr *)&a, sizeof a) < 0)
         die("cannot connect to the link socket", errno);
 
     uint32_t version = SSI_LINK_VERSION;
-    int rc = ssi_send_frame(fd, SSI_HELLO, 1, &version, sizeof version, -1, 0);
+    int rc = ssi_send_frame(link_fd, SSI_HELLO, 1, &version, sizeof version, -1, 0);
     if (rc)
         die("sending HELLO failed", -rc);
-    static _Alignas(8) uint8_t buf[SSI_MAX_FRAME];
-    rc = ssi_recv_frame(fd, buf, sizeof buf, NULL, NULL);
-    if (rc)
-        die("no HELLO reply", -rc);
-    const struct ssi_hdr *h = (const void *)buf;
+    recv_frame();
+    const struct ssi_hdr *h = (const void *)frame;
     struct ssi_hello_reply hr;
     if (h->type != (SSI_HELLO | SSI_REPLY_BIT) || h->req_id != 1 || h->len != sizeof *h + sizeof hr)
         die("malformed HELLO reply", 0);
-    memcpy(&hr, buf + sizeof *h, sizeof hr);
+    memcpy(&hr, frame + sizeof *h, sizeof hr);
     if (hr.error || hr.version != SSI_LINK_VERSION || hr.node_id != node ||
         hr.pid_base != node << SSI_PID_SHIFT || hr.pid_limit != (node + 1) << SSI_PID_SHIFT) {
         fprintf(stderr, "fake-daemon: node %d: wrong HELLO reply: error %d version %u node %d pids [%d, %d)\n",
@@ -76,41 +200,8 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "fake-daemon: node %d: linked as pid %d, cluster pids [%d, %d)\n", node, (int)getpid(),
             hr.pid_base, hr.pid_limit);
-
-    uint32_t req_id = 1;
     for (;;) {
-        rc = ssi_recv_frame(fd, buf, sizeof buf, NULL, NULL);
-        if (rc) {
-            fprintf(stderr, "fake-daemon: node %d: link closed (%s); exiting\n", node, strerror(-rc));
-            return 0;
-        }
-        const uint8_t *p = buf + sizeof *h;
-        size_t n = h->len - sizeof *h;
-        if (h->type == SSI_LAUNCHED && n > sizeof(struct ssi_launched)) {
-            struct ssi_launched l;
-            memcpy(&l, p, sizeof l);
-            fprintf(stderr, "fake-daemon: LAUNCHED pid=%d uid=%u gid=%u listener=%u path=%.*s\n", l.pid, l.uid,
-                    l.gid, l.listener_id, (int)(n - sizeof l), (const char *)p + sizeof l);
-        } else if (h->type == SSI_NOTIF && n == sizeof(struct ssi_notif)) {
-            struct ssi_notif m;
-            memcpy(&m, p, sizeof m);
-            struct ssi_notif_reply r = { .listener_id = m.listener_id, .notif_id = m.notif_id };
-            long target = (int)m.args[0];
-            if (is_signal_call(m.nr) && other_node(target))
-                r.error = -ESRCH;
-            else
-                r.flags = SSI_REPLY_CONTINUE;
-            fprintf(stderr, "fake-daemon: NOTIF listener=%u pid=%d nr=%d arg0=%ld -> %s\n", m.listener_id, m.pid,
-                    m.nr, target, r.error ? "ESRCH" : "CONTINUE");
-            rc = ssi_send_frame(fd, SSI_NOTIF_REPLY, ++req_id, &r, sizeof r, -1, 0);
-            if (rc)
-                die("sending NOTIF_REPLY failed", -rc);
-        } else if (h->type == SSI_LISTENER_GONE && n == sizeof(uint32_t)) {
-            uint32_t lid;
-            memcpy(&lid, p, sizeof lid);
-            fprintf(stderr, "fake-daemon: LISTENER_GONE listener=%u\n", lid);
-        } else {
-            fprintf(stderr, "fake-daemon: node %d: unexpected frame type 0x%04x (%zu bytes)\n", node, h->type, n);
-        }
+        recv_frame();
+        handle(frame);
     }
 }

@@ -43,7 +43,8 @@ static void through_fork(void)
         _exit(r == 0 && total == 3 ? 0 : 1);
     }
     close(p[0]);
-    write(p[1], "abc", 3);
+    if (write(p[1], "abc", 3) != 3)
+        tst_fail("write to the pipe: %s", strerror(errno));
     close(p[1]);
     tst_reap_ok(child, "a child blocked in read gets the data then EOF when the parent closes");
 
@@ -78,7 +79,7 @@ static void broken_pipe(void)
     pid_t child = tst_fork();
     if (child == 0) {
         signal(SIGPIPE, SIG_DFL);
-        write(p[1], "x", 1);
+        (void)!write(p[1], "x", 1); /* the SIGPIPE ends the child here */
         _exit(0);
     }
     int st = 0;
@@ -106,7 +107,7 @@ static void broken_pipe(void)
     if (child == 0) {
         close(p[1]);
         char b[100];
-        read(p[0], b, sizeof(b)); /* read a little, then exit */
+        (void)!read(p[0], b, sizeof(b)); /* read a little, then exit */
         _exit(0);
     }
     close(p[0]);

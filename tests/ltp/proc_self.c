@@ -170,7 +170,7 @@ static int child_stat(pid_t pid, int *spid, char *comm, size_t commsz, char *sta
     char *l = strchr(buf, '('), *r = strrchr(buf, ')');
     if (!l || !r || r < l)
         return -1;
-    size_t n = r - l - 1 < commsz - 1 ? (size_t)(r - l - 1) : commsz - 1;
+    size_t n = (size_t)(r - l - 1) < commsz - 1 ? (size_t)(r - l - 1) : commsz - 1;
     memcpy(comm, l + 1, n);
     comm[n] = '\0';
     return sscanf(r + 2, "%c %d %d", state, ppid, pgrp) == 3 ? 0 : -1;

@@ -77,7 +77,8 @@ static void with_waitid(void)
     int rfd;
     pid_t child = spinner(&rfd);
     char c;
-    read(rfd, &c, 1);
+    if (read(rfd, &c, 1) != 1)
+        tst_fail("the child did not start");
 
     kill(child, SIGSTOP);
     siginfo_t si;
@@ -128,7 +129,8 @@ static void tstp_handler(void)
     }
     close(p[1]);
     char c = 0;
-    read(p[0], &c, 1);
+    if (read(p[0], &c, 1) != 1)
+        tst_fail("the child did not become ready");
     kill(child, SIGTSTP);
     int st = 0;
     pid_t r = waitpid(child, &st, WUNTRACED);

@@ -193,6 +193,26 @@ else
     fail_screen "ssi-run -- sleep 42424 never started"
 fi
 
+# An interactive bash under ssi-run takes the terminal for its own process group and cannot give it
+# back to a caller it cannot see; a non-interactive caller must still be able to read the terminal.
+type_line "bash --norc -c './ssi-run -- bash --norc -i; read -t 10 x; echo \"READ_\$? \$x\"'"
+exits_before=$(count_lines '^exit$')
+if wait_line 'bash-[0-9.]+[#$] *'; then
+    type_line 'exit'
+    # "exit" alone on a line is what bash -i prints as it leaves (the typed line has a prompt)
+    wait_count '^exit$' $((exits_before + 1))
+    type_line 'typed-after'
+    if wait_line 'READ_0 typed-after'; then
+        tst_pass "after the inner bash exits, its non-interactive caller reads the terminal again"
+    else
+        fail_screen "the caller of ssi-run -- bash -i could not read the terminal after it exited"
+        keys C-c
+    fi
+else
+    fail_screen "no prompt from bash -i under a non-interactive caller"
+fi
+wait_line 'OUTER\$ ' || fail_screen "the outer bash did not get its prompt back"
+
 type_line 'echo "JOBS_$(jobs | wc -l)"'
 if wait_line 'JOBS_0'; then tst_pass "no job is left behind in the user's shell"
 else fail_screen "jobs are left in the user's shell"; fi

@@ -31,21 +31,34 @@ static struct {
 
 static volatile sig_atomic_t relay_child;
 
+/* The client forwards to A with sigqueue and this value, so A can tell a forwarded signal from one
+ * sent to the whole process group, which reached P directly already. Forging it gains nothing: the
+ * sender could signal P itself. */
+#define RELAY_COOKIE 0x53534952   /* "SSIR" */
+
 static void relay_handler(int sig, siginfo_t *si, void *ctx)
 {
     int saved = errno;
     pid_t child = relay_child;
-    if (child > 0) {
+    if (child <= 0) {
+        /* nothing to relay to yet (cannot happen while the relayed signals are blocked) */
+    } else if (caller.pdeath_sig) {
+        /* in A */
         if (sig == caller.pdeath_sig) {
             /* The client is gone (kill -9 of ssi-run): take the program with it, as killing the
              * program itself would. */
             kill(child, SIGKILL);
-        } else if (si->si_code != SI_KERNEL || sig == SIGALRM) {
-            /* SI_KERNEL means the tty (or an orphaned-group hangup) signalled the whole foreground
-             * group, P included; forwarding would deliver it twice. SIGALRM from the kernel is the
-             * client's inherited alarm(2) timer, which only the client receives. */
+        } else if (si->si_code == SI_QUEUE && si->si_value.sival_int == RELAY_COOKIE) {
             kill(child, sig);
         }
+    } else if (si->si_code != SI_KERNEL || sig == SIGALRM) {
+        /* In the client. SI_KERNEL means the tty (or an orphaned-group hangup) signalled the whole
+         * foreground group, P included; forwarding would deliver it twice. SIGALRM from the kernel is
+         * the client's inherited alarm(2) timer, which only the client receives. A kill(2) of our
+         * process group is forwarded although P got it too: nothing in siginfo tells it from a kill
+         * of our pid, which only we receive. */
+        union sigval v = { .sival_int = RELAY_COOKIE };
+        sigqueue(child, sig, v);
     }
     errno = saved;
 }

@@ -106,8 +106,7 @@ static int parse_node(const char *s, const char *what)
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-    const char *env_node = getenv("SSI_NODE");
-    o->node = env_node && *env_node ? parse_node(env_node, "SSI_NODE") : 1;
+    o->node = 0;
     const char *env_dir = getenv("SSI_RUN_DIR");
     o->run_dir = env_dir && *env_dir ? env_dir : "/run/ssi";
     int i = 1;
@@ -140,6 +139,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
             die("unknown option '%s'; run `ssi-run --help` (put `--` before a program whose name "
                 "starts with '-')", a);
         }
+    }
+    if (!o->node) {
+        const char *env_node = getenv("SSI_NODE");
+        o->node = env_node && *env_node ? parse_node(env_node, "SSI_NODE") : 1;
     }
     if (i >= argc)
         die("no program given; usage: ssi-run [--node N] [--run-dir DIR] [--] program [args...]");
@@ -355,6 +358,55 @@ static void enter_node(const struct opts *o, int pidfd, int setuid_mode, uid_t r
         close(cwd_fd);
 }
 
+/* The caller's terminal, when the caller ran us in its foreground: a program in the node's pid
+ * namespace cannot see the caller's process group (getpgrp() and tcgetpgrp() say 0 there), so a shell
+ * that took the terminal for itself (bash -i) cannot hand it back when it exits, and the caller's next
+ * read from the terminal would stop it with SIGTTIN. The client sees every pid, so it hands the terminal
+ * back in the program's place. */
+static struct {
+    int fd;          /* -1: no terminal to watch */
+    pid_t pgrp;      /* our process group, the terminal's foreground when we started */
+} tty = { -1, 0 };
+
+static void tty_note(void)
+{
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+        pid_t fg = tcgetpgrp(fd);
+        if (fg < 0)
+            continue;
+        if (fg == getpgrp()) {
+            tty.fd = fd;
+            tty.pgrp = fg;
+        }
+        return;
+    }
+}
+
+/* Called once the client's own stdin and stdout are about to close: keeps the terminal reachable. */
+static void tty_keep(void)
+{
+    if (tty.fd >= 0 && tty.fd != STDERR_FILENO)
+        tty.fd = fcntl(tty.fd, F_DUPFD_CLOEXEC, 3);
+}
+
+static void tty_reclaim(void)
+{
+    if (tty.fd < 0)
+        return;
+    pid_t fg = tcgetpgrp(tty.fd);
+    /* Only a foreground group that is gone: a program that handed the terminal to a live group
+     * meant it. */
+    if (fg <= 0 || fg == tty.pgrp || kill(-fg, 0) == 0 || errno != ESRCH)
+        return;
+    /* We are a background group now; SIGTTOU would stop us for asking. */
+    sigset_t ttou, old;
+    sigemptyset(&ttou);
+    sigaddset(&ttou, SIGTTOU);
+    sigprocmask(SIG_BLOCK, &ttou, &old);
+    tcsetpgrp(tty.fd, tty.pgrp);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 static int shim_gone(int pidfd)
 {
     struct pollfd p = { .fd = pidfd, .events = POLLIN };
@@ -374,9 +426,10 @@ int main(int argc, char **argv)
     getresuid(&ruid, &euid, &suid);
     getresgid(&rgid, &egid, &sgid);
     if (euid != 0) {
-        char self[PATH_MAX];
+        char self[PATH_MAX] = "ssi-run";
         ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        snprintf(self + (n > 0 ? n : 0), sizeof self - (size_t)(n > 0 ? n : 0), "%s", n > 0 ? "" : "ssi-run");
+        if (n > 0)
+            self[n] = '\0';
         die("entering a node's namespaces needs root: run ssi-run as root, or install it setuid root "
             "(chown root:root %s && chmod u+s %s)", self, self);
     }
@@ -413,6 +466,7 @@ int main(int argc, char **argv)
     struct launch_req req = {
         .node = o.node, .sock = sock, .shim_pidfd = pidfd, .argv = o.argv, .argc = o.argc, .envp = envp,
     };
+    tty_note();
     relay_take_signals();
     pid_t a = fork();
     if (a < 0)
@@ -421,11 +475,16 @@ int main(int argc, char **argv)
         launch_stub(&req);
     relay_set_child(a);
     close(sock);
-    /* as in A: the program alone holds its stdin and stdout (stderr stays for our messages) */
-    close(STDIN_FILENO);
-    close(STDOUT_FILENO);
+    tty_keep();
+    /* As in A: the program alone holds its stdin and stdout (stderr stays for our messages). A caller
+     * that started us with 0 or 1 closed may have had the pidfd land there. */
+    for (int fd = STDIN_FILENO; fd <= STDOUT_FILENO; fd++) {
+        if (fd != pidfd)
+            close(fd);
+    }
 
     int st = relay_wait(a);
+    tty_reclaim();
     /* The kernel kills a node's processes with SIGKILL when its shim (pid 1 there) dies. */
     if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && shim_gone(pidfd)) {
         say("node %d stopped while %s was running", o.node, o.argv[0]);

@@ -32,8 +32,11 @@
 #define LAUNCH_MAX_FRAME (sizeof(struct ssi_hdr) + sizeof(struct ssi_launch) + PATH_MAX)
 
 static int listen_fd = -1;
+/* Events carry gen << 8 | slot: a slot dropped and reused within one epoll batch must not receive
+ * the old connection's event (it could carry a hang-up that is not the new client's). */
 static struct conn {
     int fd;              /* -1: free */
+    uint32_t gen;
     uint64_t deadline_ms;
 } conns[MAX_CONNS];
 
@@ -66,6 +69,10 @@ void shim_launch_accept(void)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
+            if (errno == EMFILE || errno == ENFILE) {
+                shim_pause_accept(listen_fd, SHIM_SRC_LAUNCH_LISTEN);
+                return;
+            }
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 shim_log("accept on the launch socket failed: %s", strerror(errno));
             return;
@@ -85,14 +92,16 @@ void shim_launch_accept(void)
         }
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+        uint32_t gen = (conns[slot].gen + 1) & 0xffffff;
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET,
-                                  .data.u64 = SHIM_EV(SHIM_SRC_LAUNCH_CONN, slot) };
+                                  .data.u64 = SHIM_EV(SHIM_SRC_LAUNCH_CONN, gen << 8 | (uint32_t)slot) };
         if (epoll_ctl(shim_state.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
             shim_log("cannot poll a launch connection: %s", strerror(errno));
             close(fd);
             continue;
         }
         conns[slot].fd = fd;
+        conns[slot].gen = gen;
         conns[slot].deadline_ms = shim_now_ms() + LAUNCH_DEADLINE_MS;
     }
 }
@@ -196,9 +205,10 @@ reject:
         close(lfd);
 }
 
-void shim_launch_event(uint32_t slot, uint32_t events)
+void shim_launch_event(uint32_t tag, uint32_t events)
 {
-    if (slot >= MAX_CONNS || conns[slot].fd < 0)
+    uint32_t slot = tag & 0xff;
+    if (slot >= MAX_CONNS || conns[slot].fd < 0 || conns[slot].gen != tag >> 8)
         return;
     int fd = conns[slot].fd;
     if (events & EPOLLERR) {

@@ -11,7 +11,9 @@
 #include "ssi_proto.h"
 #include "ptrace_ops.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
@@ -26,6 +28,7 @@ static int link_fd = -1;
 static int daemon_pidfd = -1;  /* GIVEFD takes fds out of the daemon with pidfd_getfd */
 static int hello_done;
 static uint32_t next_req_id;
+static uint32_t link_gen;      /* tags the link's epoll events: a stale one must not hit a new link */
 
 /* One frame in, one reply out, both up to SSI_MAX_FRAME (WRITEMEM/READMEM): static, not on the stack. */
 static _Alignas(16) uint8_t in_frame[SSI_MAX_FRAME];
@@ -88,6 +91,10 @@ void shim_link_accept(void)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
+            if (errno == EMFILE || errno == ENFILE) {
+                shim_pause_accept(listen_fd, SHIM_SRC_LINK_LISTEN);
+                return;
+            }
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 shim_log("accept on the link socket failed: %s", strerror(errno));
             return;
@@ -116,7 +123,8 @@ void shim_link_accept(void)
             close(fd);
             continue;
         }
-        struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = SHIM_EV(SHIM_SRC_LINK, 0) };
+        link_gen++;
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = SHIM_EV(SHIM_SRC_LINK, link_gen) };
         if (epoll_ctl(shim_state.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
             shim_log("cannot poll the link: %s", strerror(errno));
             close(pfd);
@@ -148,7 +156,27 @@ static void hello(const struct ssi_hdr *h, const uint8_t *p, size_t n)
     hello_done = 1;
     shim_log("daemon linked (pid %d); node ready, cluster pids [%d, %d)", (int)shim_state.daemon_pid,
              shim_state.pid_base, shim_state.pid_limit);
-    shim_report_ready();
+    shim_node_linked();
+}
+
+/* Is tid the node init or a thread of the daemon? Stopping either would freeze the very loop that
+ * has to answer the daemon: the node would hang. */
+static int untraceable(pid_t tid)
+{
+    if (tid == 1 || tid == shim_state.daemon_pid)
+        return 1;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* gone or never was: ptrace itself will say ESRCH */
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *t = strstr(buf, "\nTgid:");
+    return t && atoi(t + 6) == shim_state.daemon_pid;
 }
 
 /* Replies carry the request's type | 0x8000 and req_id; out[0..4) is the error, the body follows. */
@@ -175,7 +203,7 @@ static int serve_ptrace(const struct ssi_hdr *h, const uint8_t *p, size_t n)
             return -1;
         memcpy(&r, p, sizeof r);
         if (h->type == SSI_ATTACH) {
-            err = pt_attach(r.tid);
+            err = untraceable(r.tid) ? -EPERM : pt_attach(r.tid);
         } else if (h->type == SSI_DETACH) {
             err = pt_detach(r.tid);
         } else if (h->type == SSI_GETREGS) {
@@ -304,9 +332,9 @@ static void dispatch(void)
     link_close(why);
 }
 
-void shim_link_event(uint32_t events)
+void shim_link_event(uint32_t gen, uint32_t events)
 {
-    if (link_fd < 0)
+    if (link_fd < 0 || gen != link_gen)
         return;
     if (events & EPOLLIN) {
         int rc = ssi_recv_frame(link_fd, in_frame, sizeof in_frame, NULL, NULL);

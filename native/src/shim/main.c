@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -129,6 +130,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "ssi-shim: node %d is already running (%s answers)\n", cfg.node, launch_path);
         return 1;
     }
+    /* The node init holds this lock for its life (the descriptor is inherited across the fork, and
+     * CLOEXEC keeps it out of the daemon): two starts racing between the check above and the bind of
+     * the sockets cannot both win. */
+    char log_path[PATH_MAX];
+    shim_socket_path(log_path, sizeof log_path, cfg.run_dir, cfg.node, "log");
+    int lock = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (lock < 0) {
+        fprintf(stderr, "ssi-shim: cannot open %s: %s\n", log_path, strerror(errno));
+        return 1;
+    }
+    if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
+        fprintf(stderr, "ssi-shim: node %d is already running or starting (another ssi-shim holds %s)\n", cfg.node,
+                log_path);
+        return 1;
+    }
     remove_stale(launch_path);
     remove_stale(link_path);
 
@@ -161,6 +177,7 @@ int main(int argc, char **argv)
         shim_node_main(&cfg, ready[1]);
     }
     node_init = pid;
+    close(lock);
     struct sigaction sa = { .sa_handler = forward };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);

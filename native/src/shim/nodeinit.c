@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -35,6 +36,8 @@ struct shim_state shim_state = { .epfd = -1, .ready_fd = -1 };
 
 static int sig_fd = -1, tick_fd = -1, ns_last_pid_fd = -1;
 static int stop_requests;
+static struct { int fd; enum shim_src_kind kind; } paused[2];
+static int npaused;
 
 void shim_log(const char *fmt, ...)
 {
@@ -55,8 +58,21 @@ void shim_log(const char *fmt, ...)
     (void)w;
 }
 
-void shim_report_ready(void)
+static int set_ns_last_pid(long v);
+static int range_armed;
+
+void shim_node_linked(void)
 {
+    /* The pid cursor enters the node's range only now, not right after the daemon's fork: the JVM
+     * starts most of its threads before it links, and those must stay node-internal (below 1 << 14) as
+     * docs/ARCHITECTURE.md says. Nothing can be launched before this point (GO refuses), so no cluster
+     * process can get a pid outside the range. */
+    if (!range_armed) {
+        int rc = set_ns_last_pid(shim_state.pid_base - 1);
+        if (rc < 0)
+            shim_log("cannot set ns_last_pid: %s; cluster pids will not be in the node's range", strerror(-rc));
+        range_armed = 1;
+    }
     if (shim_state.ready_fd < 0)
         return;
     ssize_t w = write(shim_state.ready_fd, "R", 1);
@@ -141,6 +157,30 @@ static void describe_status(char *out, size_t cap, int st)
         snprintf(out, cap, "wait status 0x%x", st);
 }
 
+void shim_pause_accept(int fd, enum shim_src_kind kind)
+{
+    for (int i = 0; i < npaused; i++)
+        if (paused[i].fd == fd)
+            return;
+    if (npaused == (int)(sizeof paused / sizeof paused[0]))
+        return;
+    shim_log("out of file descriptors: not accepting connections until the next tick");
+    struct epoll_event ev = { .events = 0, .data.u64 = SHIM_EV(kind, 0) };
+    epoll_ctl(shim_state.epfd, EPOLL_CTL_MOD, fd, &ev);
+    paused[npaused].fd = fd;
+    paused[npaused].kind = kind;
+    npaused++;
+}
+
+static void resume_accepts(void)
+{
+    for (int i = 0; i < npaused; i++) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SHIM_EV(paused[i].kind, 0) };
+        epoll_ctl(shim_state.epfd, EPOLL_CTL_MOD, paused[i].fd, &ev);
+    }
+    npaused = 0;
+}
+
 /* ---- the pid range ---- */
 
 static long read_ns_last_pid(void)
@@ -165,6 +205,8 @@ static int set_ns_last_pid(long v)
 static void pid_watchdog(void)
 {
     static int warned;
+    if (!range_armed)
+        return;
     long last = read_ns_last_pid();
     if (last < 0) {
         if (!warned++)
@@ -219,11 +261,19 @@ static void on_signals(void)
     struct signalfd_siginfo si;
     int stop = 0;
     while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-            stop = 1;
+        if (si.ssi_signo != SIGTERM && si.ssi_signo != SIGINT)
+            continue;
+        /* Only the host (whose pids we cannot see: 0) and the daemon may stop the node; a root process
+         * of the node must not be able to take the whole node down with kill(1, SIGTERM). */
+        if (si.ssi_pid != 0 && (pid_t)si.ssi_pid != shim_state.daemon_pid) {
+            shim_log("ignored %s from pid %u of the node: only the host or the daemon may stop the node",
+                     si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", si.ssi_pid);
+            continue;
+        }
+        stop = 1;
     }
     reap();
-    if (stop) {
+    if (stop && shim_state.daemon_pid > 0) {
         /* The daemon shuts the node down; a second request means it did not, so it is killed. */
         int sig = ++stop_requests == 1 ? SIGTERM : SIGKILL;
         shim_log("stop requested: sending %s to the daemon (pid %d)", sig == SIGTERM ? "SIGTERM" : "SIGKILL",
@@ -239,6 +289,7 @@ static void on_tick(void)
     (void)r;
     pid_watchdog();
     shim_launch_sweep(shim_now_ms());
+    resume_accepts();
 }
 
 static void no_op(int sig) { (void)sig; }
@@ -351,9 +402,20 @@ void shim_node_main(const struct shim_config *cfg, int ready_fd)
     shim_state.daemon_pid = start_daemon(cfg->daemon_argv);
     if (shim_state.daemon_pid < 0)
         die("cannot fork the daemon: %s", strerror(errno));
-    /* Everything forked from here on (cluster processes) gets a pid in the node's range. */
-    if ((rc = set_ns_last_pid(shim_state.pid_base - 1)) < 0)
-        die("cannot set ns_last_pid: %s", strerror(-rc));
+    /* One listener fd per launched program: take the whole hard limit (no privilege needed), after
+     * the fork so the daemon keeps the limits it was given. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    /* Checked now so a node that could not keep its range fails at start, not at its first launch;
+     * the cursor itself moves into the range when the daemon links (shim_node_linked). */
+    long cursor = read_ns_last_pid();
+    if (cursor < 0)
+        die("cannot read ns_last_pid: %s", strerror(errno));
+    if ((rc = set_ns_last_pid(cursor)) < 0)
+        die("cannot write ns_last_pid: %s", strerror(-rc));
 
     tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (tick_fd < 0)
@@ -395,7 +457,7 @@ void shim_node_main(const struct shim_config *cfg, int ready_fd)
                 shim_link_accept();
                 break;
             case SHIM_SRC_LINK:
-                shim_link_event(evs[i].events);
+                shim_link_event(low, evs[i].events);
                 break;
             }
         }

@@ -15,9 +15,9 @@ enum shim_src_kind {
     SHIM_SRC_SIGNALS,
     SHIM_SRC_TICK,
     SHIM_SRC_LAUNCH_LISTEN,
-    SHIM_SRC_LAUNCH_CONN,    /* low bits: connection slot */
+    SHIM_SRC_LAUNCH_CONN,    /* low bits: generation << 8 | connection slot */
     SHIM_SRC_LINK_LISTEN,
-    SHIM_SRC_LINK,
+    SHIM_SRC_LINK,           /* low bits: link generation */
 };
 #define SHIM_EV(kind, low) (((uint64_t)(kind) << 32) | (uint32_t)(low))
 
@@ -41,14 +41,18 @@ extern struct shim_state shim_state;
 
 /* nodeinit.c */
 void shim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* The daemon linked (HELLO answered): tell a waiting --detach parent, once. */
-void shim_report_ready(void);
+/* The daemon linked (HELLO answered): move the pid cursor into the node's range (first time only)
+ * and tell a waiting --detach parent. */
+void shim_node_linked(void);
 /* Never returns: becomes the node (must run as pid 1 of a fresh pid namespace). */
 void shim_node_main(const struct shim_config *cfg, int ready_fd) __attribute__((noreturn));
 /* Binds a SOCK_STREAM unix socket at path (non-blocking, CLOEXEC, listening) and chmods it. */
 int shim_bind_unix(const char *path, mode_t mode, int passcred);
 void shim_socket_path(char *out, size_t cap, const char *run_dir, int node, const char *suffix);
 uint64_t shim_now_ms(void);
+/* Out of fds: a listening socket stays readable while its backlog cannot be accepted, so it leaves
+ * the epoll set until the next tick instead of spinning the loop. */
+void shim_pause_accept(int fd, enum shim_src_kind kind);
 
 /* notify.c: seccomp listeners. */
 /* Is this trapped syscall one the shim answers alone (CONTINUE)? A pure function: arg0 is the
@@ -68,13 +72,13 @@ int shim_notify_check_abi(void);
 /* launch.c: the launch socket (ssi-run clients). */
 int shim_launch_open(const char *path);
 void shim_launch_accept(void);
-void shim_launch_event(uint32_t slot, uint32_t events);
+void shim_launch_event(uint32_t tag, uint32_t events);
 void shim_launch_sweep(uint64_t now_ms);
 
 /* link.c: the link socket (the node daemon). */
 int shim_link_open(const char *path);
 void shim_link_accept(void);
-void shim_link_event(uint32_t events);
+void shim_link_event(uint32_t gen, uint32_t events);
 /* Is a daemon linked (HELLO done)? */
 int shim_link_up(void);
 /* Sends one frame to the daemon; on failure the link is closed and -errno returned. */

@@ -24,6 +24,18 @@ final class LinkEncoder extends MessageToByteEncoder<LinkWire.Message> {
         this.sealMac = mac;
     }
 
+    /** Sized for the whole frame, so a large payload is copied once instead of regrown step by step. */
+    @Override
+    protected ByteBuf allocateBuffer(ChannelHandlerContext ctx, LinkWire.Message msg, boolean preferDirect) {
+        int payload = switch (msg) {
+            case LinkWire.Call c -> c.payload().length;
+            case LinkWire.Reply r -> r.payload().length;
+            default -> 0;
+        };
+        int size = 64 + payload;
+        return preferDirect ? ctx.alloc().ioBuffer(size) : ctx.alloc().heapBuffer(size);
+    }
+
     @Override
     protected void encode(ChannelHandlerContext ctx, LinkWire.Message msg, ByteBuf out) {
         LinkWire.write(msg, sealMac, seq, out);

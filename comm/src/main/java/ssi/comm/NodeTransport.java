@@ -24,6 +24,7 @@ import io.netty.util.concurrent.FastThreadLocalThread;
 
 import java.io.IOException;
 import java.lang.System.Logger.Level;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -56,6 +57,9 @@ public final class NodeTransport implements AutoCloseable {
     private static final AtomicBoolean NIO_FALLBACK_LOGGED = new AtomicBoolean();
     private static final long CLOSE_WAIT_MILLIS = 3000;
     private static final byte[] EMPTY = new byte[0];
+    private static final long MAX_QUEUED_BYTES = 256L << 20;
+    /** A source that keeps failing the handshake the same way is reported at most once a minute. */
+    private static final long REJECTION_QUIET_NANOS = TimeUnit.SECONDS.toNanos(60);
     /** Which transport (if any) owns the current thread, so close() never waits for its own thread. */
     private static final ThreadLocal<NodeTransport> OWNER = new ThreadLocal<>();
 
@@ -70,6 +74,8 @@ public final class NodeTransport implements AutoCloseable {
     private final AtomicLong callIds = new AtomicLong();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Links links = new Links();
+    /** Payload bytes of calls accepted but not yet started: with rpcQueue, bounds what peers can make us hold. */
+    private final AtomicLong queuedBytes = new AtomicLong();
 
     private NodeTransport(CommContext ctx, RpcHandler handler) {
         this.ctx = ctx;
@@ -249,6 +255,27 @@ public final class NodeTransport implements AutoCloseable {
 
     /** The transport's side of every link's events. */
     private final class Links implements PeerLink.Owner {
+        /** Per "source ip + reason": {nanoTime last logged, connections refused since without a log line}. */
+        private final Map<String, long[]> rejections = new HashMap<>();
+
+        @Override
+        public void rejected(PeerLink link, String reason, Level level) {
+            String more;
+            synchronized (rejections) {
+                long now = System.nanoTime();
+                String key = link.remoteHost() + " " + reason;
+                long[] last = rejections.get(key);
+                if (last != null && now - last[0] < REJECTION_QUIET_NANOS) {
+                    last[1]++;
+                    return;
+                }
+                if (rejections.size() >= 1024) rejections.clear(); // a scan from many addresses must not grow this
+                more = last != null && last[1] > 0 ? " (and " + last[1] + " more times since the last report)" : "";
+                rejections.put(key, new long[] {now, 0});
+            }
+            LOG.log(level, "node {0}: refused connection from {1}: {2}{3}", selfId, link.remote(), reason, more);
+        }
+
         @Override
         public void authenticated(PeerLink link) {
             // Membership first: a caller that sees the dialer's link must also see the peer UP.
@@ -263,13 +290,20 @@ public final class NodeTransport implements AutoCloseable {
 
         @Override
         public void incomingCall(PeerLink link, long callId, byte[] payload) {
-            try {
-                rpc.execute(new Serve(link, callId, payload));
-            } catch (RejectedExecutionException e) {
-                link.send(new LinkWire.Failure(callId, RejectedExecutionException.class.getName(), closed.get()
-                        ? "node " + selfId + " is shutting down"
-                        : "node " + selfId + " is overloaded: " + ctx.rpcQueue() + " calls already wait for a worker"));
+            String overloaded = null;
+            if (queuedBytes.addAndGet(payload.length) > MAX_QUEUED_BYTES) {
+                overloaded = "node " + selfId + " is overloaded: over " + (MAX_QUEUED_BYTES >> 20) + " MiB of calls wait for a worker";
+            } else {
+                try {
+                    rpc.execute(new Serve(link, callId, payload));
+                    return;
+                } catch (RejectedExecutionException e) {
+                    overloaded = closed.get() ? "node " + selfId + " is shutting down"
+                            : "node " + selfId + " is overloaded: " + ctx.rpcQueue() + " calls already wait for a worker";
+                }
             }
+            queuedBytes.addAndGet(-payload.length);
+            link.send(new LinkWire.Failure(callId, RejectedExecutionException.class.getName(), overloaded));
         }
 
         @Override
@@ -293,6 +327,7 @@ public final class NodeTransport implements AutoCloseable {
 
         @Override
         public void run() {
+            queuedBytes.addAndGet(-payload.length);
             LinkWire.Message reply;
             try {
                 byte[] out = handler.handle(link.peerId(), payload);

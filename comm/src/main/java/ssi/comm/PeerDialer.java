@@ -64,7 +64,7 @@ final class PeerDialer {
     void authenticated(PeerLink l) {
         link = l;
         backoff = MIN_BACKOFF_MILLIS;
-        if (lastLogged != null) LOG.log(Level.INFO, "link to node {0} at {1} is up again", peer.id(), peer.hostPort());
+        if (lastLogged != null) LOG.log(Level.INFO, "link to node {0} at {1} is up", peer.id(), peer.hostPort());
         lastLogged = null;
     }
 

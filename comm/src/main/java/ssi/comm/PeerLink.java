@@ -13,6 +13,7 @@ import io.netty.util.concurrent.ScheduledFuture;
 import javax.crypto.Mac;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -34,6 +35,8 @@ final class PeerLink extends ChannelInboundHandlerAdapter {
 
     /** What the transport does with a link's events; called on the link's event loop. */
     interface Owner {
+        /** An unauthenticated inbound connection was refused; the owner logs it, rate-limited per source. */
+        void rejected(PeerLink link, String reason, Level level);
         void authenticated(PeerLink link);
         void heard(int peerId);
         void incomingCall(PeerLink link, long callId, byte[] payload);
@@ -79,7 +82,13 @@ final class PeerLink extends ChannelInboundHandlerAdapter {
     /** Why the link failed, null if it closed cleanly or is still open. */
     String failure() { return failure; }
     Level failureLevel() { return failureLevel; }
+    /** The peer's ip:port. */
     String remote() { return remote; }
+    /** The peer's ip, without the port that changes with every connection. */
+    String remoteHost() {
+        return channel != null && channel.remoteAddress() instanceof InetSocketAddress a && a.getAddress() != null
+                ? a.getAddress().getHostAddress() : remote;
+    }
 
     // ---- outbound, any thread ----
 
@@ -120,6 +129,8 @@ final class PeerLink extends ChannelInboundHandlerAdapter {
 
     /** Sends a reply or a heartbeat; dropped if the link has closed meanwhile (the caller times out). */
     void send(LinkWire.Message m) {
+        // After close the event loop may be gone, and Netty would complain about the listener it cannot run.
+        if (closed || !channel.isActive()) return;
         channel.writeAndFlush(m).addListener((ChannelFutureListener) f -> {
             if (!f.isSuccess() && !closed) {
                 LOG.log(Level.WARNING, "cannot send {0} to node {1} ({2}): {3}", m.getClass().getSimpleName(), peerId, remote, f.cause());
@@ -132,7 +143,9 @@ final class PeerLink extends ChannelInboundHandlerAdapter {
     @Override
     public void channelActive(ChannelHandlerContext c) {
         channel = c.channel();
-        remote = String.valueOf(channel.remoteAddress());
+        remote = channel.remoteAddress() instanceof InetSocketAddress a && a.getAddress() != null
+                ? a.getAddress().getHostAddress() + ":" + a.getPort()
+                : String.valueOf(channel.remoteAddress());
         myNonce = LinkCrypto.nonce();
         c.writeAndFlush(new LinkWire.Hello(ctx.nodeId(), myNonce));
         long limit = ctx.handshakeTimeoutMillis();
@@ -199,18 +212,18 @@ final class PeerLink extends ChannelInboundHandlerAdapter {
         handshakeTimer.cancel(false);
         encoder.seal(LinkCrypto.sessionMac(secret, transcript, myRole()));
         openMac = LinkCrypto.sessionMac(secret, transcript, peerRole());
-        // Netty hands bytes the old decoder still holds to its replacement, so frames that arrived in the
-        // same read as AUTH are not lost.
-        c.pipeline().replace(NodeTransport.FRAMES, NodeTransport.FRAMES, LinkWire.frameDecoder(LinkWire.MAX_FRAME));
+        authenticated = true;
         c.pipeline().addBefore(c.name(), "idle", new IdleStateHandler(ctx.downAfterMillis(), 0, 0, TimeUnit.MILLISECONDS));
         long beat = ctx.heartbeatIntervalMillis();
         heartbeats = c.executor().scheduleAtFixedRate(() -> {
             // A peer that stopped reading gets no pile of heartbeats; it will be dropped as silent anyway.
             if (channel.isWritable()) send(LinkWire.Heartbeat.INSTANCE);
         }, beat, beat, TimeUnit.MILLISECONDS);
-        authenticated = true;
         LOG.log(Level.DEBUG, "link with node {0} ({1}, {2}) authenticated", peerId, remote, role);
         owner.authenticated(this);
+        // Last, because Netty hands the bytes the old decoder still holds (frames that came in the same read
+        // as AUTH) to the replacement at once, re-entering channelRead: the link must be fully up by then.
+        c.pipeline().replace(NodeTransport.FRAMES, NodeTransport.FRAMES, LinkWire.frameDecoder(LinkWire.MAX_FRAME));
     }
 
     private void onSealed(ChannelHandlerContext c, ByteBuf body) throws LinkWire.ProtocolException {
@@ -268,15 +281,18 @@ final class PeerLink extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Closes the link for a reason, logged once per link. A dialer's handshake failures are left to its
-     * {@link PeerDialer}, which logs them once per run of failures rather than at every retry.
+     * Closes the link for a reason, logged once per link. A peer that keeps failing the handshake must not
+     * flood the log, so those failures go to the owner (inbound) or the {@link PeerDialer} (outbound), which
+     * log a run of identical failures once.
      */
     private void fail(ChannelHandlerContext c, String reason, Level level) {
         if (failure != null) return;
         failure = reason;
         failureLevel = level;
-        if (authenticated || role == Role.ACCEPTOR) {
+        if (authenticated) {
             LOG.log(level, "closing link {0}: {1}", describe(), reason);
+        } else if (role == Role.ACCEPTOR) {
+            owner.rejected(this, reason, level);
         }
         c.close();
     }

@@ -93,7 +93,7 @@ final class ClusterStartCommand implements Callable<Integer> {
             }
         }
         for (Map.Entry<Integer, NodeStarter.Launch> e : launches.entrySet()) {
-            String why = e.getValue().await(remaining(deadline));
+            String why = e.getValue().await(NodeProbe.remaining(deadline));
             if (why != null) failed.put(e.getKey(), why);
         }
         Failure failure = failed.isEmpty() ? waitUntilUp(dir, ids, deadline)
@@ -155,7 +155,7 @@ final class ClusterStartCommand implements Callable<Integer> {
             last = null;
             for (int id : ids) {
                 if (answered.contains(id)) continue;
-                Duration t = min(Duration.ofSeconds(1), remaining(deadline));
+                Duration t = NodeProbe.probeTimeout(deadline, Duration.ofSeconds(1));
                 if (NodeProbe.ping(ssi.deps().control(), ControlSource.socketOf(dir, id), t).isPresent()) {
                     answered.add(id);
                 } else if (last == null) {
@@ -168,14 +168,14 @@ final class ClusterStartCommand implements Callable<Integer> {
                 if (last == null) return null;
             }
             if (System.nanoTime() >= deadline) return last;
-            Thread.sleep(min(ssi.pollInterval, remaining(deadline)));
+            NodeProbe.pause(deadline, ssi.pollInterval);
         }
     }
 
     /** Null when node 1 sees every node UP, else the first node it does not see UP. */
     private Failure notUp(Path dir, List<Integer> ids, long deadline) {
         int first = ids.getFirst();
-        Duration t = min(Duration.ofSeconds(2), remaining(deadline));
+        Duration t = NodeProbe.probeTimeout(deadline, Duration.ofSeconds(2));
         try (ControlSource.Connection c = ssi.deps().control().open(ControlSource.socketOf(dir, first))) {
             Reply r = NodeProbe.call(c, new ControlMessages.Nodes(), t);
             if (!r.isOk()) return new Failure(first, "NODES failed: " + Errno.describe(r));
@@ -211,9 +211,9 @@ final class ClusterStartCommand implements Callable<Integer> {
         long deadline = System.nanoTime() + ssi.stopTimeout.toNanos();
         List<Integer> alive = new ArrayList<>(ids);
         while (true) {
-            alive.removeIf(id -> !NodeProbe.alive(source, dir, id, PING_TIMEOUT));
+            alive.removeIf(id -> !NodeProbe.alive(source, dir, id, NodeProbe.probeTimeout(deadline, PING_TIMEOUT)));
             if (alive.isEmpty() || System.nanoTime() >= deadline) break;
-            Thread.sleep(min(ssi.pollInterval, remaining(deadline)));
+            NodeProbe.pause(deadline, ssi.pollInterval);
         }
         NodeProbe.removeStale(source, dir, PING_TIMEOUT);
         List<String> netProblems = topology == null ? List.of() : topology.teardown(ids);
@@ -222,13 +222,5 @@ final class ClusterStartCommand implements Callable<Integer> {
         }
         return "the nodes that started were stopped"
                 + (netProblems.isEmpty() ? "" : ", but removing the namespaces failed: " + String.join("; ", netProblems));
-    }
-
-    static Duration remaining(long deadlineNanos) {
-        return Duration.ofNanos(Math.max(0, deadlineNanos - System.nanoTime()));
-    }
-
-    static Duration min(Duration a, Duration b) {
-        return a.compareTo(b) <= 0 ? a : b;
     }
 }

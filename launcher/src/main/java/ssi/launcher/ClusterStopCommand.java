@@ -69,11 +69,10 @@ final class ClusterStopCommand implements Callable<Integer> {
             ids = candidates(dir, conf);
             alive = new ArrayList<>();
             for (int id : ids) {
-                Duration t = ClusterStartCommand.min(PING_TIMEOUT, ClusterStartCommand.remaining(deadline));
-                if (NodeProbe.alive(source, dir, id, t)) alive.add(id);
+                if (NodeProbe.alive(source, dir, id, NodeProbe.probeTimeout(deadline, PING_TIMEOUT))) alive.add(id);
             }
             if (alive.isEmpty() || System.nanoTime() >= deadline) break;
-            Thread.sleep(ClusterStartCommand.min(ssi.pollInterval, ClusterStartCommand.remaining(deadline)));
+            NodeProbe.pause(deadline, ssi.pollInterval);
         }
         if (!alive.isEmpty()) {
             throw new SsiException("cluster stop", "node(s) " + alive + " still run after " + NodeProbe.seconds(ssi.stopTimeout),

@@ -93,7 +93,8 @@ final class NetnsTopology {
 
     /**
      * Deletes the switch, the given nodes' namespaces and any other ssi-n* leftover (deleting a namespace
-     * destroys its veths and the bridge). Best effort; returns the problems, empty when all went away.
+     * destroys its veths and the bridge), except node namespaces that still hold processes. Best
+     * effort; returns the problems, empty when all went away.
      */
     List<String> teardown(Collection<Integer> nodes) {
         List<String> present = existing();
@@ -104,6 +105,15 @@ final class NetnsTopology {
         for (String ns : names) {
             // `ip netns list` may fail to read /run/netns; then try every name we know of
             if (!present.isEmpty() && !present.contains(ns)) continue;
+            if (!ns.equals(SWITCH)) {
+                // processes there belong to a node we could not stop, or to another run dir's cluster
+                // (namespace names are machine-wide): deleting the name would cut them off from ip.
+                Result pids = run("netns", "pids", ns);
+                if (pids.ok() && !pids.output().isBlank()) {
+                    problems.add(ns + " still holds process(es) " + pids.output().replace('\n', ' ') + ", left in place");
+                    continue;
+                }
+            }
             Result r = run("netns", "del", ns);
             if (!r.ok() && !present.contains(ns)) continue; // it was not there after all
             if (!r.ok()) problems.add("ip netns del " + ns + ": " + r.output());

@@ -129,6 +129,30 @@ final class NodeProbe {
         return removed;
     }
 
+    /** Shortest wait a probe gets, even at a deadline: a 0 s probe fails for sure and proves nothing. */
+    static final Duration MIN_PROBE = Duration.ofMillis(250);
+
+    /** Time left until deadlineNanos (a System.nanoTime value), never negative. */
+    static Duration remaining(long deadlineNanos) {
+        return Duration.ofNanos(Math.max(0, deadlineNanos - System.nanoTime()));
+    }
+
+    /**
+     * Timeout of one probe made while polling towards a deadline: what is left, but at least
+     * {@link #MIN_PROBE} and at most max. The last poll may overrun the deadline by up to max.
+     */
+    static Duration probeTimeout(long deadlineNanos, Duration max) {
+        Duration left = remaining(deadlineNanos);
+        if (left.compareTo(MIN_PROBE) < 0) left = MIN_PROBE;
+        return left.compareTo(max) > 0 ? max : left;
+    }
+
+    /** Pause between two polls: period, or less when the deadline is nearer. */
+    static void pause(long deadlineNanos, Duration period) throws InterruptedException {
+        Duration left = remaining(deadlineNanos);
+        Thread.sleep(left.compareTo(period) < 0 ? left : period);
+    }
+
     /** "20 s", "1.5 s": how timeouts appear in messages. */
     static String seconds(Duration d) {
         long ms = d.toMillis();

@@ -126,7 +126,7 @@ class CliParsingTest {
     void nodesPrintsATable() {
         Cli.Result r = cli().run("nodes");
         assertEquals(0, r.code(), r.err());
-        assertEquals("ID ADDRESS       STATE LOAD      MEM PROCS\n"
+        assertEquals("ID ADDRESS        STATE LOAD       MEM PROCS\n"
                 + " 1 127.0.0.1:7701 SELF  0.50 2.0G/8.0G     3\n", r.out());
     }
 

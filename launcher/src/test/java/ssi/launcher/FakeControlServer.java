@@ -25,6 +25,7 @@ final class FakeControlServer implements AutoCloseable {
     final List<Request> requests = new CopyOnWriteArrayList<>();
     private final ServerSocketChannel server;
     private final List<SocketChannel> clients = new CopyOnWriteArrayList<>();
+    private final Thread acceptor;
     private volatile Function<Request, Reply> handler;
     private volatile boolean closed;
 
@@ -33,7 +34,7 @@ final class FakeControlServer implements AutoCloseable {
         this.handler = handler;
         server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         server.bind(UnixDomainSocketAddress.of(socket));
-        Thread.ofPlatform().daemon().name("fake-ctl-" + socket.getFileName()).start(this::acceptLoop);
+        acceptor = Thread.ofPlatform().daemon().name("fake-ctl-" + socket.getFileName()).start(this::acceptLoop);
     }
 
     void handler(Function<Request, Reply> h) {
@@ -44,6 +45,10 @@ final class FakeControlServer implements AutoCloseable {
         while (!closed) {
             try {
                 SocketChannel c = server.accept();
+                if (closed) {
+                    c.close();
+                    return;
+                }
                 clients.add(c);
                 Thread.ofPlatform().daemon().start(() -> serve(c));
             } catch (IOException e) {
@@ -100,8 +105,14 @@ final class FakeControlServer implements AutoCloseable {
         closed = true;
         try {
             server.close();
+            // JDK 25 defers the real close of a listener while a thread is blocked in accept(): until
+            // that thread has left accept(), new connects still succeed. Wait for it, so a closed fake
+            // really refuses connections like a dead daemon.
+            if (Thread.currentThread() != acceptor) acceptor.join(5000);
         } catch (IOException ignored) {
             // nothing to do in a test helper
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
         for (SocketChannel c : clients) {
             try {

@@ -103,6 +103,7 @@ final class ControlServer implements AutoCloseable {
 
     /** One client connection. Fields are touched on the event loop only. */
     private static final class Connection extends ChannelInboundHandlerAdapter {
+        private static final int MAX_QUEUED = 16;
         private final ControlService service;
         private final PeerCredentialSource credentials;
         private final Executor workers;
@@ -111,6 +112,8 @@ final class ControlServer implements AutoCloseable {
         private Caller caller;
         /** The previous request's completion: the next one starts after it, so replies stay in order. */
         private CompletableFuture<Void> tail = CompletableFuture.completedFuture(null);
+        /** Requests read but not yet answered; past MAX_QUEUED the connection stops reading (backpressure). */
+        private int queued;
 
         Connection(ControlService service, PeerCredentialSource credentials, Executor workers, Runnable onShutdown, NodeLog log) {
             this.service = service;
@@ -153,11 +156,11 @@ final class ControlServer implements AutoCloseable {
                 Reply bad = Reply.error(ControlMessages.EPROTO, "malformed control request (" + e.getMessage()
                         + "); is ssi the same version as the daemon?");
                 // an error reply does not depend on the request type, so any type encodes it
-                tail = tail.thenRun(() -> write(ctx, ControlCodec.encodeReply(ControlMessages.PING, bad)));
+                enqueue(ctx, tail.thenRun(() -> write(ctx, ControlCodec.encodeReply(ControlMessages.PING, bad))));
                 return;
             }
             Caller who = caller;
-            tail = tail
+            enqueue(ctx, tail
                     .thenComposeAsync(v -> service.handle(who, request, false), workers)
                     .handle((reply, e) -> {
                         if (e != null) {
@@ -167,7 +170,16 @@ final class ControlServer implements AutoCloseable {
                         ChannelFuture sent = write(ctx, ControlCodec.encodeReply(request.type(), reply));
                         if (ControlService.stopsNode(request, reply)) sent.addListener(f -> onShutdown.run());
                         return null;
-                    });
+                    }));
+        }
+
+        /** Makes next the new tail; a client that sends faster than it reads replies stops being read. */
+        private void enqueue(ChannelHandlerContext ctx, CompletableFuture<Void> next) {
+            tail = next;
+            if (++queued == MAX_QUEUED) ctx.channel().config().setAutoRead(false);
+            next.whenComplete((v, e) -> ctx.executor().execute(() -> {
+                if (queued-- == MAX_QUEUED) ctx.channel().config().setAutoRead(true);
+            }));
         }
 
         private static ChannelFuture write(ChannelHandlerContext ctx, byte[] body) {

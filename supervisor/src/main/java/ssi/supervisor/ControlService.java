@@ -97,7 +97,11 @@ final class ControlService {
     private CompletableFuture<Reply> onOwner(Caller caller, int gpid, Request forward, LocalAction action) throws Refused {
         int owner = layout.nodeOf(gpid);
         if (owner == local.nodeId()) return done(action.run());
-        if (owner <= 0 || cluster.node(owner) == null) {
+        if (owner <= 0) {
+            throw new Refused(ControlMessages.ENODEV, "gpid " + gpid + " belongs to no node (gpids of node n start at n << "
+                    + PidLayout.PID_SHIFT + ", so the smallest is " + (1 << PidLayout.PID_SHIFT) + ")");
+        }
+        if (cluster.node(owner) == null) {
             throw new Refused(ControlMessages.ENODEV, "no node " + owner + " in the cluster (gpid " + gpid
                     + " would live there); `ssi nodes` lists the nodes");
         }

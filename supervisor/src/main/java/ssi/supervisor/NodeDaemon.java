@@ -54,8 +54,8 @@ public final class NodeDaemon implements AutoCloseable {
         try {
             config = ClusterConfig.load(ctx.clusterConfFile());
         } catch (IOException | RuntimeException e) {
-            throw new StartException("cannot load the cluster configuration " + ctx.clusterConfFile() + ": " + e.getMessage()
-                    + " (it is written by `ssi cluster start`)", e);
+            throw new StartException(e.getMessage() + " (" + ctx.clusterConfFile().getFileName()
+                    + " is written by `ssi cluster start`)", e);
         }
         if (config.node(id) == null) {
             throw new StartException("node " + id + " is not in " + ctx.clusterConfFile() + "; add a line `node " + id
@@ -64,8 +64,8 @@ public final class NodeDaemon implements AutoCloseable {
         try {
             secret = ClusterSecret.load(ctx.secretFile());
         } catch (IOException | RuntimeException e) {
-            throw new StartException("cannot load the cluster secret " + ctx.secretFile() + ": " + e.getMessage()
-                    + " (it is written by `ssi cluster start`)", e);
+            throw new StartException(e.getMessage() + " (" + ctx.secretFile().getFileName()
+                    + " is written by `ssi cluster start`)", e);
         }
 
         ExecutorService workers = Executors.newFixedThreadPool(ctx.workerThreads(), new WorkerThreads());
@@ -102,7 +102,16 @@ public final class NodeDaemon implements AutoCloseable {
                 throw new StartException(e.getMessage(), e);
             }
 
-            SignalHandlers signals = new SignalHandlers(id, layout, table, cluster, workers, d.link::reply,
+            ShimLink link = d.link;
+            SignalHandlers.Replier replier = (n, val, error, cont) -> {
+                try {
+                    link.reply(n, val, error, cont);
+                } catch (IOException e) {
+                    // the link is gone, and with it the node: the trapped process dies with the shim
+                    log.once("reply-failed", "cannot answer trapped syscalls, the shim link is closed: " + e.getMessage());
+                }
+            };
+            SignalHandlers signals = new SignalHandlers(id, layout, table, cluster, workers, replier,
                     SyscallTable.load(), ctx.rpcTimeoutMillis(), log);
             d.link.start(signals::onNotification,
                     launched -> workers.execute(() -> {
@@ -110,11 +119,14 @@ public final class NodeDaemon implements AutoCloseable {
                         log.info("launched " + launched.path() + " as process " + launched.pid() + " (uid " + launched.uid() + ")");
                     }),
                     listenerId -> workers.execute(caps::forgetGone),
-                    () -> d.requestStop(1, "the shim closed the link socket; the node is going away"));
+                    () -> {
+                        // our own close() also ends the link; only an unexpected end is news
+                        if (!d.closed.get()) d.requestStop(1, "the shim closed the link socket; the node is going away");
+                    });
         } catch (StartException e) {
             d.close();
             throw e;
-        } catch (IOException | RuntimeException e) {
+        } catch (RuntimeException e) {
             d.close();
             throw new StartException("node " + id + " failed to start: " + e.getMessage(), e);
         }

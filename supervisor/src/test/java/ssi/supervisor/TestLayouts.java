@@ -25,4 +25,12 @@ final class TestLayouts {
             @Override public boolean isClusterPid(int pid) { return pid > 0; }
         };
     }
+
+    /** Only the given pids are cluster processes, all of this node: safe for SHUTDOWN, which signals them all. */
+    static PidLayout only(int node, Set<Integer> pids) {
+        return new PidLayout() {
+            @Override public int nodeOf(int gpid) { return gpid > 0 ? node : 0; }
+            @Override public boolean isClusterPid(int pid) { return pids.contains(pid); }
+        };
+    }
 }

@@ -1,0 +1,40 @@
+package ssi.shim;
+
+import jnr.ffi.LastError;
+import jnr.ffi.LibraryLoader;
+import jnr.ffi.annotations.SaveError;
+
+/**
+ * The few libc entry points the daemon calls itself (the rest goes through the shim), bound with
+ * jnr-ffi on first use. Stateless; callable from any thread, and errno is per thread.
+ */
+final class Libc {
+    static final long SYS_PIDFD_OPEN = 434, SYS_PIDFD_GETFD = 438;
+
+    // public: jnr-ffi implements it in a class of its own class loader, which must be able to see it.
+    public interface C {
+        // glibc's syscall() is variadic, but it only moves registers (no va_arg), so a fixed
+        // four-argument binding is safe on x86_64.
+        @SaveError
+        long syscall(long number, long a1, long a2, long a3);
+
+        @SaveError
+        int close(int fd);
+    }
+
+    private static final class Holder {
+        static final C C = LibraryLoader.create(Libc.C.class).load("c");
+        static final jnr.ffi.Runtime RUNTIME = jnr.ffi.Runtime.getRuntime(C);
+    }
+
+    private Libc() {}
+
+    static C c() {
+        return Holder.C;
+    }
+
+    /** errno of this thread's last call through {@link #c()}. */
+    static int errno() {
+        return LastError.getLastError(Holder.RUNTIME);
+    }
+}

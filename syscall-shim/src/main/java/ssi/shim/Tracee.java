@@ -1,0 +1,198 @@
+package ssi.shim;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.ProtocolException;
+import java.nio.ByteBuffer;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+
+/**
+ * One thread of a cluster process, attached (PTRACE_SEIZE + PTRACE_INTERRUPT) and held stopped by the
+ * shim, which is the tracer; every method is a blocking request over the {@link ShimLink}. {@link #close}
+ * detaches and the thread runs on.
+ *
+ * <p>Threads: callable from any thread except the link's reader ("shim-link"); calls on one tracee are
+ * serialized (a second caller waits), since the shim runs them in order on a stopped thread anyway.
+ */
+public final class Tracee implements AutoCloseable {
+    /** Memory moves in pieces that fit in one link frame (the shim's limit is 1 MiB per frame). */
+    static final int MEM_CHUNK = 512 * 1024;
+
+    private final ShimLink link;
+    private final int tid;
+    private boolean detached; // guarded by this
+
+    Tracee(ShimLink link, int tid) {
+        this.link = link;
+        this.tid = tid;
+    }
+
+    public int tid() {
+        return tid;
+    }
+
+    public synchronized Regs getRegs() throws IOException {
+        ByteBuffer body = call(LinkFrames.GETREGS, LinkFrames.tidPayload(tid), "read the registers");
+        expectBody(body, Regs.SIZE, "GETREGS");
+        return Regs.read(body);
+    }
+
+    public synchronized void setRegs(Regs regs) throws IOException {
+        ByteBuffer p = LinkFrames.payload(LinkFrames.SetRegsReq.SIZE);
+        p.putInt(LinkFrames.SetRegsReq.TID, tid);
+        regs.write(p.position(LinkFrames.SetRegsReq.REGS));
+        call(LinkFrames.SETREGS, p.clear(), "set the registers");
+    }
+
+    /** The XSAVE area in standard format (PTRACE_GETREGSET NT_X86_XSTATE): FPU, SSE, AVX... state. */
+    public synchronized byte[] getXstate() throws IOException {
+        ByteBuffer body = call(LinkFrames.GETXSTATE, LinkFrames.tidPayload(tid), "read the extended FPU state");
+        if (body.remaining() < 4)
+            throw new ProtocolException("GETXSTATE reply without a length");
+        int len = body.getInt(body.position() + LinkFrames.XstateReq.REPLY_LEN);
+        expectBody(body, 4 + len, "GETXSTATE");
+        byte[] x = new byte[len];
+        body.get(body.position() + LinkFrames.XstateReq.REPLY_DATA, x);
+        return x;
+    }
+
+    public synchronized void setXstate(byte[] xsave) throws IOException {
+        ByteBuffer p = LinkFrames.payload(LinkFrames.XstateReq.DATA + xsave.length);
+        p.putInt(LinkFrames.XstateReq.TID, tid);
+        p.putInt(LinkFrames.XstateReq.LEN, xsave.length);
+        p.put(LinkFrames.XstateReq.DATA, xsave);
+        call(LinkFrames.SETXSTATE, p, "set the extended FPU state");
+    }
+
+    /** len bytes of the process's memory at addr; any unreadable byte fails the whole read with EFAULT. */
+    public synchronized byte[] read(long addr, int len) throws IOException {
+        if (len < 0)
+            throw new IllegalArgumentException("negative length " + len);
+        byte[] out = new byte[len];
+        for (int off = 0; off < len; off += MEM_CHUNK) {
+            int n = Math.min(MEM_CHUNK, len - off);
+            ByteBuffer p = LinkFrames.payload(LinkFrames.MemReq.DATA);
+            p.putInt(LinkFrames.MemReq.PID, tid);
+            p.putInt(LinkFrames.MemReq.LEN, n);
+            p.putLong(LinkFrames.MemReq.ADDR, addr + off);
+            ByteBuffer body = call(LinkFrames.READMEM, p, "read " + n + " bytes at 0x" + Long.toHexString(addr + off));
+            expectBody(body, n, "READMEM");
+            body.get(body.position(), out, off, n);
+        }
+        return out;
+    }
+
+    /** Writes data at addr, into read-only mappings too (the shim falls back to /proc/pid/mem). */
+    public synchronized void write(long addr, byte[] data) throws IOException {
+        for (int off = 0; off < data.length; off += MEM_CHUNK) {
+            int n = Math.min(MEM_CHUNK, data.length - off);
+            ByteBuffer p = LinkFrames.payload(LinkFrames.MemReq.DATA + n);
+            p.putInt(LinkFrames.MemReq.PID, tid);
+            p.putInt(LinkFrames.MemReq.LEN, n);
+            p.putLong(LinkFrames.MemReq.ADDR, addr + off);
+            p.put(LinkFrames.MemReq.DATA, data, off, n);
+            call(LinkFrames.WRITEMEM, p, "write " + n + " bytes at 0x" + Long.toHexString(addr + off));
+        }
+    }
+
+    /**
+     * Runs one syscall in the stopped thread and restores its registers; returns the raw result, a
+     * negative errno when the syscall failed (an ErrnoException means the injection itself failed).
+     */
+    public synchronized long syscall(int nr, long... args) throws IOException {
+        if (args.length > 6)
+            throw new IllegalArgumentException("a syscall takes at most 6 arguments, got " + args.length);
+        ByteBuffer p = LinkFrames.payload(LinkFrames.InjectReq.SIZE);
+        p.putInt(LinkFrames.InjectReq.TID, tid);
+        p.putInt(LinkFrames.InjectReq.NR, nr);
+        for (int i = 0; i < args.length; i++)
+            p.putLong(LinkFrames.InjectReq.ARGS + 8 * i, args[i]);
+        ByteBuffer body = call(LinkFrames.INJECT, p, "inject syscall " + nr);
+        expectBody(body, 8, "INJECT");
+        return body.getLong(body.position() + LinkFrames.InjectReq.REPLY_RET);
+    }
+
+    /**
+     * Installs a copy of daemonFd (an fd of this JVM) in the process at targetFd, replacing what was
+     * there, or at its lowest free fd when targetFd is negative; returns the fd number it got there.
+     */
+    public synchronized int giveFd(int daemonFd, int targetFd) throws IOException {
+        ByteBuffer p = LinkFrames.payload(LinkFrames.GiveFdReq.SIZE);
+        p.putInt(LinkFrames.GiveFdReq.TID, tid);
+        p.putInt(LinkFrames.GiveFdReq.DAEMON_FD, daemonFd);
+        p.putInt(LinkFrames.GiveFdReq.TARGET_FD, targetFd);
+        ByteBuffer body = call(LinkFrames.GIVEFD, p, "give our fd " + daemonFd + " as fd " + targetFd);
+        expectBody(body, 4, "GIVEFD");
+        return body.getInt(body.position() + LinkFrames.GiveFdReq.REPLY_FD);
+    }
+
+    /** Detaches: the thread runs on. Idempotent. */
+    @Override
+    public synchronized void close() throws IOException {
+        if (detached)
+            return;
+        detached = true;
+        roundTrip(link, LinkFrames.DETACH, LinkFrames.tidPayload(tid), "detach from tid " + tid);
+    }
+
+    /**
+     * Takes a copy of fd of process pid into this JVM (pidfd_open + pidfd_getfd; needs ptrace access to
+     * pid, which the daemon has in its node). The copy is close-on-exec and owned by the caller: release
+     * it with {@link #closeFd}.
+     */
+    public static int takeFd(int pid, int fd) throws ErrnoException {
+        Libc.C c = Libc.c();
+        long pidfd = c.syscall(Libc.SYS_PIDFD_OPEN, pid, 0, 0);
+        if (pidfd < 0)
+            throw new ErrnoException(Libc.errno(), "pidfd_open of pid " + pid + " (to take its fd " + fd + ") failed");
+        long copy = c.syscall(Libc.SYS_PIDFD_GETFD, pidfd, fd, 0);
+        int err = Libc.errno();
+        c.close((int) pidfd);
+        if (copy < 0)
+            throw new ErrnoException(err, "pidfd_getfd of fd " + fd + " of pid " + pid + " failed");
+        return (int) copy;
+    }
+
+    /** Closes an fd of this JVM obtained from {@link #takeFd}. */
+    public static void closeFd(int fd) throws ErrnoException {
+        if (Libc.c().close(fd) < 0)
+            throw new ErrnoException(Libc.errno(), "close of fd " + fd + " failed");
+    }
+
+    private ByteBuffer call(int type, ByteBuffer payload, String what) throws IOException {
+        if (detached)
+            throw new IllegalStateException("tid " + tid + " is detached");
+        return roundTrip(link, type, payload, what + " of tid " + tid);
+    }
+
+    private static void expectBody(ByteBuffer body, int len, String type) throws ProtocolException {
+        if (body.remaining() != len)
+            throw new ProtocolException(type + " reply body of " + body.remaining() + " bytes, expected " + len);
+    }
+
+    /**
+     * Sends a request and waits for its reply; failures come back as exceptions with the caller's context
+     * and stack.
+     */
+    static ByteBuffer roundTrip(ShimLink link, int type, ByteBuffer payload, String what) throws IOException {
+        if (link.onReaderThread())
+            throw new IllegalStateException("cannot " + what + " on the shim-link thread: it would wait for a reply"
+                    + " only it can read");
+        CompletableFuture<ByteBuffer> reply = link.request(type, payload);
+        try {
+            return reply.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while waiting to " + what + " (the request is still "
+                    + "running in the shim)");
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof ErrnoException ee)
+                throw new ErrnoException("cannot " + what, ee);
+            if (cause instanceof IOException io)
+                throw new IOException("cannot " + what + ": " + io.getMessage(), io);
+            throw new IOException("cannot " + what, cause);
+        }
+    }
+}
