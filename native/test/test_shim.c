@@ -96,6 +96,19 @@ static char *slurp(const char *path)
     return buf;
 }
 
+/* Waits up to timeout_ms for a line of the file to contain needle. */
+static int wait_log(const char *path, const char *needle, int timeout_ms)
+{
+    for (int waited = 0;; waited += 20) {
+        char *text = slurp(path);
+        int found = strstr(text, needle) != NULL;
+        free(text);
+        if (found || waited >= timeout_ms)
+            return found;
+        usleep(20000);
+    }
+}
+
 /* waitpid with a deadline; on timeout the process is killed and -1 returned. */
 static int wait_for(pid_t pid, int *status, int timeout_ms)
 {
@@ -364,10 +377,15 @@ static int program(enum mode mode, int sock, int info_fd)
     char v[32];
     int vl = snprintf(v, sizeof v, "%d", limit - 10);
     int wrote = cur >= 0 && write(cur, v, (size_t)vl) == vl;
-    usleep(300000);
     long after = -1;
-    if (cur >= 0 && pread(cur, v, sizeof v - 1, 0) > 0)
+    for (int i = 0; i < 150 && wrote; i++) { /* the tick is 50 ms; allow for a loaded machine */
+        usleep(20000);
+        ssize_t r = pread(cur, v, sizeof v - 1, 0);
+        v[r > 0 ? r : 0] = 0;
         after = atol(v);
+        if (after < limit - 512)
+            break;
+    }
     if (cur >= 0)
         close(cur);
     report(wrote && after >= base - 1 && after < limit - 512,
@@ -641,14 +659,17 @@ int main(void)
     if (pipe2(info, O_CLOEXEC) < 0)
         return 1;
     pid_t client = launch_in_node(MODE_CHECKS, info[1]);
+    close(info[1]); /* a program that fails before its report must not leave us blocked below */
     pid_t prog_pid = -1;
     if (read(info[0], &prog_pid, sizeof prog_pid) != sizeof prog_pid)
         prog_pid = -1;
+    close(info[0]);
     int ok = wait_for(client, &st, 60000) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
     report(ok, "the launched program's checks all passed (client exit status 0x%x)", st);
     bench_bare();
 
-    usleep(200000); /* the fake daemon's log lines for the traps above */
+    /* The daemon hears of the program's end asynchronously: its last line comes last. */
+    wait_log(log_path, "LISTENER_GONE", 5000);
     char *log = slurp(log_path);
     char want[64], launched[64];
     snprintf(want, sizeof want, "arg0=%d ", OTHER_PID);
@@ -698,11 +719,11 @@ int main(void)
     close(info[0]);
     ok = wait_for(client, &st, 30000) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
     report(ok, "the traced program's checks passed (client exit status 0x%x)", st);
-    usleep(100000);
     {
         char line[512] = "";
         char key[64];
         snprintf(key, sizeof key, "PTRACE-PROBE pid=%d ", traced);
+        wait_log(log_path, key, 5000);
         char *at = strstr(slurp(log_path), key);
         if (at)
             snprintf(line, sizeof line, "%.*s", (int)strcspn(at, "\n"), at);

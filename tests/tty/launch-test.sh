@@ -112,6 +112,16 @@ else
     tst_fail "the trap test program never started: $(cat "$TST_TMP/trap.out")"
 fi
 
+# `kill 0` from the program signals its process group, ssi-run's processes included; the trap must run
+# once, as natively, not once more through ssi-run's forwarding. In a session of its own, so that the
+# group is only the program's.
+if command -v setsid >/dev/null; then
+    count='trap "n=\$((n+1))" USR1; n=0; kill -USR1 0; sleep 0.3; echo "$n"'
+    native=$(setsid -w bash -c "$count")
+    got=$(setsid -w timeout --foreground 60 "$RUN" -- bash -c "$count")
+    tst_eq "a signal the program sends to its own process group reaches it once, as natively" "$got" "$native"
+fi
+
 # SIGTSTP sent to the client stops the program and then the client itself; SIGCONT resumes both.
 # Only where the kernel honours SIGTSTP here (not in an orphaned process group): check natively first.
 state() { sed -E 's/^[0-9]+ \(.*\) (.).*/\1/' "/proc/$1/stat" 2>/dev/null; }

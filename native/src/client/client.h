@@ -23,8 +23,10 @@ struct launch_req {
 
 /* relay.c */
 /* Client side, right before forking A: records the caller's mask and dispositions, installs the relay
- * handlers with the relayed signals blocked (unblock with relay_set_child once the child is known). */
-void relay_take_signals(void);
+ * handlers with the relayed signals blocked (unblock with relay_set_child once the child is known).
+ * caller_proc: an O_PATH fd on the caller's /proc, taken before entering the node's mount namespace
+ * (relay owns it from now on), or -1. */
+void relay_take_signals(int caller_proc);
 /* A side, right before forking P: also catches the signal A asks for when the client dies. */
 void relay_take_parent_death(void);
 /* Publishes the pid the handlers forward to and unblocks the relayed signals. */

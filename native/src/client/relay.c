@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 /* Signals the client and A catch instead of the caller's disposition. A signal left out of this list
@@ -30,11 +31,47 @@ static struct {
 } caller;
 
 static volatile sig_atomic_t relay_child;
+/* The client's handle on the caller's /proc (its own /proc is the node's once it entered the mount
+ * namespace, where the pids of the caller's world do not exist); -1 in A and P. */
+static int host_proc = -1;
 
 /* The client forwards to A with sigqueue and this value, so A can tell a forwarded signal from one
  * sent to the whole process group, which reached P directly already. Forging it gains nothing: the
  * sender could signal P itself. */
 #define RELAY_COOKIE 0x53534952   /* "SSIR" */
+
+/* prefix + decimal pid, without stdio, which a signal handler must not use. */
+static void pid_path(char *buf, const char *prefix, pid_t pid)
+{
+    char digits[16];
+    int n = 0;
+    size_t plen = strlen(prefix);
+    memcpy(buf, prefix, plen);
+    buf += plen;
+    do {
+        digits[n++] = (char)('0' + pid % 10);
+        pid /= 10;
+    } while (pid > 0);
+    while (n > 0)
+        *buf++ = digits[--n];
+    *buf = '\0';
+}
+
+/* Was this sent from inside the node? Such a sender cannot see the client's pid, so it aimed at the
+ * caller's process group (kill(0), as in `trap 'kill 0' EXIT`): P got it directly if it is still a
+ * member, and natively nobody else would get it. The kernel reports a sender from a descendant pid
+ * namespace by its pid in that namespace, so: a pid that names a process in the node's /proc (our
+ * /proc now) but none in the caller's. When both exist we cannot tell, and forward. */
+static int sent_from_node(pid_t sender)
+{
+    if (host_proc < 0 || sender <= 0)
+        return 0;
+    char hp[24], np[32];
+    struct stat st;
+    pid_path(hp, "", sender);
+    pid_path(np, "/proc/", sender);
+    return fstatat(host_proc, hp, &st, 0) < 0 && errno == ENOENT && stat(np, &st) == 0;
+}
 
 static void relay_handler(int sig, siginfo_t *si, void *ctx)
 {
@@ -51,12 +88,12 @@ static void relay_handler(int sig, siginfo_t *si, void *ctx)
         } else if (si->si_code == SI_QUEUE && si->si_value.sival_int == RELAY_COOKIE) {
             kill(child, sig);
         }
-    } else if (si->si_code != SI_KERNEL || sig == SIGALRM) {
+    } else if (si->si_code == SI_KERNEL ? sig == SIGALRM : !sent_from_node(si->si_pid)) {
         /* In the client. SI_KERNEL means the tty (or an orphaned-group hangup) signalled the whole
          * foreground group, P included; forwarding would deliver it twice. SIGALRM from the kernel is
          * the client's inherited alarm(2) timer, which only the client receives. A kill(2) of our
-         * process group is forwarded although P got it too: nothing in siginfo tells it from a kill
-         * of our pid, which only we receive. */
+         * process group from outside the node is forwarded although P got it too: nothing tells it
+         * from a kill of our pid, which only we receive. */
         union sigval v = { .sival_int = RELAY_COOKIE };
         sigqueue(child, sig, v);
     }
@@ -81,8 +118,9 @@ static void install(int sig, struct sigaction *old)
         die("cannot install a handler for signal %d: %s", sig, strerror(errno));
 }
 
-void relay_take_signals(void)
+void relay_take_signals(int caller_proc)
 {
+    host_proc = caller_proc;
     sigset_t block;
     relayed_set(&block);
     /* Held until the child's pid is published: a signal that arrives meanwhile waits instead of being
@@ -99,6 +137,9 @@ void relay_take_signals(void)
 
 void relay_take_parent_death(void)
 {
+    if (host_proc >= 0)
+        close(host_proc);
+    host_proc = -1;
     /* The highest realtime signal: no tty or job-control meaning, and glibc reserves only the lowest. */
     int sig = SIGRTMAX;
     sigset_t block;

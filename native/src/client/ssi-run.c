@@ -461,13 +461,15 @@ int main(int argc, char **argv)
         die("node %d stopped while ssi-run was connecting (%s); start the cluster with `ssi cluster "
             "start`", o.node, strerror(errno));
 
+    /* for the signal relay to recognise senders inside the node (relay.c); the node has its own /proc */
+    int host_proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
     enter_node(&o, pidfd, setuid_mode, ruid, rgid);
 
     struct launch_req req = {
         .node = o.node, .sock = sock, .shim_pidfd = pidfd, .argv = o.argv, .argc = o.argc, .envp = envp,
     };
     tty_note();
-    relay_take_signals();
+    relay_take_signals(host_proc);
     pid_t a = fork();
     if (a < 0)
         die("cannot fork: %s", strerror(errno));

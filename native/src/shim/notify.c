@@ -305,7 +305,8 @@ int shim_notify_check_abi(void)
     if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) < 0)
         return -errno;
     /* RECV writes the kernel's struct size; a bigger one would overrun our stack copy. */
-    if (sz.seccomp_notif > sizeof(struct seccomp_notif) || sz.seccomp_notif_resp > sizeof(struct seccomp_notif_resp))
+    if (sz.seccomp_notif > sizeof(struct seccomp_notif) ||
+        sz.seccomp_notif_resp > sizeof(struct seccomp_notif_resp))
         return -EOVERFLOW;
     return 0;
 }

@@ -2,7 +2,8 @@
  * Owner: the shim's single thread. The shim is also the ptrace tracer and ptrace is per tracer thread,
  * so nothing here is ever touched by a second thread or from a signal handler.
  *
- * These files are also linked into every test binary (the Makefile links every test with all shim sources but main.c), so every global is prefixed shim_ and nothing here may depend on main.c. */
+ * The Makefile links every test binary with all shim sources but main.c, so every global here is
+ * prefixed shim_ and nothing outside main.c may depend on main.c. */
 #ifndef SSI_SHIM_H
 #define SSI_SHIM_H
 #include <stdint.h>

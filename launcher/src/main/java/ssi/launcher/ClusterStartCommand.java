@@ -98,7 +98,7 @@ final class ClusterStartCommand implements Callable<Integer> {
         }
         Failure failure = failed.isEmpty() ? waitUntilUp(dir, ids, deadline)
                 : new Failure(failed.firstKey(), failed.get(failed.firstKey())
-                        + (failed.size() > 1 ? " (nodes " + failed.keySet() + " failed)" : ""));
+                        + (failed.size() > 1 ? " (nodes " + ids(failed.keySet()) + " failed)" : ""));
         if (failure != null) {
             String leftover = stopStarted(dir, ids, launches, topology);
             throw new SsiException("cluster start", "node " + failure.node() + " failed: " + failure.why(),
@@ -107,6 +107,13 @@ final class ClusterStartCommand implements Callable<Integer> {
         ssi.out().println("cluster started: " + nodes + (nodes == 1 ? " node" : " nodes") + " in " + dir
                 + (netns ? " (network namespaces ssi-n1..ssi-n" + nodes + ")" : ""));
         return 0;
+    }
+
+    /** "1, 2, 5": node ids as messages list them; a long list is cut ("1, 2, ..., 8, ... (30 in all)"). */
+    static String ids(java.util.Collection<Integer> ids) {
+        List<String> all = ids.stream().map(String::valueOf).toList();
+        if (all.size() <= 8) return String.join(", ", all);
+        return String.join(", ", all.subList(0, 8)) + ", ... (" + all.size() + " in all)";
     }
 
     /** Refuses to start over a cluster that runs: any node of this run dir answering PING. */
@@ -218,7 +225,7 @@ final class ClusterStartCommand implements Callable<Integer> {
         NodeProbe.removeStale(source, dir, PING_TIMEOUT);
         List<String> netProblems = topology == null ? List.of() : topology.teardown(ids);
         if (!alive.isEmpty()) {
-            return "node(s) " + alive + " still run; stop them with " + ssi.suggest("cluster stop");
+            return "node(s) " + ids(alive) + " still run; stop them with " + ssi.suggest("cluster stop");
         }
         return "the nodes that started were stopped"
                 + (netProblems.isEmpty() ? "" : ", but removing the namespaces failed: " + String.join("; ", netProblems));

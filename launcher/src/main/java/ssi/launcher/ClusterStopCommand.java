@@ -75,7 +75,7 @@ final class ClusterStopCommand implements Callable<Integer> {
             NodeProbe.pause(deadline, ssi.pollInterval);
         }
         if (!alive.isEmpty()) {
-            throw new SsiException("cluster stop", "node(s) " + alive + " still run after " + NodeProbe.seconds(ssi.stopTimeout),
+            throw new SsiException("cluster stop", "node(s) " + ClusterStartCommand.ids(alive) + " still run after " + NodeProbe.seconds(ssi.stopTimeout),
                     "see " + dir.resolve("node-" + alive.getFirst() + ".log") + "; try again, or end the node's ssi-shim");
         }
         List<String> problems = cleanUp(dir, conf);

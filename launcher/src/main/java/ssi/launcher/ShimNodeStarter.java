@@ -87,7 +87,8 @@ final class ShimNodeStarter implements NodeStarter {
             public String await(Duration timeout) throws InterruptedException {
                 if (!p.waitFor(Math.max(0, timeout.toMillis()), TimeUnit.MILLISECONDS)) {
                     p.destroy();
-                    return "ssi-shim --detach did not report the node ready within " + NodeProbe.seconds(timeout);
+                    // the caller knows the overall deadline; this wait may only have had its remainder
+                    return "ssi-shim --detach did not report the node ready in time";
                 }
                 int status = p.exitValue();
                 if (status == 0) return null;

@@ -310,7 +310,7 @@ class ClusterCommandsTest {
         c.tune = c.tune.andThen(s -> s.stopTimeout = Duration.ofMillis(500));
         Cli.Result r = c.run("cluster", "stop");
         assertEquals(1, r.code());
-        assertEquals("ssi: cluster stop: node(s) [2] still run after 0.5 s; see " + dir.resolve("node-2.log")
+        assertEquals("ssi: cluster stop: node(s) 2 still run after 0.5 s; see " + dir.resolve("node-2.log")
                 + "; try again, or end the node's ssi-shim\n", r.err());
         assertTrue(Files.exists(dir.resolve("node-2.ctl")), "a live node's socket must stay");
     }

@@ -10,7 +10,8 @@ import ssi.shim.SyscallTable;
 import java.io.IOException;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -68,7 +69,11 @@ public final class NodeDaemon implements AutoCloseable {
                     + " is written by `ssi cluster start`)", e);
         }
 
-        ExecutorService workers = Executors.newFixedThreadPool(ctx.workerThreads(), new WorkerThreads());
+        // Work handed over after close() began is dropped, not thrown back at the shim-link thread: the
+        // node is stopping and the trapped processes die with it. The queue is unbounded, so a running
+        // daemon never drops anything.
+        ExecutorService workers = new ThreadPoolExecutor(ctx.workerThreads(), ctx.workerThreads(), 0, TimeUnit.MILLISECONDS,
+                new LinkedBlockingQueue<>(), new WorkerThreads(), new ThreadPoolExecutor.DiscardPolicy());
         NodeDaemon d = new NodeDaemon(log, workers);
         try {
             d.link = connectLink(ctx);
