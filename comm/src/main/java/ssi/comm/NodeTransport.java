@@ -180,7 +180,8 @@ public final class NodeTransport implements AutoCloseable {
             result.completeExceptionally(new NodeUnreachableException(nodeId, "node " + selfId + " has no link to node " + nodeId + " right now"));
             return result;
         }
-        link.call(callIds.incrementAndGet(), request, result);
+        // A copy, because the bytes are encoded later on an io thread and the caller may reuse its array.
+        link.call(callIds.incrementAndGet(), request.clone(), result);
         return result;
     }
 
