@@ -13,10 +13,12 @@ PID_LO=$((NODE << 14))
 PID_HI=$(((NODE + 1) << 14))
 
 SOCK="ssi-tty-test-$$"
+# sleep durations unique to this run, so that the processes it looks for (and cleans up) are its own
+SL="9$$"
 T=(tmux -L "$SOCK" -f /dev/null)
 cleanup() {
     "${T[@]}" kill-server 2>/dev/null
-    pkill -KILL -f "^sleep 4242[0-9]$" 2>/dev/null
+    pkill -KILL -f "^sleep ${SL}[0-9]$" 2>/dev/null
 }
 trap cleanup EXIT
 
@@ -112,27 +114,27 @@ type_line '[ -t 1 ] && [ -t 2 ] && echo "OUT_$((6*7))"'
 if wait_line 'OUT_42'; then tst_pass "stdout and stderr of the program are the tty"
 else fail_screen "stdout/stderr are not a tty under ssi-run"; fi
 
-type_line 'sleep 42421'
-if wait_proc '^sleep 42421$' S; then
+type_line "sleep ${SL}1"
+if wait_proc "^sleep ${SL}1$" S; then
     keys C-c
     type_line 'echo "RC_$?"'
     if wait_line 'RC_130'; then tst_pass "Ctrl-C ends a foreground sleep in the inner bash (\$? = 130)"
     else fail_screen "Ctrl-C in the inner bash: no RC_130"; fi
 else
-    fail_screen "sleep 42421 never started in the inner bash"
+    fail_screen "sleep ${SL}1 never started in the inner bash"
 fi
 
 stopped_before=$(count_lines 'Stopped')
-type_line 'sleep 42422'
-if wait_proc '^sleep 42422$' S; then
+type_line "sleep ${SL}2"
+if wait_proc "^sleep ${SL}2$" S; then
     keys C-z
-    if wait_count 'Stopped' $((stopped_before + 1)) && wait_proc '^sleep 42422$' T; then
+    if wait_count 'Stopped' $((stopped_before + 1)) && wait_proc "^sleep ${SL}2$" T; then
         tst_pass "Ctrl-Z stops a sleep in the inner bash (\"Stopped\")"
         type_line 'fg'
-        if wait_proc '^sleep 42422$' S; then
+        if wait_proc "^sleep ${SL}2$" S; then
             keys C-c
             type_line 'echo "FG_$?"'
-            if wait_line 'FG_130' && gone_proc '^sleep 42422$'; then
+            if wait_line 'FG_130' && gone_proc "^sleep ${SL}2$"; then
                 tst_pass "fg then Ctrl-C ends it"
             else
                 fail_screen "fg + Ctrl-C in the inner bash: no FG_130 or the sleep survived"
@@ -144,7 +146,7 @@ if wait_proc '^sleep 42422$' S; then
         fail_screen "Ctrl-Z in the inner bash did not stop the sleep"
     fi
 else
-    fail_screen "sleep 42422 never started in the inner bash"
+    fail_screen "sleep ${SL}2 never started in the inner bash"
 fi
 
 type_line 'exit 7'
@@ -153,32 +155,32 @@ else fail_screen "ssi-run did not exit 7 after 'exit 7'"; fi
 wait_line 'OUTER\$ ' || fail_screen "the outer bash did not get its prompt back"
 
 # ---- ssi-run's own relay, seen by the user's shell ----
-type_line './ssi-run -- sleep 42423'
-if wait_proc '^sleep 42423$' S; then
+type_line "./ssi-run -- sleep ${SL}3"
+if wait_proc "^sleep ${SL}3$" S; then
     keys C-c
     type_line 'echo "OC_$?"'
     if wait_line 'OC_130'; then tst_pass "Ctrl-C ends ssi-run -- sleep (\$? = 130 in the user's shell)"
     else fail_screen "Ctrl-C on ssi-run -- sleep: no OC_130"; fi
 else
-    fail_screen "ssi-run -- sleep 42423 never started"
+    fail_screen "ssi-run -- sleep ${SL}3 never started"
 fi
 
 stopped_before=$(count_lines 'Stopped')
-type_line './ssi-run -- sleep 42424'
-if wait_proc '^sleep 42424$' S; then
+type_line "./ssi-run -- sleep ${SL}4"
+if wait_proc "^sleep ${SL}4$" S; then
     keys C-z
-    if wait_count 'Stopped.*ssi-run -- sleep 42424' 1 && wait_proc '^sleep 42424$' T; then
+    if wait_count "Stopped.*ssi-run -- sleep ${SL}4" 1 && wait_proc "^sleep ${SL}4$" T; then
         tst_pass "Ctrl-Z on ssi-run -- sleep: the user's shell shows the job Stopped"
-        if all_in_state 'ssi-run -- sleep 42424' T; then
+        if all_in_state "ssi-run -- sleep ${SL}4" T; then
             tst_pass "... the ssi-run client and its launch stub are stopped too"
         else
             tst_fail "ssi-run's own processes are not all stopped after Ctrl-Z"
         fi
         type_line 'fg'
-        if wait_proc '^sleep 42424$' S; then
+        if wait_proc "^sleep ${SL}4$" S; then
             keys C-c
             type_line 'echo "OF_$?"'
-            if wait_line 'OF_130' && gone_proc 'sleep 42424'; then
+            if wait_line 'OF_130' && gone_proc "sleep ${SL}4"; then
                 tst_pass "fg then Ctrl-C ends it (\$? = 130)"
             else
                 fail_screen "fg + Ctrl-C on ssi-run: no OF_130 or a process survived"
@@ -190,7 +192,7 @@ if wait_proc '^sleep 42424$' S; then
         fail_screen "Ctrl-Z on ssi-run -- sleep: no Stopped job"
     fi
 else
-    fail_screen "ssi-run -- sleep 42424 never started"
+    fail_screen "ssi-run -- sleep ${SL}4 never started"
 fi
 
 # An interactive bash under ssi-run takes the terminal for its own process group and cannot give it

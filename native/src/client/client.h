@@ -1,8 +1,8 @@
 /* The ssi-run client (docs/ARCHITECTURE.md, "Processes of a node" and "Launch protocol"): the pieces
  * shared by the three processes it becomes. The client (caller's pid namespace) forks the launch stub
  * A inside the node's namespaces; A forks P, which installs the filter, hands the listener to the shim
- * and execs the program. All three are single-threaded; the only state shared with signal handlers is
- * the pid of the one child each of them relays to (relay.c). */
+ * and execs the program. All three are single-threaded; the signal handlers (relay.c) read the pid of
+ * the one child each process relays to, and otherwise only what was set before they were installed. */
 #ifndef SSI_CLIENT_H
 #define SSI_CLIENT_H
 #include <signal.h>

@@ -3,7 +3,8 @@
  * own signals (Ctrl-C, Ctrl-\, Ctrl-Z, background tty access, hangup) to P directly; what only the
  * client can receive (kill(2) aimed at its pid, an alarm inherited across exec) is passed down one hop
  * at a time. Stops and deaths travel back up so the caller's shell sees the job the way it would see
- * the program itself. Each process relays to exactly one child; the handler reads only relay_child. */
+ * the program itself. Each process relays to exactly one child (relay_child, published once
+ * the fork returned); the handler writes nothing. */
 #include "client.h"
 #include <errno.h>
 #include <signal.h>
