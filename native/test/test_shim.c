@@ -301,6 +301,14 @@ static int program(enum mode mode, int sock, int info_fd)
             kill(getpid(), 0);
         native_us = (now_us() - t0) / BENCH_ROUNDS;
     }
+    if (mode == MODE_CHECKS) {
+        /* Not trapped yet (no filter): a process of the node cannot stop it by signalling its init
+         * natively either. Once trapped, the shim refuses such a kill with ESRCH (checked below). */
+        int rc = kill(1, SIGTERM);
+        usleep(100000);
+        report(rc == 0 && kill(getpid(), 0) == 0, "an untrapped kill(1, SIGTERM) from inside the node is "
+               "ignored by the node init");
+    }
     if (launch_self(sock, mode == MODE_PTRACE ? "/test/ptrace-probe" : PROGRAM) < 0)
         return failures;
     pid_t me = getpid();
@@ -347,8 +355,29 @@ static int program(enum mode mode, int sock, int info_fd)
     rc = (int)syscall(SYS_tgkill, OTHER_PID, OTHER_PID, 0);
     report(rc == -1 && errno == ESRCH, "tgkill(another node's tgid) fails with ESRCH from the daemon (got %d, %s)",
            rc, strerror(errno));
+    errno = 0;
     rc = kill(-1, 0);
-    report(1, "kill(-1, 0) returned %d after the daemon let it through", rc);
+    report(rc == 0, "kill(-1, 0) = %d (%s) after the daemon answered it", rc, rc ? strerror(errno) : "ok");
+
+    /* Node-internal pids are no cluster processes: the shim refuses them without asking anyone. */
+    errno = 0;
+    rc = kill(2, 0);
+    report(rc == -1 && errno == ESRCH, "kill(2: the node daemon, 0) fails with ESRCH (got %d, %s)", rc,
+           strerror(errno));
+    errno = 0;
+    rc = kill(1, 0);
+    report(rc == -1 && errno == ESRCH, "kill(1: the node init, 0) fails with ESRCH (got %d, %s)", rc,
+           strerror(errno));
+    errno = 0;
+    rc = kill(2, SIGKILL);
+    report(rc == -1 && errno == ESRCH, "kill(2, SIGKILL) fails with ESRCH (got %d, %s)", rc, strerror(errno));
+    errno = 0;
+    rc = kill(-2, SIGTERM);
+    report(rc == -1 && errno == ESRCH, "kill(-2: a node-internal process group, SIGTERM) fails with ESRCH "
+           "(got %d, %s)", rc, strerror(errno));
+    errno = 0;
+    rc = (int)syscall(SYS_tgkill, 2, 2, SIGKILL);
+    report(rc == -1 && errno == ESRCH, "tgkill(2, 2, SIGKILL) fails with ESRCH (got %d, %s)", rc, strerror(errno));
 
     FILE *f = fopen("/proc/self/stat", "r");
     int stat_pid = -1;
@@ -391,10 +420,8 @@ static int program(enum mode mode, int sock, int info_fd)
     report(wrote && after >= base - 1 && after < limit - 512,
            "the watchdog rewound ns_last_pid from %d to %ld (range [%d, %d))", limit - 10, after, base, limit);
 
-    /* A process of the node cannot stop it by signalling its init. */
-    rc = kill(1, SIGTERM);
     usleep(100000);
-    report(rc == 0 && kill(me, 0) == 0, "kill(1, SIGTERM) from inside the node is ignored by the node init");
+    report(kill(me, 0) == 0, "the node survived the kills aimed at its init and daemon");
 
     double t0 = now_us();
     for (int i = 0; i < BENCH_ROUNDS; i++)
@@ -523,38 +550,72 @@ static int count_lines(const char *text, const char *a, const char *b)
     return n;
 }
 
+static const char *decision_name(int d)
+{
+    static char buf[32];
+    if (d == SHIM_CONTINUE)
+        return "CONTINUE";
+    if (d == SHIM_ASK_DAEMON)
+        return "ask the daemon";
+    snprintf(buf, sizeof buf, "%d (%s)", d, d < 0 ? strerror(-d) : "?");
+    return buf;
+}
+
 static void unit_decisions(void)
 {
     const uint32_t X = AUDIT_ARCH_X86_64;
+    const int C = SHIM_CONTINUE, D = SHIM_ASK_DAEMON, S = -ESRCH;
+    const long INTERNAL_TOP = (1L << SSI_PID_SHIFT) - 1; /* the last node-internal pid */
     int n = NODE, own = (NODE << SSI_PID_SHIFT) + 3;
-    struct { int nr; long arg0; uint32_t arch; int want; const char *what; } cases[] = {
-        { SYS_kill, own, X, 1, "kill of a pid of this node" },
-        { SYS_kill, 2, X, 1, "kill of a node-internal pid" },
-        { SYS_kill, 0, X, 1, "kill of the own process group" },
-        { SYS_kill, -own, X, 1, "kill of a process group of this node" },
-        { SYS_kill, OTHER_PID, X, 0, "kill of another node's pid" },
-        { SYS_kill, -OTHER_PID, X, 0, "kill of another node's process group" },
-        { SYS_kill, -1, X, 0, "kill(-1) broadcast" },
-        { SYS_kill, (long)(uint32_t)own | (5L << 32), X, 1, "kill with junk in the upper half of the pid" },
-        { SYS_kill | 0x40000000, own, X, 1, "x32 kill of a pid of this node" },
-        { SYS_kill, own, AUDIT_ARCH_I386, 0, "i386 syscall numbers" },
-        { SYS_tgkill, own, X, 1, "tgkill of a tgid of this node" },
-        { SYS_tgkill, OTHER_PID, X, 0, "tgkill of another node's tgid" },
-        { SYS_tkill, OTHER_PID, X, 0, "tkill of another node's tid" },
-        { SYS_rt_sigqueueinfo, own, X, 1, "rt_sigqueueinfo of a pid of this node" },
-        { SYS_rt_tgsigqueueinfo, OTHER_PID, X, 0, "rt_tgsigqueueinfo of another node's tgid" },
-        { SYS_getpid, 0, X, 0, "a syscall the table does not give the shim" },
+    struct { int nr; long arg0, arg1; uint32_t arch; int want; const char *what; } cases[] = {
+        { SYS_kill, own, 0, X, C, "kill of a pid of this node" },
+        { SYS_kill, NODE << SSI_PID_SHIFT, 0, X, C, "kill of the first pid of this node's range" },
+        { SYS_kill, ((NODE + 1) << SSI_PID_SHIFT) - 1, 0, X, C, "kill of the last pid of this node's range" },
+        { SYS_kill, 2, 0, X, S, "kill of the node daemon (pid 2)" },
+        { SYS_kill, 1, 0, X, S, "kill of the node init (pid 1)" },
+        { SYS_kill, INTERNAL_TOP, 0, X, S, "kill of the last node-internal pid" },
+        { SYS_kill, 1L << SSI_PID_SHIFT, 0, X, D, "kill of node 1's first pid (no longer node-internal)" },
+        { SYS_kill, 0, 0, X, C, "kill of the own process group" },
+        { SYS_kill, -own, 0, X, C, "kill of a process group of this node" },
+        { SYS_kill, -2, 0, X, S, "kill of a node-internal process group (-2)" },
+        { SYS_kill, -INTERNAL_TOP, 0, X, S, "kill of the last node-internal process group" },
+        { SYS_kill, OTHER_PID, 0, X, D, "kill of another node's pid" },
+        { SYS_kill, -OTHER_PID, 0, X, D, "kill of another node's process group" },
+        { SYS_kill, -1, 0, X, D, "kill(-1): the daemon delivers it on every node" },
+        { SYS_kill, INT_MIN, 0, X, D, "kill(INT_MIN): the daemon answers it" },
+        { SYS_kill, (long)(uint32_t)own | (5L << 32), 0, X, C, "kill with junk in the upper half of the pid" },
+        { SYS_kill, 2L | (5L << 32), 0, X, S, "kill of pid 2 with junk in the upper half" },
+        { SYS_kill | 0x40000000, own, 0, X, C, "x32 kill of a pid of this node" },
+        { SYS_kill | 0x40000000, 2, 0, X, S, "x32 kill of the node daemon" },
+        { SYS_kill, own, 0, AUDIT_ARCH_I386, D, "i386 syscall numbers" },
+        { SYS_kill, 2, 0, AUDIT_ARCH_I386, D, "i386 syscall numbers, small first argument" },
+        { SYS_tgkill, own, own, X, C, "tgkill of a tgid of this node" },
+        { SYS_tgkill, OTHER_PID, OTHER_PID, X, D, "tgkill of another node's tgid" },
+        { SYS_tgkill, 2, 2, X, S, "tgkill of the node daemon's main thread" },
+        { SYS_tgkill, 2, 0, X, C, "tgkill(2, 0): the kernel answers EINVAL before any lookup" },
+        { SYS_tgkill, 0, own, X, C, "tgkill(0, tid): the kernel answers EINVAL" },
+        { SYS_tkill, OTHER_PID, 0, X, D, "tkill of another node's tid" },
+        { SYS_tkill, own, 0, X, C, "tkill of a tid of this node" },
+        { SYS_tkill, 40, 0, X, S, "tkill of a node-internal tid (a daemon thread)" },
+        { SYS_tkill, 0, 0, X, C, "tkill(0): the kernel answers EINVAL" },
+        { SYS_rt_sigqueueinfo, own, 0, X, C, "rt_sigqueueinfo of a pid of this node" },
+        { SYS_rt_sigqueueinfo, 2, 0, X, S, "rt_sigqueueinfo of the node daemon" },
+        { SYS_rt_tgsigqueueinfo, OTHER_PID, OTHER_PID, X, D, "rt_tgsigqueueinfo of another node's tgid" },
+        { SYS_rt_tgsigqueueinfo, 2, 2, X, S, "rt_tgsigqueueinfo of the node daemon" },
+        { SYS_getpid, 0, 0, X, D, "a syscall the table does not give the shim" },
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int got = shim_decide_local(n, cases[i].arch, cases[i].nr, (uint64_t)cases[i].arg0);
+        int got = shim_decide_local(n, cases[i].arch, cases[i].nr, (uint64_t)cases[i].arg0, (uint64_t)cases[i].arg1);
         if (got != cases[i].want) {
-            report(0, "decision for %s: shim_decide_local says %s", cases[i].what, got ? "local" : "daemon");
+            char want[64];
+            snprintf(want, sizeof want, "%s", decision_name(cases[i].want));
+            report(0, "decision for %s: shim_decide_local says %s, want %s", cases[i].what, decision_name(got), want);
             bad++;
         }
     }
     if (!bad)
-        report(1, "shim_decide_local: %zu trap decisions (local vs daemon) as the contract says",
+        report(1, "shim_decide_local: %zu trap decisions (continue / ask the daemon / ESRCH) as the contract says",
                sizeof cases / sizeof cases[0]);
 }
 
@@ -679,6 +740,9 @@ int main(void)
     report(count_lines(log, "NOTIF", want) == 2, "both traps aimed at node %d's pid reached the daemon (%d)",
            NODE + 1, count_lines(log, "NOTIF", want));
     report(count_lines(log, "NOTIF", "arg0=-1 ") == 1, "kill(-1) reached the daemon");
+    report(count_lines(log, "NOTIF", "arg0=1 ") == 0 && count_lines(log, "NOTIF", "arg0=2 ") == 0 &&
+           count_lines(log, "NOTIF", "arg0=-2 ") == 0,
+           "no trap aimed at a node-internal pid reached the daemon (the shim answered them)");
     snprintf(want, sizeof want, "arg0=%d ", prog_pid);
     report(prog_pid > 0 && count_lines(log, "NOTIF", want) == 0,
            "no trap aimed at the program's own pid reached the daemon (%d lines; %d local kills were made)",

@@ -2,9 +2,9 @@
  * sees them too). The shim answers the traps it can decide alone and forwards the rest to the daemon.
  * Owner: the shim's single thread.
  *
- * Hot path: shim_listener_event -> NOTIF_RECV -> shim_decide_local -> NOTIF_SEND(CONTINUE). It must cost
- * no more than a bare user-notification round trip, so it does no allocation, no logging and no /proc
- * access; everything else (forwarding, errors) is off to the side. */
+ * Hot path: shim_listener_event -> NOTIF_RECV -> shim_decide_local -> NOTIF_SEND(CONTINUE, or -ESRCH for
+ * a node-internal target). It must cost no more than a bare user-notification round trip, so it does no
+ * allocation, no logging and no /proc access; everything else (forwarding, errors) is off to the side. */
 #include "shim.h"
 #include "ssi_proto.h"
 #include <errno.h>
@@ -27,40 +27,48 @@ static const uint8_t shim_decides[512] = {
 #undef SSI_SYSCALL
 };
 
-/* A pid is this node's when it was born here, or node-internal (below 1 << 14: the node init, the
- * daemon and its threads). */
-static inline int pid_local(int node, long pid)
+/* Where a positive pid (or tid, tgid, process group id) lives. Below 1 << 14 it is node-internal (the
+ * node init, the daemon and its threads): no cluster process, so a trapped program must not reach it
+ * and is told it does not exist, as for any pid that names nobody. */
+static inline int decide_pid(int node, long pid)
 {
-    return pid < (1L << SSI_PID_SHIFT) || (pid >> SSI_PID_SHIFT) == node;
+    if (pid < (1L << SSI_PID_SHIFT))
+        return -ESRCH;
+    return (pid >> SSI_PID_SHIFT) == node ? SHIM_CONTINUE : SHIM_ASK_DAEMON;
 }
 
-int shim_decide_local(int node, uint32_t arch, int nr, uint64_t arg0)
+int shim_decide_local(int node, uint32_t arch, int nr, uint64_t arg0, uint64_t arg1)
 {
     /* Numbers of other arches (i386) mean other syscalls: only the daemon may interpret them. x32
      * shares x86_64's numbers for the signal calls once its marker bit is masked. */
     if (arch != AUDIT_ARCH_X86_64)
-        return 0;
+        return SHIM_ASK_DAEMON;
     unsigned int n = (unsigned int)nr & ~X32_SYSCALL_BIT;
     if (n >= sizeof shim_decides || !shim_decides[n])
-        return 0;
+        return SHIM_ASK_DAEMON;
     long target = (int)arg0; /* pid_t is an int: the kernel ignores the upper half too */
     switch (n) {
     case __NR_kill:
     case __NR_rt_sigqueueinfo:
         if (target > 0)
-            return pid_local(node, target);
+            return decide_pid(node, target);
         if (target == 0)
-            return 1;          /* own process group: always on this node */
+            return SHIM_CONTINUE;   /* own process group: always on this node */
         if (target == -1)
-            return 0;          /* broadcast: the daemon reaches the other nodes */
-        return pid_local(node, -target);
+            return SHIM_ASK_DAEMON; /* every cluster process: the daemon delivers it on every node */
+        /* -pgrp. INT_MIN has no negation: the daemon answers ESRCH like the kernel. */
+        return decide_pid(node, -target);
     case __NR_tkill:
+        /* A non-positive tid names nobody: the kernel answers EINVAL itself. */
+        return target <= 0 ? SHIM_CONTINUE : decide_pid(node, target);
     case __NR_tgkill:
     case __NR_rt_tgsigqueueinfo:
-        /* A non-positive (t)gid names nobody: the kernel answers EINVAL itself. */
-        return target <= 0 || pid_local(node, target);
+        /* The kernel checks both ids for EINVAL before it looks either up: let it. */
+        if (target <= 0 || (int)arg1 <= 0)
+            return SHIM_CONTINUE;
+        return decide_pid(node, target);
     default:
-        return 0;              /* the table says "shim" but no rule exists here yet: ask the daemon */
+        return SHIM_ASK_DAEMON; /* the table says "shim" but no rule exists here yet */
     }
 }
 
@@ -261,10 +269,15 @@ void shim_listener_event(uint32_t id, uint32_t events)
             shim_log("NOTIF_RECV on listener %u failed: %s", id, strerror(errno));
         return;
     }
-    if (shim_decide_local(shim_state.node, n.data.arch, n.data.nr, n.data.args[0])) {
+    int d = shim_decide_local(shim_state.node, n.data.arch, n.data.nr, n.data.args[0], n.data.args[1]);
+    if (d == SHIM_CONTINUE) {
         struct seccomp_notif_resp r = { .id = n.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
         if (ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r) < 0 && errno != ENOENT)
             shim_log("NOTIF_SEND on listener %u failed: %s", id, strerror(errno));
+        return;
+    }
+    if (d < 0) {
+        answer(fd, n.id, d);
         return;
     }
     forward(id, fd, &n);

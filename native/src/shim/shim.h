@@ -56,9 +56,12 @@ uint64_t shim_now_ms(void);
 void shim_pause_accept(int fd, enum shim_src_kind kind);
 
 /* notify.c: seccomp listeners. */
-/* Is this trapped syscall one the shim answers alone (CONTINUE)? A pure function: arg0 is the
- * syscall's first argument, the target pid for every signal call. */
-int shim_decide_local(int node, uint32_t arch, int nr, uint64_t arg0);
+/* What the shim answers a trapped syscall alone. A pure function (no /proc, no allocation): arg0 and
+ * arg1 are the syscall's first two arguments (target pid, tgid or tid; tgkill's tid). Returns
+ * SHIM_CONTINUE (run it natively: the target is on this node), SHIM_ASK_DAEMON (forward it), or a
+ * negative errno to fail it with (-ESRCH for a node-internal target, pid 1..16383 or such a -pgrp). */
+enum { SHIM_ASK_DAEMON = 0, SHIM_CONTINUE = 1 };
+int shim_decide_local(int node, uint32_t arch, int nr, uint64_t arg0, uint64_t arg1);
 /* Takes ownership of fd (a validated seccomp listener) and polls it; *id_out gets its listener id. */
 int shim_listener_add(int fd, uint32_t *id_out);
 void shim_listener_remove(uint32_t id);

@@ -75,16 +75,19 @@ final class SignalDelivery {
         return any ? 0 : last;
     }
 
-    /** kill(-1) from another node: every cluster process here that the sender may signal. */
+    /**
+     * kill(-1), this node's share: every cluster process here that the sender may signal, except the sender's
+     * own (the kernel leaves out the caller too). Node-internal pids (the shim, this daemon) are never
+     * candidates. The kernel's result for -1: 0 if any process got the signal, else ESRCH.
+     */
     private int toAll(SignalOrder o, byte[] info) {
-        int count = 0;
-        int last = 0;
+        boolean any = false;
         for (ProcessTable.Entry t : table.scan()) {
+            if (!layout.isClusterPid(t.pid()) || t.pid() == o.senderGpid()) continue;
             if (!maySignal(o.senderRuid(), o.senderEuid(), t)) continue;
             int err = o.sig() == 0 ? 0 : natives.rtSigqueueinfo(t.pid(), o.sig(), info);
-            count++;
-            last = err;
+            any |= err == 0;
         }
-        return count == 0 ? ESRCH : last;
+        return any ? 0 : ESRCH;
     }
 }

@@ -15,10 +15,13 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * The sending side of signal syscalls that cross nodes (syscalls.tsv: kill, tkill, tgkill,
- * rt_sigqueueinfo, rt_tgsigqueueinfo). The shim lets everything aimed at this node run natively and
- * forwards the rest here: this class identifies the caller from /proc, asks the owner node of the target
- * to check permission and deliver (a {@link SignalOrder} over RPC), and answers the trapped syscall with
- * the result; kill(-1) is also broadcast to every other node, then continues natively for this node.
+ * rt_sigqueueinfo, rt_tgsigqueueinfo). The shim lets everything aimed at this node run natively, fails
+ * what is aimed at node-internal pids (below 1 << 14) with ESRCH itself, and forwards the rest here: this
+ * class identifies the caller from /proc, asks the owner node of the target to check permission and
+ * deliver (a {@link SignalOrder} over RPC), and answers the trapped syscall with the result. kill(-1)
+ * never continues natively (natively it would reach every process of the node's pid namespace, this
+ * daemon included): every node, this one too, delivers it to the cluster processes the sender may signal
+ * there, and the caller gets 0 if any process got it, else ESRCH.
  *
  * <p>Threads: {@link #onNotification} is called on the shim-link reader thread and only hands the
  * notification to the executor; the work and the reply happen on executor threads and on the threads
@@ -165,24 +168,40 @@ final class SignalHandlers {
                 });
     }
 
-    /** kill(-1, sig): every other node signals what the sender may signal there; then this node natively. */
+    /**
+     * kill(-1, sig): a {@link SignalOrder.Scope#ALL} order to every node that is up, this one included (its
+     * own delivery goes through the same call), never native. Each node signals its cluster processes the
+     * sender may signal, except the sender; the kernel's rule for -1 gives the answer: 0 if any node signalled
+     * a process, else ESRCH. A node that cannot be reached counts as one where nothing was signalled.
+     */
     private CompletableFuture<Answer> broadcast(Notification n, int sig) {
         ProcessTable.Entry sender = table.read(n.pid());
         if (sender == null) return done(ESRCH);
         SignalOrder order = new SignalOrder(SignalOrder.Scope.ALL, 0, 0, sig, sender.tgid(), sender.ruid(), sender.euid(), null);
-        List<CompletableFuture<?>> sent = new ArrayList<>();
+        List<Integer> targets = new ArrayList<>();
+        targets.add(self);
         for (NodeAddress a : cluster.nodes()) {
-            if (a.id() == self || cluster.state(a.id()) != NodeState.UP) continue;
-            sent.add(cluster.call(a.id(), RpcEnvelope.signal(order))
+            if (a.id() != self && cluster.state(a.id()) == NodeState.UP) targets.add(a.id());
+        }
+        List<CompletableFuture<Integer>> sent = new ArrayList<>();
+        for (int node : targets) {
+            sent.add(cluster.call(node, RpcEnvelope.signal(order))
                     .orTimeout(rpcTimeoutMillis + 1_000, TimeUnit.MILLISECONDS)
-                    .exceptionally(e -> {
-                        log.info("kill(-1) from process " + n.pid() + " did not reach node " + a.id() + ": "
+                    .handle((bytes, e) -> {
+                        if (e == null) {
+                            try {
+                                return RpcEnvelope.decodeSignalReply(bytes);
+                            } catch (Exception bad) {
+                                e = bad;
+                            }
+                        }
+                        log.info("kill(-1) from process " + n.pid() + " did not reach node " + node + ": "
                                 + ControlService.cause(e).getMessage());
-                        return null;
+                        return ESRCH;
                     }));
         }
-        // The native part's result is what the caller sees (remote results cannot be merged into it).
-        return CompletableFuture.allOf(sent.toArray(CompletableFuture[]::new)).thenApply(v -> Answer.CONTINUE);
+        return CompletableFuture.allOf(sent.toArray(CompletableFuture[]::new))
+                .thenApply(v -> Answer.of(sent.stream().anyMatch(f -> f.join() == 0) ? 0 : ESRCH));
     }
 
     private static boolean validSignal(int sig) {
