@@ -2,9 +2,10 @@
  * --detach and target/test/tool_fake_daemon as its daemon, launches programs into it through the launch
  * protocol exactly as ssi-run does (SO_PEERCRED -> setns pid+mnt -> fork -> seccomp listener -> LAUNCH
  * -> GO), checks which traps the shim answers alone and which reach the daemon, that bad clients
- * cannot hurt the node, and that a node whose daemon dies takes its processes with it. Also prints,
- * without asserting (timings on this shared VM are noise), what a trapped local kill costs against a
- * bare seccomp user-notification round trip measured in the same run.
+ * cannot hurt the node, that concurrent programs each get every answer exactly once from their own
+ * responder thread, and that a node whose daemon dies takes its processes with it. Also prints, without
+ * asserting (timings on this shared VM are noise), what a trapped local kill costs against a bare
+ * seccomp user-notification round trip measured in the same run, also in interleaved batches.
  * Prints PASS/FAIL/INFO lines; exits 0 when everything passed. Owner: the main thread of each process. */
 #include "ssi_proto.h"
 #include "shim.h"
@@ -44,9 +45,17 @@
 #define FG_NODE 9                                          /* the foreground (no --detach) node */
 #define OTHER_PID (((NODE + 1) << SSI_PID_SHIFT) + 5)      /* a pid of node 8 */
 #define BENCH_ROUNDS 3000
+#define BENCH_BATCHES 9                                    /* interleaved shim / bare batches */
+#define BENCH_BATCH 1000
+#define CONC_PROGRAMS 4                                    /* programs trapping at the same time */
+#define CONC_LOCAL 2000                                    /* local kill(self, 0) traps each */
+#define CONC_REMOTE 5                                      /* kill(another node's pid, 0) each, + one kill(-1, 0) */
 #define PROGRAM "/test/test_shim-program"
 
 static int failures;
+/* Inherited by the programs of the concurrent and bench modes: a start barrier, and a token / result
+ * pair of pipes for the interleaved bench. */
+static int start_fd = -1, bench_in = -1, bench_out = -1;
 static char dir[PATH_MAX], shim_bin[PATH_MAX], fake_bin[PATH_MAX];
 
 static void report(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -268,7 +277,61 @@ static int launch_self(int sock, const char *path)
     return 0;
 }
 
-enum mode { MODE_CHECKS, MODE_SIMPLE, MODE_LONG, MODE_PTRACE };
+enum mode { MODE_CHECKS, MODE_SIMPLE, MODE_LONG, MODE_PTRACE, MODE_CONCURRENT, MODE_BENCH };
+
+/* Waits for a byte on fd (up to timeout_ms); 1 if one came. */
+static int wait_byte(int fd, int timeout_ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    char c;
+    return poll(&p, 1, timeout_ms) == 1 && read(fd, &c, 1) == 1;
+}
+
+/* One of CONC_PROGRAMS programs that trap at the same time: every local trap must be answered CONTINUE
+ * by the shim and every remote one by the daemon, each exactly once (a lost answer hangs the program, a
+ * duplicated or crossed one gives a wrong result). */
+static int concurrent_body(pid_t me)
+{
+    if (!wait_byte(start_fd, 20000)) {
+        report(0, "concurrent program %d: no start signal", me);
+        return failures;
+    }
+    int bad_local = 0, bad_remote = 0, remote = 0;
+    for (int i = 0; i < CONC_LOCAL; i++) {
+        if (kill(me, 0) != 0)
+            bad_local++;
+        if (i % (CONC_LOCAL / CONC_REMOTE) == CONC_LOCAL / CONC_REMOTE / 2) {
+            errno = 0;
+            int rc = kill(OTHER_PID, 0);
+            if (!(rc == -1 && errno == ESRCH))
+                bad_remote++;
+            remote++;
+        }
+    }
+    errno = 0;
+    if (kill(-1, 0) != 0)
+        bad_remote++;
+    remote++;
+    report(bad_local == 0 && bad_remote == 0 && remote == CONC_REMOTE + 1,
+           "concurrent program %d: %d local traps (shim) and %d remote ones (daemon) all answered right "
+           "(%d wrong local, %d wrong remote)", me, CONC_LOCAL, remote, bad_local, bad_remote);
+    return failures;
+}
+
+/* The shim side of the interleaved bench: one batch per token, its mean cost sent back. */
+static int bench_body(pid_t me)
+{
+    for (;;) {
+        if (!wait_byte(bench_in, 60000))
+            return 0;
+        double t0 = now_us();
+        for (int i = 0; i < BENCH_BATCH; i++)
+            kill(me, 0);
+        double us = (now_us() - t0) / BENCH_BATCH;
+        if (write(bench_out, &us, sizeof us) != sizeof us)
+            return 1;
+    }
+}
 
 /* Body of P. Returns the number of failures (its exit code). */
 static int program(enum mode mode, int sock, int info_fd)
@@ -320,6 +383,10 @@ static int program(enum mode mode, int sock, int info_fd)
         for (;;)
             pause();
     }
+    if (mode == MODE_CONCURRENT)
+        return concurrent_body(me);
+    if (mode == MODE_BENCH)
+        return bench_body(me);
     if (mode == MODE_PTRACE) {
         /* The daemon attaches, pokes at us through the shim and installs /dev/zero as our fd 100; we
          * run again only after its DETACH. */
@@ -508,7 +575,220 @@ static void bench_bare(void)
     _exit(0);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Runs one batch of the program behind (to, from) and returns its mean cost, or -1. */
+static double bench_batch(int to, int from)
+{
+    double us = -1;
+    struct pollfd p = { .fd = from, .events = POLLIN };
+    if (write(to, "b", 1) != 1 || poll(&p, 1, 30000) != 1 || read(from, &us, sizeof us) != sizeof us)
+        return -1;
+    return us;
+}
+
+/* The same trapped kill(own pid, 0) through the shim and through a bare blocking RECV+SEND responder, in
+ * alternating batches so that both see the same load; prints medians and their ratio (no assertion). */
+static void bench_interleaved(void)
+{
+    int shim_to[2], shim_from[2], bare_to[2], bare_from[2];
+    if (pipe(shim_to) < 0 || pipe(shim_from) < 0 || pipe(bare_to) < 0 || pipe(bare_from) < 0)
+        return;
+    bench_in = shim_to[0];
+    bench_out = shim_from[1];
+    pid_t client = launch_in_node(MODE_BENCH, -1);
+    pid_t bare = fork();
+    if (bare == 0) {
+        int listener = install_filter();
+        if (listener < 0)
+            _exit(1);
+        ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+        pid_t r = fork();
+        if (r == 0) {
+            for (;;) {
+                struct seccomp_notif n;
+                memset(&n, 0, sizeof n);
+                if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &n) < 0) {
+                    if (errno == ENOENT || errno == EINTR)
+                        continue;
+                    _exit(0);
+                }
+                struct seccomp_notif_resp resp = { .id = n.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
+                ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+            }
+        }
+        close(listener);
+        bench_in = bare_to[0];
+        bench_out = bare_from[1];
+        int rc = bench_body(getpid());
+        kill(r, SIGKILL);
+        waitpid(r, NULL, 0);
+        _exit(rc);
+    }
+    close(shim_to[0]);
+    close(shim_from[1]);
+    close(bare_to[0]);
+    close(bare_from[1]);
+    bench_in = bench_out = -1;
+    double via_shim[BENCH_BATCHES], via_bare[BENCH_BATCHES];
+    int got = 0;
+    for (int b = 0; b < BENCH_BATCHES; b++, got++) {
+        /* Who goes first alternates too. */
+        double x, y;
+        if (b & 1) {
+            y = bench_batch(bare_to[1], bare_from[0]);
+            x = bench_batch(shim_to[1], shim_from[0]);
+        } else {
+            x = bench_batch(shim_to[1], shim_from[0]);
+            y = bench_batch(bare_to[1], bare_from[0]);
+        }
+        if (x < 0 || y < 0)
+            break;
+        via_shim[b] = x;
+        via_bare[b] = y;
+    }
+    close(shim_to[1]);
+    close(bare_to[1]);
+    int st;
+    wait_for(client, &st, 30000);
+    wait_for(bare, &st, 30000);
+    close(shim_from[0]);
+    close(bare_from[0]);
+    if (got < BENCH_BATCHES) {
+        printf("INFO interleaved bench incomplete (%d of %d batches)\n", got, BENCH_BATCHES);
+        return;
+    }
+    qsort(via_shim, BENCH_BATCHES, sizeof(double), cmp_double);
+    qsort(via_bare, BENCH_BATCHES, sizeof(double), cmp_double);
+    double ms = via_shim[BENCH_BATCHES / 2], mb = via_bare[BENCH_BATCHES / 2];
+    printf("INFO kill(own pid, 0), %d interleaved batches of %d: through the shim median %.2f us (min %.2f), "
+           "bare RECV+SEND responder median %.2f us (min %.2f); shim / bare = %.2f\n", BENCH_BATCHES, BENCH_BATCH,
+           ms, via_shim[0], mb, via_bare[0], ms / mb);
+}
+
 /* ---- the test process's side ---- */
+
+static int count_lines(const char *text, const char *a, const char *b);
+
+/* How many threads of pid are responders (named ssi-notif-N)? */
+static int count_responders(pid_t pid)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(p);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char cp[300];
+        snprintf(cp, sizeof cp, "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+        char *comm = slurp(cp);
+        if (!strncmp(comm, "ssi-notif-", 10))
+            n++;
+        free(comm);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int count_text(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *at = text; (at = strstr(at, needle)); at += strlen(needle))
+        n++;
+    return n;
+}
+
+/* CONC_PROGRAMS programs, released together, each trapping CONC_LOCAL local kills and a few remote ones:
+ * every answer right, each remote trap seen by the daemon exactly once, LISTENER_GONE once for each
+ * listener, and no responder thread left behind. */
+static void concurrent_check(pid_t shim, const char *log_path)
+{
+    int info[2], start[2];
+    if (pipe2(info, O_CLOEXEC) < 0 || pipe(start) < 0)
+        return;
+    start_fd = start[0];
+    pid_t clients[CONC_PROGRAMS];
+    for (int i = 0; i < CONC_PROGRAMS; i++)
+        clients[i] = launch_in_node(MODE_CONCURRENT, info[1]);
+    close(info[1]);
+    close(start[0]);
+    start_fd = -1;
+    pid_t pids[CONC_PROGRAMS];
+    int n = 0;
+    while (n < CONC_PROGRAMS && read(info[0], &pids[n], sizeof pids[n]) == sizeof pids[n])
+        n++;
+    close(info[0]);
+    report(n == CONC_PROGRAMS, "%d of %d concurrent programs launched", n, CONC_PROGRAMS);
+    int threads = count_responders(shim);
+    report(threads >= n, "the shim runs a responder thread (ssi-notif-N) per listener: %d for %d waiting "
+           "programs", threads, n);
+    char go[CONC_PROGRAMS];
+    memset(go, 'g', sizeof go);
+    ssize_t w = write(start[1], go, sizeof go);
+    (void)w;
+    close(start[1]);
+    int all_ok = 1;
+    for (int i = 0; i < CONC_PROGRAMS; i++) {
+        int st = 0;
+        int ok = wait_for(clients[i], &st, 60000) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        if (!ok)
+            all_ok = 0;
+    }
+    report(all_ok, "%d concurrent programs trapping together all finished with every answer right", CONC_PROGRAMS);
+
+    /* Each program's listener, from its LAUNCHED line, must end once; each remote trap reach the daemon once. */
+    uint32_t lids[CONC_PROGRAMS];
+    char *log = slurp(log_path);
+    for (int i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "LAUNCHED pid=%d ", pids[i]);
+        char *at = strstr(log, key);
+        char *l = at ? strstr(at, " listener=") : NULL;
+        lids[i] = l ? (uint32_t)strtoul(l + 10, NULL, 10) : 0;
+    }
+    free(log);
+    int gone_ok = 1, notif_ok = 1;
+    char detail[256] = "";
+    for (int i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "LISTENER_GONE listener=%u\n", lids[i]);
+        wait_log(log_path, key, 5000);
+    }
+    usleep(100000); /* a duplicate would come right after */
+    log = slurp(log_path);
+    for (int i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "LISTENER_GONE listener=%u\n", lids[i]);
+        int gone = lids[i] ? count_text(log, key) : 0;
+        snprintf(key, sizeof key, "NOTIF listener=%u pid=%d ", lids[i], pids[i]);
+        int notifs = count_lines(log, key, NULL);
+        snprintf(key, sizeof key, "arg0=%d ", pids[i]);
+        int local = count_lines(log, "NOTIF", key);
+        if (gone != 1)
+            gone_ok = 0;
+        if (notifs != CONC_REMOTE + 1 || local != 0)
+            notif_ok = 0;
+        size_t dl = strlen(detail);
+        snprintf(detail + dl, sizeof detail - dl, "%s%d: %d gone, %d notif, %d local", i ? "; " : "", pids[i],
+                 gone, notifs, local);
+    }
+    free(log);
+    report(n > 0 && gone_ok, "the daemon was told LISTENER_GONE exactly once for each concurrent program (%s)",
+           detail);
+    report(n > 0 && notif_ok, "each concurrent program's %d remote traps reached the daemon exactly once and no "
+           "local one did", CONC_REMOTE + 1);
+    int left = -1;
+    for (int i = 0; i < 100 && (left = count_responders(shim)) != 0; i++)
+        usleep(20000);
+    report(left == 0, "every responder thread was joined once its program ended (%d left)", left);
+}
 
 static pid_t find_daemon(pid_t shim)
 {
@@ -749,6 +1029,9 @@ int main(void)
            count_lines(log, "NOTIF", want), BENCH_ROUNDS + 3);
     report(count_lines(log, "LISTENER_GONE", NULL) >= 1, "the daemon was told LISTENER_GONE when the program ended");
     report(count_lines(log, "ignored SIGTERM from pid", NULL) == 1, "the node log says the inside SIGTERM was ignored");
+
+    concurrent_check(shim, log_path);
+    bench_interleaved();
 
     /* Bad clients: garbage, silence, half a frame. None may stall the node. */
     int garbage = connect_unix(launch_path);

@@ -235,12 +235,19 @@ int main(int argc, char **argv)
             break;
     }
     double us = -1;
-    ssize_t got = read(sv[0], &us, sizeof us);
-    int st;
+    ssize_t got;
+    while ((got = read(sv[0], &us, sizeof us)) < 0 && errno == EINTR)
+        ;
+    int read_errno = errno;
+    int st = 0;
     while (waitpid(child, &st, 0) < 0 && errno == EINTR)
         ;
     if (rc || got != (ssize_t)sizeof us || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "unotify_baseline: run failed\n");
+        fprintf(stderr, "unotify_baseline: run failed (answer loop %s, result read %zd bytes%s%s, child %s %d)\n",
+                rc ? "failed" : child_gone ? "saw the child exit" : "ok", got,
+                got < 0 ? ": " : "", got < 0 ? strerror(read_errno) : "",
+                WIFSIGNALED(st) ? "killed by signal" : "exit status",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
         return 1;
     }
     printf("%.4f sync=%d\n", us, sync_on);

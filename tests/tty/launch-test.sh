@@ -1,8 +1,9 @@
 #!/bin/bash
 # launch-test: what a program started by ./ssi-run sees and what the caller gets back, without a tty:
 # exit statuses (plain, killed by a signal), argv, environment, cwd, umask, stdin, pids in the node's
-# range (its own and its parent's), the shell's exec errors (127 and 126 with bash's messages), no fd
-# leaked into the program, and SIGTERM sent to the ssi-run client reaching the program's trap.
+# range (its own and its parent's), its process group (a node pid: the launch stub's, its parent), the
+# shell's exec errors (127 and 126 with bash's messages), no fd leaked into the program, SIGTERM sent to
+# the ssi-run client or to the client's process group reaching the program's trap exactly once.
 # Uses the node of $SSI_NODE (default 1) in $SSI_RUN_DIR (default /run/ssi), as ssi-run does.
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 . "$ROOT/tests/lib/tst.sh"
@@ -63,6 +64,20 @@ ppid=$(ssi -- bash -c 'echo $PPID')
 if in_range "$ppid"; then tst_pass "the program's parent pid $ppid is in node $NODE's range too"
 else tst_fail "the program's parent pid '$ppid' is not in node $NODE's range [$PID_LO, $PID_HI)"; fi
 
+# /proc/<pid>/stat after "pid (comm) ": state ppid pgrp session ...
+stat_fields() { sed -E 's/^[0-9]+ \(.*\) //' "$1"; }
+read -r _ ppid pgrp sid _ < <(ssi -- sed -E 's/^[0-9]+ \(.*\) //' /proc/self/stat)
+if in_range "$pgrp" && [ "$pgrp" = "$ppid" ]; then
+    tst_pass "the program's process group $pgrp is a node pid: its parent's, the launch stub's"
+else
+    tst_fail "the program's process group is '$pgrp' (parent '$ppid'), not its parent in node $NODE's range"
+fi
+# The session leader is the caller's, outside the node: the node's pid namespace has no number for it.
+tst_eq "the program's session id reads 0 (its leader is outside the node)" "$sid" "0"
+got=$(ssi -- bash -c 'set -m; sleep 30 & p=$!; read -r _ _ g _ < <(sed -E "s/^[0-9]+ \(.*\) //" /proc/$p/stat)
+      kill $p; [ "$g" = "$p" ] && echo "SETPGID_OK" || echo "pid $p pgid $g"')
+tst_eq "setpgid between the program's processes works (set -m: a job leads its own group)" "$got" "SETPGID_OK"
+
 err=$(ssi -- ssi-no-such-command-xyz 2>&1); rc=$?
 tst_eq "a command not found in PATH gives 127" "$rc" "127"
 tst_eq "... with the shell's message" "$err" "ssi-run: ssi-no-such-command-xyz: command not found"
@@ -110,6 +125,30 @@ if [ -s "$ready" ]; then
 else
     kill -KILL "$client" 2>/dev/null
     tst_fail "the trap test program never started: $(cat "$TST_TMP/trap.out")"
+fi
+
+# SIGTERM to the client's whole process group, as a shell's `kill %job` or a session hangup sends it:
+# the program is in a group of its own, so it gets the signal once (forwarded by the client), not twice.
+# The client is started by setsid so that its group is its own, not this script's.
+if command -v setsid >/dev/null; then
+    rm -f "$ready"
+    setsid "$RUN" -- bash -c 'trap "n=\$((n+1))" TERM; n=0; echo READY > "$0"
+        while [ "$n" = 0 ]; do sleep 0.05; done; sleep 0.5; echo "TRAPS=$n"' "$ready" \
+        > "$TST_TMP/pgrp.out" 2>&1 &
+    client=$!
+    for _ in $(seq 200); do [ -s "$ready" ] && break; sleep 0.05; done
+    read -r _ _ cpgid _ < <(stat_fields "/proc/$client/stat")
+    if [ -s "$ready" ] && [ "$cpgid" = "$client" ]; then
+        kill -TERM -- "-$cpgid"
+        ( sleep 20; kill -KILL "$client" 2>/dev/null ) & watchdog=$!
+        wait "$client"; rc=$?
+        kill "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
+        tst_eq "kill -TERM -<ssi-run's pgid> runs the program's TERM trap exactly once" \
+            "$rc $(cat "$TST_TMP/pgrp.out")" "0 TRAPS=1"
+    else
+        kill -KILL "$client" 2>/dev/null
+        tst_fail "the process group test did not start (client pgid '$cpgid'): $(cat "$TST_TMP/pgrp.out")"
+    fi
 fi
 
 # `kill 0` from the program signals its process group, ssi-run's processes included; the trap must run

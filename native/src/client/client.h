@@ -1,8 +1,9 @@
 /* The ssi-run client (docs/ARCHITECTURE.md, "Processes of a node" and "Launch protocol"): the pieces
- * shared by the three processes it becomes. The client (caller's pid namespace) forks the launch stub
- * A inside the node's namespaces; A forks P, which installs the filter, hands the listener to the shim
- * and execs the program. All three are single-threaded; the signal handlers (relay.c) read the pid of
- * the one child each process relays to, and otherwise only what was set before they were installed. */
+ * shared by the three processes it becomes. The client (caller's pid namespace and process group) forks
+ * the launch stub A inside the node's namespaces; A makes a process group of its own (job.c) and forks
+ * P, which installs the filter, hands the listener to the shim and execs the program. All three are
+ * single-threaded; the signal handlers (relay.c) read the pid of the one child each process relays to,
+ * and otherwise only what was set before they were installed. */
 #ifndef SSI_CLIENT_H
 #define SSI_CLIENT_H
 #include <signal.h>
@@ -19,14 +20,14 @@ struct launch_req {
     char **argv;           /* program and its arguments, NULL-terminated */
     int argc;
     char **envp;           /* NULL: the current environ; else the caller's environment as exec'd */
+    int tty;               /* the caller's controlling terminal, CLOEXEC, or -1; A closes it */
+    int tty_give;          /* job_give_at_start(): A takes the terminal for its group */
 };
 
 /* relay.c */
 /* Client side, right before forking A: records the caller's mask and dispositions, installs the relay
- * handlers with the relayed signals blocked (unblock with relay_set_child once the child is known).
- * caller_proc: an O_PATH fd on the caller's /proc, taken before entering the node's mount namespace
- * (relay owns it from now on), or -1. */
-void relay_take_signals(int caller_proc);
+ * handlers with the relayed signals blocked (unblock with relay_set_child once the child is known). */
+void relay_take_signals(void);
 /* A side, right before forking P: also catches the signal A asks for when the client dies. */
 void relay_take_parent_death(void);
 /* Publishes the pid the handlers forward to and unblocks the relayed signals. */
@@ -34,11 +35,34 @@ void relay_set_child(pid_t child);
 /* P side: the caller's dispositions and mask back, before anything else runs in P. */
 void relay_restore_caller(void);
 /* Waits for child, mirroring its stops on ourselves (and continuing it when we are continued), until it
- * exits or is killed; returns that wait status. */
-int relay_wait(pid_t child);
+ * exits or is killed; returns that wait status. job: child leads the program's process group and the
+ * job_* calls decide about the terminal and the stop (the client); 0 in A. */
+int relay_wait(pid_t child, int job);
 /* Ends this process the way status says the child ended: same exit code, or death by the same signal
- * (without a core dump) so the status climbs the chain as 128+N. */
-__attribute__((noreturn)) void relay_exit(int status);
+ * (without a core dump) so the status climbs the chain as 128+N. group: the signal goes to our whole
+ * process group, ourselves included. */
+__attribute__((noreturn)) void relay_exit(int status, int group);
+
+/* job.c: the program's process group and the caller's terminal. The job_* calls are the client's. */
+/* tcsetpgrp with SIGTTOU blocked (a background caller would be stopped by it otherwise). */
+int tty_set_foreground(int fd, pid_t pgrp);
+/* Before entering the node's mount namespace: finds the caller's controlling terminal (stdin, stdout,
+ * stderr, else /dev/tty) and keeps a CLOEXEC descriptor on it above 2; returns it, or -1. */
+int job_find_tty(void);
+/* Before the fork: the program's group gets the terminal from the start (our group is the terminal's
+ * foreground, and the program's stdin and stdout are the terminal). */
+int job_give_at_start(void);
+/* Right after forking A: A's pid leads the program's group; give_now: job_give_at_start() before the
+ * fork, the terminal goes to that group. */
+void job_start(pid_t a, int give_now);
+/* A's group stopped with sig: takes the terminal back if it had it, and says what to do. */
+enum { JOB_RESUME, JOB_STOP_SELF, JOB_STOP_GROUP };
+int job_stopped(int sig);
+/* We run again after a stop: the terminal goes back to the program's group if we are the foreground. */
+void job_continued(void);
+/* The terminal back to our group if the program's group has it; on every way out of the client.
+ * Returns whether it had it. */
+int job_restore_tty(void);
 
 /* launch.c */
 /* Runs in the client's child, inside the node's namespaces: becomes A, forks P, never returns. */

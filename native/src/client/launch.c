@@ -1,8 +1,9 @@
 /* The launch stub A and the program's process P (docs/ARCHITECTURE.md, "Launch protocol"). Both run
- * inside the node's pid, mount and net namespaces, in the caller's session and process group. A only
- * forks P and relays (relay.c). P installs the seccomp filter that traps the syscalls of syscalls.tsv,
- * hands the listener to the shim, waits for GO and execs the program, reporting exec failures with the
- * shell's words and statuses (127 not found, 126 not executable). */
+ * inside the node's pid, mount and net namespaces, in the caller's session and in a process group of
+ * their own that A creates (job.c). A only forks P and relays (relay.c). P installs the seccomp filter
+ * that traps the syscalls of syscalls.tsv, hands the listener to the shim, waits for GO and execs the
+ * program, reporting exec failures with the shell's words and statuses (127 not found, 126 not
+ * executable). */
 #include "client.h"
 #include "ssi_proto.h"
 #include <errno.h>
@@ -188,6 +189,19 @@ __attribute__((noreturn)) static void run_program(const struct launch_req *req)
 
 void launch_stub(const struct launch_req *req)
 {
+    /* The program's process group, created here so that its id is our pid in the node: getpgrp() and
+     * getpgid() in the program give a cluster pid, and setpgid() between its processes works as
+     * natively. getsid() stays 0 there: the session leader is the caller's, outside the node (a
+     * session of our own would lose the terminal). */
+    if (setpgid(0, 0) < 0)
+        die("cannot create the process group of %s: %s", req->argv[0], strerror(errno));
+    if (req->tty_give) {
+        /* The client does the same; taking it here too means the program never starts as a
+         * background job of its own terminal. */
+        tty_set_foreground(req->tty, getpid());
+    }
+    if (req->tty >= 0)
+        close(req->tty);
     relay_take_parent_death();
     pid_t p = fork();
     if (p < 0)
@@ -201,5 +215,5 @@ void launch_stub(const struct launch_req *req)
      * when the program closes them, not when A exits. stderr stays for our own messages. */
     close(STDIN_FILENO);
     close(STDOUT_FILENO);
-    relay_exit(relay_wait(p));
+    relay_exit(relay_wait(p, 0), 0);
 }

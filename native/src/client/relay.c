@@ -1,10 +1,12 @@
 /* Signal and status relay along the chain "client -> A -> P" (docs/ARCHITECTURE.md, "Processes of a
- * node"). The client and A stay in the caller's session and process group, so the terminal delivers its
- * own signals (Ctrl-C, Ctrl-\, Ctrl-Z, background tty access, hangup) to P directly; what only the
- * client can receive (kill(2) aimed at its pid, an alarm inherited across exec) is passed down one hop
- * at a time. Stops and deaths travel back up so the caller's shell sees the job the way it would see
- * the program itself. Each process relays to exactly one child (relay_child, published once
- * the fork returned); the handler writes nothing. */
+ * node"). A and P run in a process group of their own, A's (job.c), which has the terminal while the
+ * program runs in the foreground, so the terminal delivers its own signals (Ctrl-C, Ctrl-\, Ctrl-Z,
+ * background tty access) to P directly and the client never sees them. The client stays in the
+ * caller's group: what reaches it (kill(2) aimed at its pid or at the caller's job, an alarm inherited
+ * across exec) reached only it, and is passed down one hop at a time to P, once. Stops and deaths
+ * travel back up so the caller's shell sees the job the way it would see the program itself. Each
+ * process relays to exactly one child (relay_child, published once the fork returned); the handler
+ * writes nothing. */
 #include "client.h"
 #include <errno.h>
 #include <signal.h>
@@ -12,13 +14,12 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 
 /* Signals the client and A catch instead of the caller's disposition. A signal left out of this list
  * keeps the caller's disposition in all three processes untouched, so P has nothing to restore. */
 static const int relayed[] = {
-    SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU,   /* usually from the tty, which also signals P */
+    SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU,   /* usually from the tty, to P's group directly */
     SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM,
 };
 #define N_RELAYED (sizeof relayed / sizeof relayed[0])
@@ -32,47 +33,13 @@ static struct {
 } caller;
 
 static volatile sig_atomic_t relay_child;
-/* The client's handle on the caller's /proc (its own /proc is the node's once it entered the mount
- * namespace, where the pids of the caller's world do not exist); -1 in A and P. */
-static int host_proc = -1;
+/* Set by the client's SIGCONT handler: tells a stop of ours that happened from one the kernel dropped. */
+static volatile sig_atomic_t continued;
 
 /* The client forwards to A with sigqueue and this value, so A can tell a forwarded signal from one
- * sent to the whole process group, which reached P directly already. Forging it gains nothing: the
- * sender could signal P itself. */
+ * sent to the program's whole process group, which reached P directly already. Forging it gains
+ * nothing: the sender could signal P itself. */
 #define RELAY_COOKIE 0x53534952   /* "SSIR" */
-
-/* prefix + decimal pid, without stdio, which a signal handler must not use. */
-static void pid_path(char *buf, const char *prefix, pid_t pid)
-{
-    char digits[16];
-    int n = 0;
-    size_t plen = strlen(prefix);
-    memcpy(buf, prefix, plen);
-    buf += plen;
-    do {
-        digits[n++] = (char)('0' + pid % 10);
-        pid /= 10;
-    } while (pid > 0);
-    while (n > 0)
-        *buf++ = digits[--n];
-    *buf = '\0';
-}
-
-/* Was this sent from inside the node? Such a sender cannot see the client's pid, so it aimed at the
- * caller's process group (kill(0), as in `trap 'kill 0' EXIT`): P got it directly if it is still a
- * member, and natively nobody else would get it. The kernel reports a sender from a descendant pid
- * namespace by its pid in that namespace, so: a pid that names a process in the node's /proc (our
- * /proc now) but none in the caller's. When both exist we cannot tell, and forward. */
-static int sent_from_node(pid_t sender)
-{
-    if (host_proc < 0 || sender <= 0)
-        return 0;
-    char hp[24], np[32];
-    struct stat st;
-    pid_path(hp, "", sender);
-    pid_path(np, "/proc/", sender);
-    return fstatat(host_proc, hp, &st, 0) < 0 && errno == ENOENT && stat(np, &st) == 0;
-}
 
 static void relay_handler(int sig, siginfo_t *si, void *ctx)
 {
@@ -89,12 +56,13 @@ static void relay_handler(int sig, siginfo_t *si, void *ctx)
         } else if (si->si_code == SI_QUEUE && si->si_value.sival_int == RELAY_COOKIE) {
             kill(child, sig);
         }
-    } else if (si->si_code == SI_KERNEL ? sig == SIGALRM : !sent_from_node(si->si_pid)) {
-        /* In the client. SI_KERNEL means the tty (or an orphaned-group hangup) signalled the whole
-         * foreground group, P included; forwarding would deliver it twice. SIGALRM from the kernel is
-         * the client's inherited alarm(2) timer, which only the client receives. A kill(2) of our
-         * process group from outside the node is forwarded although P got it too: nothing tells it
-         * from a kill of our pid, which only we receive. */
+    } else if (si->si_code != SI_KERNEL || (sig != SIGTTIN && sig != SIGTTOU)) {
+        /* In the client, which shares no process group with P, and which no process of the node can
+         * name: whatever reaches us reached only us, so P gets it exactly once. That includes the
+         * kernel's: our inherited alarm(2) timer, a hangup of our orphaned group, and the tty's
+         * Ctrl-C while our group holds the terminal (in a pipeline, or made the foreground without
+         * a SIGCONT; see job.c). Only a SIGTTIN or SIGTTOU of the kernel is about our own access to
+         * the terminal, not the program's. */
         union sigval v = { .sival_int = RELAY_COOKIE };
         sigqueue(child, sig, v);
     }
@@ -119,9 +87,8 @@ static void install(int sig, struct sigaction *old)
         die("cannot install a handler for signal %d: %s", sig, strerror(errno));
 }
 
-void relay_take_signals(int caller_proc)
+void relay_take_signals(void)
 {
-    host_proc = caller_proc;
     sigset_t block;
     relayed_set(&block);
     /* Held until the child's pid is published: a signal that arrives meanwhile waits instead of being
@@ -138,9 +105,6 @@ void relay_take_signals(int caller_proc)
 
 void relay_take_parent_death(void)
 {
-    if (host_proc >= 0)
-        close(host_proc);
-    host_proc = -1;
     /* The highest realtime signal: no tty or job-control meaning, and glibc reserves only the lowest. */
     int sig = SIGRTMAX;
     sigset_t block;
@@ -178,24 +142,46 @@ void relay_restore_caller(void)
     sigprocmask(SIG_SETMASK, &caller.mask, NULL);
 }
 
-/* Stop ourselves with the child's stop signal, so the shell's view (WSTOPSIG, "Stopped (tty input)")
- * matches what stopped the program. The tty stop signals are caught here, hence the brief SIG_DFL. */
-static void stop_like(int sig)
+static void on_cont(int sig)
 {
+    continued = 1;
+}
+
+/* Stop ourselves (group: our whole process group, as the tty's Ctrl-Z would) with the child's stop
+ * signal, so the shell's view (WSTOPSIG, "Stopped (tty input)") matches what stopped the program. The
+ * tty stop signals are caught here, hence the brief SIG_DFL. Returns once we run again; in the client,
+ * says whether we stopped at all: the kernel drops SIGTSTP, SIGTTIN and SIGTTOU in an orphaned
+ * process group, where nobody could continue us. */
+static int stop_like(int sig, int group)
+{
+    continued = 0;
     if (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU) {
         raise(SIGSTOP);
-        return;
+        return 1;
     }
     struct sigaction dfl, ours;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigaction(sig, &dfl, &ours);
-    raise(sig);
+    if (!group || kill(0, sig) < 0)
+        raise(sig);
     sigaction(sig, &ours, NULL);
+    return continued;
 }
 
-int relay_wait(pid_t child)
+int relay_wait(pid_t child, int job)
 {
+    if (job) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_cont;
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGCONT, &sa, NULL);
+        sigset_t cont;
+        sigemptyset(&cont);
+        sigaddset(&cont, SIGCONT);
+        sigprocmask(SIG_UNBLOCK, &cont, NULL);
+    }
     for (;;) {
         int st;
         if (waitpid(child, &st, WUNTRACED | WCONTINUED) < 0) {
@@ -204,9 +190,24 @@ int relay_wait(pid_t child)
             die("lost track of process %d: %s", (int)child, strerror(errno));
         }
         if (WIFSTOPPED(st)) {
-            stop_like(WSTOPSIG(st));
-            /* We run again, so whoever continued us (fg, bg, kill -CONT) meant the job to run. */
-            kill(child, SIGCONT);
+            int sig = WSTOPSIG(st);
+            int how = job ? job_stopped(sig) : JOB_STOP_SELF;
+            if (how != JOB_RESUME) {
+                int stopped = stop_like(sig, how == JOB_STOP_GROUP);
+                if (job && !stopped && (sig == SIGTTIN || sig == SIGTTOU)) {
+                    /* Our group is orphaned: the program's group is not (we are its parent), so
+                     * its terminal access stops it instead of failing with EIO, and it would stop
+                     * again at once. Hang it up, as the kernel does to the stopped members of a
+                     * group that becomes orphaned. */
+                    kill(-child, SIGHUP);
+                }
+                if (job)
+                    job_continued();
+            }
+            /* We run again, so whoever continued us (fg, bg, kill -CONT) meant the job to run. The
+             * client continues the program's whole group, which the tty stopped as a whole. */
+            if (!job || kill(-child, SIGCONT) < 0)
+                kill(child, SIGCONT);
             continue;
         }
         if (WIFCONTINUED(st))
@@ -215,7 +216,7 @@ int relay_wait(pid_t child)
     }
 }
 
-void relay_exit(int status)
+void relay_exit(int status, int group)
 {
     if (WIFEXITED(status))
         _exit(WEXITSTATUS(status));
@@ -236,7 +237,8 @@ void relay_exit(int status)
     sigemptyset(&set);
     sigaddset(&set, sig);
     sigprocmask(SIG_UNBLOCK, &set, NULL);
-    raise(sig);
+    if (!group || kill(0, sig) < 0)
+        raise(sig);
     /* Only a signal whose default is to ignore could get here; no program dies of one. */
     _exit(128 + sig);
 }

@@ -2,8 +2,9 @@
  * a node"). This file is the client half that runs in the caller's pid namespace: options, the
  * connection to the node's launch socket (starting the embedded one-node cluster on first use), entry
  * into the node's namespaces, and the fork of the launch stub A (launch.c), whose end it relays to
- * the caller (relay.c). It runs on every program start, so it does no work the launch does not need:
- * no JVM, no config parsing, a few dozen syscalls. */
+ * the caller (relay.c) while it lends the terminal to the program's process group (job.c). It runs on
+ * every program start, so it does no work the launch does not need: no JVM, no config parsing, a few
+ * dozen syscalls. */
 #include "client.h"
 #include "ssi_proto.h"
 #include <errno.h>
@@ -65,6 +66,7 @@ void say(const char *fmt, ...)
 
 void die(const char *fmt, ...)
 {
+    job_restore_tty();   /* a no-op but in the client, after it gave the terminal away */
     va_list ap;
     va_start(ap, fmt);
     vsay(fmt, ap);
@@ -358,55 +360,6 @@ static void enter_node(const struct opts *o, int pidfd, int setuid_mode, uid_t r
         close(cwd_fd);
 }
 
-/* The caller's terminal, when the caller ran us in its foreground: a program in the node's pid
- * namespace cannot see the caller's process group (getpgrp() and tcgetpgrp() say 0 there), so a shell
- * that took the terminal for itself (bash -i) cannot hand it back when it exits, and the caller's next
- * read from the terminal would stop it with SIGTTIN. The client sees every pid, so it hands the terminal
- * back in the program's place. */
-static struct {
-    int fd;          /* -1: no terminal to watch */
-    pid_t pgrp;      /* our process group, the terminal's foreground when we started */
-} tty = { -1, 0 };
-
-static void tty_note(void)
-{
-    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
-        pid_t fg = tcgetpgrp(fd);
-        if (fg < 0)
-            continue;
-        if (fg == getpgrp()) {
-            tty.fd = fd;
-            tty.pgrp = fg;
-        }
-        return;
-    }
-}
-
-/* Called once the client's own stdin and stdout are about to close: keeps the terminal reachable. */
-static void tty_keep(void)
-{
-    if (tty.fd >= 0 && tty.fd != STDERR_FILENO)
-        tty.fd = fcntl(tty.fd, F_DUPFD_CLOEXEC, 3);
-}
-
-static void tty_reclaim(void)
-{
-    if (tty.fd < 0)
-        return;
-    pid_t fg = tcgetpgrp(tty.fd);
-    /* Only a foreground group that is gone: a program that handed the terminal to a live group
-     * meant it. */
-    if (fg <= 0 || fg == tty.pgrp || kill(-fg, 0) == 0 || errno != ESRCH)
-        return;
-    /* We are a background group now; SIGTTOU would stop us for asking. */
-    sigset_t ttou, old;
-    sigemptyset(&ttou);
-    sigaddset(&ttou, SIGTTOU);
-    sigprocmask(SIG_BLOCK, &ttou, &old);
-    tcsetpgrp(tty.fd, tty.pgrp);
-    sigprocmask(SIG_SETMASK, &old, NULL);
-}
-
 static int shim_gone(int pidfd)
 {
     struct pollfd p = { .fd = pidfd, .events = POLLIN };
@@ -461,23 +414,23 @@ int main(int argc, char **argv)
         die("node %d stopped while ssi-run was connecting (%s); start the cluster with `ssi cluster "
             "start`", o.node, strerror(errno));
 
-    /* for the signal relay to recognise senders inside the node (relay.c); the node has its own /proc */
-    int host_proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* before the node's mount namespace hides the caller's /dev */
+    int tty = job_find_tty();
     enter_node(&o, pidfd, setuid_mode, ruid, rgid);
 
     struct launch_req req = {
         .node = o.node, .sock = sock, .shim_pidfd = pidfd, .argv = o.argv, .argc = o.argc, .envp = envp,
+        .tty = tty, .tty_give = job_give_at_start(),
     };
-    tty_note();
-    relay_take_signals(host_proc);
+    relay_take_signals();
     pid_t a = fork();
     if (a < 0)
         die("cannot fork: %s", strerror(errno));
     if (a == 0)
         launch_stub(&req);
+    job_start(a, req.tty_give);
     relay_set_child(a);
     close(sock);
-    tty_keep();
     /* As in A: the program alone holds its stdin and stdout (stderr stays for our messages). A caller
      * that started us with 0 or 1 closed may have had the pidfd land there. */
     for (int fd = STDIN_FILENO; fd <= STDOUT_FILENO; fd++) {
@@ -485,12 +438,15 @@ int main(int argc, char **argv)
             close(fd);
     }
 
-    int st = relay_wait(a);
-    tty_reclaim();
+    int st = relay_wait(a, 1);
+    int had_tty = job_restore_tty();
     /* The kernel kills a node's processes with SIGKILL when its shim (pid 1 there) dies. */
     if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && shim_gone(pidfd)) {
         say("node %d stopped while %s was running", o.node, o.argv[0]);
         _exit(137);
     }
-    relay_exit(st);
+    /* Ctrl-C and Ctrl-\ natively signal the caller's whole foreground job, which the program's group
+     * replaced on the terminal: a program that died of one while holding the terminal passes it on to
+     * our group, so that a non-interactive caller (a script's loop, make) ends as it would natively. */
+    relay_exit(st, had_tty && WIFSIGNALED(st) && (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGQUIT));
 }

@@ -1,9 +1,9 @@
 /* The launch socket (node-N.launch, mode 0666): an ssi-run launch stub P, already inside the node's pid
  * namespace, hands over the seccomp listener of the filter it installed, and waits for GO before it
- * execs. Owner: the shim's single thread.
+ * execs. Owner: the shim's main thread.
  *
- * Clients are local and untrusted, and the same thread answers every trap of the node, so nothing a
- * client sends (or fails to send) may stall the loop: connections are non-blocking and edge-triggered,
+ * Clients are local and untrusted, and the same thread serves the daemon's link (forwarded traps, ptrace
+ * requests), so nothing a client sends (or fails to send) may stall the loop: connections are non-blocking and edge-triggered,
  * a LAUNCH frame is read only once the kernel holds all of it (so the blocking frame reader in proto.c
  * never waits), anything that is not a LAUNCH header is dropped at once, and a client that has not sent
  * its frame within 5 s of connecting is dropped by the tick. */
@@ -185,7 +185,7 @@ static void launch(int fd, const uint8_t *frame, int lfd, const struct ucred *cr
     uint32_t lid;
     int rc = shim_listener_add(lfd, &lid);
     if (rc < 0) {
-        go(fd, h->req_id, rc, "cannot poll the listener of pid %d: %s", req.pid, strerror(-rc));
+        go(fd, h->req_id, rc, "cannot adopt the listener of pid %d: %s", req.pid, strerror(-rc));
         goto reject;
     }
     char msg[sizeof(struct ssi_launched) + PATH_MAX];
@@ -196,6 +196,14 @@ static void launch(int fd, const uint8_t *frame, int lfd, const struct ucred *cr
     if (shim_link_send(SSI_LAUNCHED, msg, sizeof l + plen) < 0) {
         shim_listener_remove(lid);
         go(fd, h->req_id, -EHOSTDOWN, "node %d lost its daemon link while launching pid %d", node, req.pid);
+        return;
+    }
+    /* The responder starts only now, so a listener that never became the daemon's has no thread to stop.
+     * P traps nothing before GO, and a trap would simply wait in the kernel until the thread runs. */
+    rc = shim_listener_start(lid);
+    if (rc < 0) {
+        shim_listener_end(lid); /* the daemon heard LAUNCHED: it hears the end too */
+        go(fd, h->req_id, rc, "cannot start a responder thread for pid %d: %s", req.pid, strerror(-rc));
         return;
     }
     go(fd, h->req_id, 0, "%s", "");

@@ -1,7 +1,8 @@
 /* The link socket (node-N.link, mode 0600): the one connection to the node daemon (pid 2). Carries the
  * daemon's HELLO, NOTIF/NOTIF_REPLY for traps the shim cannot decide, LAUNCHED/LISTENER_GONE, and the
  * daemon's ptrace requests, which the shim serves because it is the tracer (ptrace_ops.c).
- * Owner: the shim's single thread.
+ * Owner: the shim's main thread, the only one that writes the link (so frames never interleave) and
+ * the only ptrace user; the listeners' responder threads hand it what must go to the daemon (notify.c).
  *
  * The peer is trusted (SO_PEERCRED must say uid 0, pid 2) and writes whole frames, so the socket stays
  * blocking; 5 s send/receive timeouts bound what a stuck daemon can cost the loop. Anything the shim

@@ -1,8 +1,10 @@
 /* The node init: pid 1 of a node's pid namespace (docs/ARCHITECTURE.md, "Processes of a node").
  * Sets the node up (session, private /proc, pid range, sockets, the daemon as pid 2), then runs the one
  * epoll loop that reaps orphans, keeps the pid allocation cursor inside the node's range, and feeds
- * launch.c, link.c and notify.c. Owner: the shim's single thread, which is also the ptrace tracer
- * (ptrace is per tracer thread), so nothing here may ever be done from a second thread. */
+ * launch.c, link.c and notify.c. Owner: the shim's main thread, which is also the ptrace tracer
+ * (ptrace is per tracer thread), so nothing here may ever be done from another thread. The other
+ * threads are the listeners' responders (notify.c); they block every signal, so the signalfd below
+ * gets them all. shim_log is the one function here they may call. */
 #include "shim.h"
 #include "ssi_proto.h"
 #include "ptrace_ops.h"
@@ -39,6 +41,7 @@ static int stop_requests;
 static struct { int fd; enum shim_src_kind kind; } paused[2];
 static int npaused;
 
+/* Any thread: formats on the stack and writes once. */
 void shim_log(const char *fmt, ...)
 {
     char line[1024];
@@ -392,6 +395,8 @@ void shim_node_main(const struct shim_config *cfg, int ready_fd)
     shim_state.epfd = epoll_create1(EPOLL_CLOEXEC);
     if (shim_state.epfd < 0)
         die("epoll_create1: %s", strerror(errno));
+    if ((rc = shim_notify_open()) < 0)
+        die("cannot create the trap hand-over eventfd: %s", strerror(-rc));
     shim_socket_path(path, sizeof path, cfg->run_dir, cfg->node, "launch");
     if ((rc = shim_launch_open(path)) < 0)
         die("cannot listen on %s: %s", path, strerror(-rc));
@@ -438,8 +443,8 @@ void shim_node_main(const struct shim_config *cfg, int ready_fd)
         for (int i = 0; i < n; i++) {
             uint32_t kind = (uint32_t)(evs[i].data.u64 >> 32), low = (uint32_t)evs[i].data.u64;
             switch (kind) {
-            case SHIM_SRC_LISTENER:
-                shim_listener_event(low, evs[i].events);
+            case SHIM_SRC_NOTIFY:
+                shim_notify_event();
                 break;
             case SHIM_SRC_SIGNALS:
                 on_signals();

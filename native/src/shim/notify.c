@@ -1,23 +1,46 @@
 /* Seccomp listeners: one per launched program (its descendants inherit the filter, so the listener
  * sees them too). The shim answers the traps it can decide alone and forwards the rest to the daemon.
- * Owner: the shim's single thread.
  *
- * Hot path: shim_listener_event -> NOTIF_RECV -> shim_decide_local -> NOTIF_SEND(CONTINUE, or -ESRCH for
- * a node-internal target). It must cost no more than a bare user-notification round trip, so it does no
- * allocation, no logging and no /proc access; everything else (forwarding, errors) is off to the side. */
+ * Threads. Every listener has a responder thread of its own (named ssi-notif-<slot>, all signals
+ * blocked) that sleeps in SECCOMP_IOCTL_NOTIF_RECV itself: no epoll in between, so the kernel's
+ * synchronous wake-up (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: the trapped task wakes the RECV waiter on its
+ * own CPU, and the SEND wakes the task back the same way) is kept and a trap costs what a bare
+ * user-notification round trip costs. An epoll wait in between loses it (epoll wakes its own waiter
+ * with a plain wake-up), which is why the listeners are not in the main loop.
+ *
+ * Hot path (responder thread): NOTIF_RECV -> shim_decide_local -> NOTIF_SEND(CONTINUE, or -ESRCH for a
+ * node-internal target). It does no allocation, no logging, no /proc access and takes no lock.
+ *
+ * Everything else belongs to the main thread (the only ptrace user and the only writer of the link):
+ * the slot table, the pending table, the link. A notification the daemon must decide is handed over
+ * through a queue (q_lock) and an eventfd the main loop polls; the main thread sends the NOTIF frame,
+ * records it as pending and later answers it from the daemon's NOTIF_REPLY (SEND works from any thread).
+ * When no task uses a filter any more, RECV fails with ENOENT and the listener polls POLLHUP (a blocked
+ * RECV is woken by the filter's orphaning on the kernels the shim runs on, >= 6.14); the thread then puts
+ * its listener on the ended list and exits; the main thread joins it, closes the fd and tells the daemon
+ * LISTENER_GONE, once. A listener's fd stays open until its thread has been joined, so the thread never
+ * sees it closed or reused. */
 #include "shim.h"
 #include "ssi_proto.h"
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #define X32_SYSCALL_BIT 0x40000000u
+/* A responder needs little stack: RECV/SEND buffers and, on cold paths, one log line. */
+#define RESPONDER_STACK (64 * 1024)
 
 /* Which trapped syscalls the table lets the shim decide (column "decide" == shim). Built at compile
  * time from syscalls.tsv; an x86_64 number >= 512 would be an x32 number and fails the build here. */
@@ -72,23 +95,171 @@ int shim_decide_local(int node, uint32_t arch, int nr, uint64_t arg0, uint64_t a
     }
 }
 
-/* ---- listener table: id = generation << 20 | slot, so a late reply for a reused slot misses ---- */
+/* ---- listeners: id = generation << 20 | slot, so a late reply for a reused slot misses ---- */
 
 #define SLOT_BITS 20
 #define SLOT_MASK ((1u << SLOT_BITS) - 1)
 #define GEN_MASK ((1u << (32 - SLOT_BITS)) - 1)
 
+/* Allocated per listener, so its address stays put while the slot table grows: the responder thread
+ * holds a pointer to it. fd and id never change while the thread runs; next_ended is under q_lock. */
 struct listener {
-    int fd;              /* -1: free */
+    int fd;
     uint32_t id;
-    uint32_t next_free;  /* free-list link while free */
+    int running;                 /* main thread: a responder was started and not joined yet */
+    pthread_t thread;
+    struct listener *next_ended; /* q_lock: link in the ended list */
 };
 
-static struct listener *slots;
+/* Main thread only. */
+struct slot {
+    struct listener *l;  /* NULL: free */
+    uint32_t id;         /* the last id given out for this slot (its generation survives reuse) */
+    uint32_t next_free;  /* free-list link while free */
+};
+static struct slot *slots;
 static uint32_t nslots, slots_cap, free_head = UINT32_MAX;
+
+/* ---- hand-over from the responders to the main thread ---- */
+
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ssi_notif *q_items;    /* q_lock: NOTIF frames (payloads) waiting for the main thread */
+static size_t q_len, q_cap;          /* q_lock */
+static struct listener *q_ended;     /* q_lock: listeners whose responder has finished */
+static int q_signalled;              /* q_lock: the eventfd was written and not drained since */
+static int q_efd = -1;
+/* Main thread only: the batch being worked on (swapped with q_items, so both keep their capacity). */
+static struct ssi_notif *work_items;
+static size_t work_cap;
+
+/* The caller released q_lock; wake says whether it must ring the main loop. */
+static void ring(int wake)
+{
+    if (!wake)
+        return;
+    uint64_t one = 1;
+    ssize_t w = write(q_efd, &one, sizeof one);
+    (void)w; /* cannot fail short of a counter at 2^64 - 1 */
+}
+
+int shim_notify_open(void)
+{
+    q_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (q_efd < 0)
+        return -errno;
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SHIM_EV(SHIM_SRC_NOTIFY, 0) };
+    if (epoll_ctl(shim_state.epfd, EPOLL_CTL_ADD, q_efd, &ev) < 0)
+        return -errno;
+    return 0;
+}
+
+static void answer(int fd, uint64_t notif_id, int error)
+{
+    struct seccomp_notif_resp r;
+    memset(&r, 0, sizeof r);
+    r.id = notif_id;
+    r.error = error;
+    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r) < 0 && errno != ENOENT)
+        shim_log("answering a trapped syscall (notification %llu) failed: %s",
+                 (unsigned long long)notif_id, strerror(errno));
+}
+
+/* Responder thread: the trap needs the daemon. Queued for the main thread, which owns the link. */
+static void hand_over(const struct listener *l, const struct seccomp_notif *n)
+{
+    struct ssi_notif m;
+    memset(&m, 0, sizeof m);
+    m.listener_id = l->id;
+    m.notif_id = n->id;
+    m.pid = (int32_t)n->pid;
+    m.nr = n->data.nr;
+    m.arch = n->data.arch;
+    m.ip = n->data.instruction_pointer;
+    memcpy(m.args, n->data.args, sizeof m.args);
+    pthread_mutex_lock(&q_lock);
+    if (q_len == q_cap) {
+        size_t ncap = q_cap ? q_cap * 2 : 64;
+        struct ssi_notif *grown = realloc(q_items, ncap * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&q_lock);
+            answer(l->fd, n->id, -ENOMEM);
+            return;
+        }
+        q_items = grown;
+        q_cap = ncap;
+    }
+    q_items[q_len++] = m;
+    int wake = !q_signalled;
+    q_signalled = 1;
+    pthread_mutex_unlock(&q_lock);
+    ring(wake);
+}
+
+/* Responder thread, after RECV failed with ENOENT: the trapped task died before we took its
+ * notification, or no task uses the filter any more (POLLHUP), which ends the listener. */
+static int orphaned(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
+static void *responder(void *arg)
+{
+    struct listener *l = arg;
+    const int fd = l->fd, node = shim_state.node;
+    char name[32]; /* the kernel keeps the first 15 bytes: slots past 99999 share a prefix */
+    snprintf(name, sizeof name, "ssi-notif-%u", l->id & SLOT_MASK);
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+    int failures = 0;
+    for (;;) {
+        struct seccomp_notif n;
+        memset(&n, 0, sizeof n); /* RECV refuses a buffer that is not zeroed */
+        if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &n) < 0) {
+            int e = errno;
+            if (e == EINTR)
+                continue;
+            if (e == ENOENT) {
+                if (orphaned(fd))
+                    break;
+                continue;
+            }
+            /* Nothing else is expected; do not spin on it. */
+            if (failures++ < 3)
+                shim_log("NOTIF_RECV on listener %u failed: %s", l->id, strerror(e));
+            if (orphaned(fd))
+                break;
+            poll(NULL, 0, 100);
+            continue;
+        }
+        int d = shim_decide_local(node, n.data.arch, n.data.nr, n.data.args[0], n.data.args[1]);
+        if (d == SHIM_CONTINUE) {
+            struct seccomp_notif_resp r = { .id = n.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
+            if (ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r) < 0 && errno != ENOENT)
+                shim_log("NOTIF_SEND on listener %u failed: %s", l->id, strerror(errno));
+        } else if (d < 0) {
+            answer(fd, n.id, d);
+        } else {
+            hand_over(l, &n);
+        }
+    }
+    /* The last touch of l: once q_lock is released the main thread may join us and free it. */
+    pthread_mutex_lock(&q_lock);
+    l->next_ended = q_ended;
+    q_ended = l;
+    int wake = !q_signalled;
+    q_signalled = 1;
+    pthread_mutex_unlock(&q_lock);
+    ring(wake);
+    return NULL;
+}
+
+/* ---- the slot table (main thread) ---- */
 
 int shim_listener_add(int fd, uint32_t *id_out)
 {
+    struct listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return -ENOMEM;
     uint32_t slot;
     if (free_head != UINT32_MAX) {
         slot = free_head;
@@ -96,11 +267,11 @@ int shim_listener_add(int fd, uint32_t *id_out)
     } else {
         if (nslots == slots_cap) {
             uint32_t ncap = slots_cap ? slots_cap * 2 : 64;
-            if (ncap > SLOT_MASK + 1)
-                return -EMFILE;
-            struct listener *n = realloc(slots, ncap * sizeof *n);
-            if (!n)
-                return -ENOMEM;
+            struct slot *n = ncap > SLOT_MASK + 1 ? NULL : realloc(slots, ncap * sizeof *n);
+            if (!n) {
+                free(l);
+                return ncap > SLOT_MASK + 1 ? -EMFILE : -ENOMEM;
+            }
             slots = n;
             slots_cap = ncap;
         }
@@ -109,16 +280,9 @@ int shim_listener_add(int fd, uint32_t *id_out)
     }
     uint32_t gen = ((slots[slot].id >> SLOT_BITS) + 1) & GEN_MASK;
     uint32_t id = (gen << SLOT_BITS) | slot;
-    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SHIM_EV(SHIM_SRC_LISTENER, id) };
-    if (epoll_ctl(shim_state.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        int e = errno;
-        slots[slot].fd = -1;
-        slots[slot].id = id;
-        slots[slot].next_free = free_head;
-        free_head = slot;
-        return -e;
-    }
-    slots[slot].fd = fd;
+    l->fd = fd;
+    l->id = id;
+    slots[slot].l = l;
     slots[slot].id = id;
     *id_out = id;
     return 0;
@@ -127,12 +291,39 @@ int shim_listener_add(int fd, uint32_t *id_out)
 static struct listener *listener_of(uint32_t id)
 {
     uint32_t slot = id & SLOT_MASK;
-    if (slot >= nslots || slots[slot].id != id || slots[slot].fd < 0)
+    if (slot >= nslots || slots[slot].id != id)
         return NULL;
-    return &slots[slot];
+    return slots[slot].l;
 }
 
-/* ---- notifications waiting for the daemon's NOTIF_REPLY ---- */
+int shim_listener_start(uint32_t id)
+{
+    struct listener *l = listener_of(id);
+    if (!l)
+        return -ENOENT;
+    if (l->running)
+        return 0;
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc)
+        return -rc;
+    pthread_attr_setstacksize(&attr, RESPONDER_STACK);
+    /* Created with every signal blocked (the new thread inherits the mask): the main thread reads its
+     * signals from a signalfd, and a signal the kernel chose to deliver to a responder would be lost
+     * to it (and would make its RECV fail with EINTR). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&l->thread, &attr, responder, l);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc)
+        return -rc;
+    l->running = 1;
+    return 0;
+}
+
+/* ---- notifications waiting for the daemon's NOTIF_REPLY (main thread only) ---- */
 
 /* A dense array scanned linearly: only threads blocked on a remote decision live here, a handful in
  * practice, and a scan of a few entries beats any hash. */
@@ -170,17 +361,6 @@ static int pending_take(uint32_t lid, uint64_t nid)
     return 0;
 }
 
-static void answer(int fd, uint64_t notif_id, int error)
-{
-    struct seccomp_notif_resp r;
-    memset(&r, 0, sizeof r);
-    r.id = notif_id;
-    r.error = error;
-    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r) < 0 && errno != ENOENT)
-        shim_log("answering a trapped syscall (notification %llu) failed: %s",
-                 (unsigned long long)notif_id, strerror(errno));
-}
-
 void shim_notif_fail_pending(int error)
 {
     if (npend)
@@ -199,8 +379,14 @@ void shim_listener_remove(uint32_t id)
     struct listener *l = listener_of(id);
     if (!l)
         return;
-    close(l->fd); /* also drops it from the epoll set: nobody else holds this file */
-    l->fd = -1;
+    if (l->running) {
+        /* Only a responder that has ended may be removed (it is joined first): a running one still
+         * uses the fd. Nothing calls this for a running one; refuse rather than close under it. */
+        shim_log("listener %u still has its responder running; not removed", id);
+        return;
+    }
+    close(l->fd);
+    free(l);
     for (size_t i = 0; i < npend;) {
         if (pend[i].listener_id == id)
             pend[i] = pend[--npend];
@@ -208,12 +394,15 @@ void shim_listener_remove(uint32_t id)
             i++;
     }
     uint32_t slot = id & SLOT_MASK;
+    slots[slot].l = NULL;
     slots[slot].next_free = free_head;
     free_head = slot;
 }
 
-static void listener_gone(uint32_t id)
+void shim_listener_end(uint32_t id)
 {
+    if (!listener_of(id))
+        return;
     shim_listener_remove(id);
     if (shim_link_up()) {
         uint32_t lid = id;
@@ -222,65 +411,59 @@ static void listener_gone(uint32_t id)
 }
 
 /* The cold half of a trap: the daemon decides. */
-static void forward(uint32_t id, int fd, const struct seccomp_notif *n)
+static void forward(const struct ssi_notif *m)
 {
     static int warned;
+    /* Its responder queued this before it ended, and the listener is removed only once that end has
+     * been seen, after this batch: it is still there. */
+    struct listener *l = listener_of(m->listener_id);
+    if (!l)
+        return;
     if (!shim_link_up()) {
         /* What the kernel itself answers when a filter's supervisor is gone. */
         if (!warned++)
             shim_log("no daemon linked: failing trapped syscall %d of pid %d with ENOSYS (logged once)",
-                     n->data.nr, n->pid);
-        answer(fd, n->id, -ENOSYS);
+                     m->nr, m->pid);
+        answer(l->fd, m->notif_id, -ENOSYS);
         return;
     }
-    if (pending_add(id, n->id) < 0) {
-        answer(fd, n->id, -ENOMEM);
+    if (pending_add(m->listener_id, m->notif_id) < 0) {
+        answer(l->fd, m->notif_id, -ENOMEM);
         return;
     }
-    struct ssi_notif m;
-    memset(&m, 0, sizeof m);
-    m.listener_id = id;
-    m.notif_id = n->id;
-    m.pid = (int32_t)n->pid;
-    m.nr = n->data.nr;
-    m.arch = n->data.arch;
-    m.ip = n->data.instruction_pointer;
-    memcpy(m.args, n->data.args, sizeof m.args);
     /* On failure the link is closed, which answers every pending notification, this one included. */
-    shim_link_send(SSI_NOTIF, &m, sizeof m);
+    shim_link_send(SSI_NOTIF, m, sizeof *m);
 }
 
-void shim_listener_event(uint32_t id, uint32_t events)
+void shim_notify_event(void)
 {
-    uint32_t slot = id & SLOT_MASK;
-    if (slot >= nslots || slots[slot].id != id || slots[slot].fd < 0)
-        return; /* stale event for a listener closed earlier in this batch */
-    int fd = slots[slot].fd;
-    if (events & (EPOLLHUP | EPOLLERR)) {
-        /* No task uses the filter any more, so no notification can be pending on it. */
-        listener_gone(id);
-        return;
+    uint64_t v;
+    ssize_t r = read(q_efd, &v, sizeof v);
+    (void)r;
+    pthread_mutex_lock(&q_lock);
+    struct ssi_notif *batch = q_items;
+    size_t n = q_len, cap = q_cap;
+    q_items = work_items;
+    q_cap = work_cap;
+    q_len = 0;
+    struct listener *ended = q_ended;
+    q_ended = NULL;
+    q_signalled = 0;
+    pthread_mutex_unlock(&q_lock);
+    work_items = batch;
+    work_cap = cap;
+
+    /* Forwards first: each came before its own listener's end. */
+    for (size_t i = 0; i < n; i++)
+        forward(&batch[i]);
+    while (ended) {
+        struct listener *next = ended->next_ended;
+        /* It has left its loop and only returns now: the join waits for no more than that. */
+        pthread_join(ended->thread, NULL);
+        ended->running = 0;
+        shim_listener_end(ended->id);
+        ended = next;
     }
-    struct seccomp_notif n;
-    memset(&n, 0, sizeof n);
-    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &n) < 0) {
-        /* ENOENT: the trapped task was killed between the wakeup and RECV. */
-        if (errno != ENOENT && errno != EINTR)
-            shim_log("NOTIF_RECV on listener %u failed: %s", id, strerror(errno));
-        return;
-    }
-    int d = shim_decide_local(shim_state.node, n.data.arch, n.data.nr, n.data.args[0], n.data.args[1]);
-    if (d == SHIM_CONTINUE) {
-        struct seccomp_notif_resp r = { .id = n.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
-        if (ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r) < 0 && errno != ENOENT)
-            shim_log("NOTIF_SEND on listener %u failed: %s", id, strerror(errno));
-        return;
-    }
-    if (d < 0) {
-        answer(fd, n.id, d);
-        return;
-    }
-    forward(id, fd, &n);
 }
 
 void shim_notif_reply(const void *payload, size_t len)

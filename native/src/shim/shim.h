@@ -1,6 +1,10 @@
 /* Internal interfaces of ssi-shim, the node init (pid 1 of a node's pid namespace).
- * Owner: the shim's single thread. The shim is also the ptrace tracer and ptrace is per tracer thread,
- * so nothing here is ever touched by a second thread or from a signal handler.
+ * Threads: the main thread runs the epoll loop and owns everything here (the link, launches, reaping,
+ * the pid watchdog, the listener and pending tables) and is the only ptrace user (ptrace is per tracer
+ * thread: only the thread that attached may drive a tracee). Each seccomp listener also has a responder
+ * thread (notify.c) that answers the traps the shim decides alone and hands the others to the main
+ * thread; it touches nothing here but its own listener and notify.c's hand-over queue. No signal
+ * handler touches anything either.
  *
  * The Makefile links every test binary with all shim sources but main.c, so every global here is
  * prefixed shim_ and nothing outside main.c may depend on main.c. */
@@ -9,10 +13,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* One epoll loop serves every fd; the event's u64 says what it is: kind in the high 32 bits, an index
- * or id in the low 32 (indices, not pointers, so that growing a table never leaves a dangling event). */
+/* One epoll loop (the main thread's) serves every fd but the seccomp listeners, which their responder
+ * threads wait on; the event's u64 says what it is: kind in the high 32 bits, an index or id in the low
+ * 32 (indices, not pointers, so that growing a table never leaves a dangling event). */
 enum shim_src_kind {
-    SHIM_SRC_LISTENER = 1,   /* low bits: listener id (slot + generation) */
+    SHIM_SRC_NOTIFY = 1,     /* notify.c's eventfd: responders handed over traps or ended */
     SHIM_SRC_SIGNALS,
     SHIM_SRC_TICK,
     SHIM_SRC_LAUNCH_LISTEN,
@@ -55,17 +60,27 @@ uint64_t shim_now_ms(void);
  * the epoll set until the next tick instead of spinning the loop. */
 void shim_pause_accept(int fd, enum shim_src_kind kind);
 
-/* notify.c: seccomp listeners. */
+/* notify.c: seccomp listeners. Everything but shim_decide_local is for the main thread only. */
 /* What the shim answers a trapped syscall alone. A pure function (no /proc, no allocation): arg0 and
  * arg1 are the syscall's first two arguments (target pid, tgid or tid; tgkill's tid). Returns
  * SHIM_CONTINUE (run it natively: the target is on this node), SHIM_ASK_DAEMON (forward it), or a
  * negative errno to fail it with (-ESRCH for a node-internal target, pid 1..16383 or such a -pgrp). */
 enum { SHIM_ASK_DAEMON = 0, SHIM_CONTINUE = 1 };
 int shim_decide_local(int node, uint32_t arch, int nr, uint64_t arg0, uint64_t arg1);
-/* Takes ownership of fd (a validated seccomp listener) and polls it; *id_out gets its listener id. */
+/* Creates the hand-over eventfd and adds it to the epoll set. */
+int shim_notify_open(void);
+/* Takes ownership of fd (a validated seccomp listener); *id_out gets its listener id. Nothing answers
+ * its traps until shim_listener_start. */
 int shim_listener_add(int fd, uint32_t *id_out);
+/* Starts the listener's responder thread (ssi-notif-<slot>). From then on the listener ends by itself
+ * when no task uses its filter any more: the main thread then closes it and sends LISTENER_GONE. */
+int shim_listener_start(uint32_t id);
+/* Closes a listener whose responder was never started (or has been joined), without telling anyone. */
 void shim_listener_remove(uint32_t id);
-void shim_listener_event(uint32_t id, uint32_t events);
+/* shim_listener_remove, then LISTENER_GONE to the daemon if it is linked. */
+void shim_listener_end(uint32_t id);
+/* SHIM_SRC_NOTIFY: forwards the handed-over traps to the daemon and ends the finished listeners. */
+void shim_notify_event(void);
 /* The daemon's answer to a forwarded notification. */
 void shim_notif_reply(const void *reply, size_t len);
 /* The link is gone: fail every notification still waiting for the daemon so no thread hangs. */
