@@ -3,6 +3,9 @@ package ssi.launcher;
 import ssi.comm.ClusterConfig;
 import ssi.comm.NodeAddress;
 
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -21,6 +24,35 @@ final class ClusterLayout {
     static ClusterConfig plain(int nodes, int basePort) {
         List<NodeAddress> list = new ArrayList<>();
         for (int i = 1; i <= nodes; i++) list.add(new NodeAddress(i, LOOPBACK, basePort + i));
+        return ClusterConfig.of(list);
+    }
+
+    /**
+     * Every node on loopback at a port the kernel says is free now. The sockets stay open until all
+     * ports are chosen, so no two nodes get the same one; another program may still take one before the
+     * node binds it (the node's start then fails and says so).
+     */
+    static ClusterConfig plainFreePorts(int nodes) throws SsiException {
+        List<NodeAddress> list = new ArrayList<>();
+        List<ServerSocket> held = new ArrayList<>();
+        try {
+            for (int i = 1; i <= nodes; i++) {
+                ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK));
+                held.add(s);
+                list.add(new NodeAddress(i, LOOPBACK, s.getLocalPort()));
+            }
+        } catch (IOException e) {
+            throw new SsiException("cluster start", "cannot find free loopback ports (" + e.getMessage() + ")",
+                    "give --base-port P");
+        } finally {
+            for (ServerSocket s : held) {
+                try {
+                    s.close();
+                } catch (IOException ignored) {
+                    // closing a listening socket we never used cannot lose anything
+                }
+            }
+        }
         return ClusterConfig.of(list);
     }
 

@@ -53,8 +53,14 @@ final class ClusterStartCommand implements Callable<Integer> {
     @Option(names = "--netns", description = "Put every node in a network namespace of its own.")
     boolean netns;
 
-    @Option(names = "--base-port", paramLabel = "P", defaultValue = "7700", description = "Base TCP port (default 7700).")
-    int basePort;
+    @Option(names = "--base-port", paramLabel = "P",
+            description = "Node N listens on TCP port P+N (with --netns: P on its own address; default 7700). "
+                    + "Without it and without --netns, every node gets a free loopback port, so clusters in "
+                    + "different run directories never collide.")
+    Integer basePort;
+
+    /** The port of the --netns layout when --base-port is not given: every node has an address of its own. */
+    static final int NETNS_PORT = 7700;
 
     private static final Duration PING_TIMEOUT = Duration.ofSeconds(2);
 
@@ -69,13 +75,14 @@ final class ClusterStartCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws SsiException, InterruptedException {
-        String bad = ClusterLayout.problem(nodes, basePort, netns);
+        String bad = ClusterLayout.problem(nodes, basePort != null ? basePort : NETNS_PORT, netns);
         if (bad != null) throw new ParameterException(spec.commandLine(), bad);
         Ssi.Deps deps = ssi.deps();
         Path dir = ssi.runDir();
         deps.starter().check();
         refuseIfRunning(dir);
-        ClusterConfig conf = netns ? ClusterLayout.netns(nodes, basePort) : ClusterLayout.plain(nodes, basePort);
+        ClusterConfig conf = netns ? ClusterLayout.netns(nodes, basePort != null ? basePort : NETNS_PORT)
+                : basePort != null ? ClusterLayout.plain(nodes, basePort) : ClusterLayout.plainFreePorts(nodes);
         prepareRunDir(dir, conf);
         List<Integer> ids = conf.nodes().stream().map(NodeAddress::id).toList();
         NetnsTopology topology = netns ? new NetnsTopology(deps.commands()) : null;

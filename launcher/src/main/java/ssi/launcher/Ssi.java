@@ -18,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 
 /**
@@ -46,11 +47,14 @@ public final class Ssi implements Callable<Integer> {
      * @param control  connections to node control sockets
      * @param starter  starts one node (ssi-shim --detach) for `cluster start`
      * @param commands runs helper programs (the ip tool for --netns)
+     * @param enclosing the node this process runs inside (defaults of --node and --run-dir), if any
      */
-    record Deps(Map<String, String> env, ControlSource control, NodeStarter starter, CommandRunner commands) {
+    record Deps(Map<String, String> env, ControlSource control, NodeStarter starter, CommandRunner commands,
+                Optional<EnclosingNode> enclosing) {
         static Deps system() {
             Map<String, String> env = System.getenv();
-            return new Deps(env, ControlSource.unixSockets(), new ShimNodeStarter(env), CommandRunner.processes());
+            return new Deps(env, ControlSource.unixSockets(), new ShimNodeStarter(env), CommandRunner.processes(),
+                    EnclosingNode.detect());
         }
     }
 
@@ -59,12 +63,13 @@ public final class Ssi implements Callable<Integer> {
 
     // INHERIT: `ssi --node 2 ps` and `ssi ps --node 2` both work, on every subcommand.
     @Option(names = "--run-dir", paramLabel = "DIR", scope = ScopeType.INHERIT,
-            description = "Run directory of the cluster (default: $SSI_RUN_DIR, else " + DEFAULT_RUN_DIR + ").")
+            description = "Run directory of the cluster (default: $SSI_RUN_DIR, else the cluster ssi runs in, else "
+                    + DEFAULT_RUN_DIR + ").")
     String runDirOption;
 
     @Option(names = "--node", paramLabel = "N", scope = ScopeType.INHERIT,
-            description = "Node whose control socket ssi talks to (default: $SSI_NODE, else 1); any node answers "
-                    + "cluster-wide requests.")
+            description = "Node whose control socket ssi talks to (default: $SSI_NODE, else the node ssi runs on, "
+                    + "else 1); any node answers cluster-wide requests.")
     Integer nodeOption;
 
     private final Deps deps;
@@ -163,6 +168,7 @@ public final class Ssi implements Callable<Integer> {
     Path runDir() {
         String d = runDirOption;
         if (d == null || d.isEmpty()) d = deps.env().get("SSI_RUN_DIR");
+        if ((d == null || d.isEmpty()) && deps.enclosing().isPresent()) d = deps.enclosing().get().runDir().toString();
         if (d == null || d.isEmpty()) d = DEFAULT_RUN_DIR;
         return Path.of(d).toAbsolutePath().normalize();
     }
@@ -172,7 +178,7 @@ public final class Ssi implements Callable<Integer> {
         return "`ssi " + (runDirOption != null ? "--run-dir " + runDir() + " " : "") + command + "`";
     }
 
-    /** --node, else $SSI_NODE, else 1; a bad value is a usage error. */
+    /** --node, else $SSI_NODE, else the node ssi runs on, else 1; a bad value is a usage error. */
     int node() {
         Integer n = nodeOption;
         String source = "--node";
@@ -186,7 +192,7 @@ public final class Ssi implements Callable<Integer> {
                     throw new ParameterException(spec.commandLine(), "SSI_NODE='" + env + "' is not a node id (1..255)");
                 }
             } else {
-                n = 1;
+                n = deps.enclosing().map(EnclosingNode::node).orElse(1);
             }
         }
         if (n < 1 || n > 255) throw new ParameterException(spec.commandLine(), source + " " + n + " is not a node id (1..255)");

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Function;
@@ -20,6 +21,7 @@ import java.util.function.Function;
  * control source, node starter, command runner) and whose stdout/stderr are captured.
  */
 final class Cli {
+    private Optional<EnclosingNode> enclosing = Optional.empty();
     /** Exit status and what the command printed. */
     record Result(int code, String out, String err) {}
 
@@ -71,10 +73,16 @@ final class Cli {
         return this;
     }
 
+    /** Pretends ssi runs inside node `node` of the cluster in runDir (what /proc/1/cmdline would say). */
+    Cli insideNode(int node, Path runDir) {
+        enclosing = Optional.of(new EnclosingNode(node, runDir));
+        return this;
+    }
+
     Result run(String... args) {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
-        Ssi ssi = new Ssi(new Ssi.Deps(env, control == null ? ControlSource.unixSockets() : control, starter, commands),
+        Ssi ssi = new Ssi(new Ssi.Deps(env, control == null ? ControlSource.unixSockets() : control, starter, commands, enclosing),
                 new PrintWriter(out), new PrintWriter(err));
         tune.accept(ssi);
         int code = ssi.run(args);

@@ -110,6 +110,22 @@ class CliParsingTest {
     }
 
     @Test
+    void insideANodeTheDefaultsAreThatNodeAndItsCluster() {
+        Cli inside = cli().insideNode(3, Path.of("/tmp/c"));
+        inside.run("nodes");
+        assertEquals(Path.of("/tmp/c/node-3.ctl"), inside.sent.getFirst().socket());
+        // the environment and the options still win
+        Cli env = cli().insideNode(3, Path.of("/tmp/c"));
+        env.env.put("SSI_NODE", "4");
+        env.env.put("SSI_RUN_DIR", "/tmp/r");
+        env.run("nodes");
+        assertEquals(Path.of("/tmp/r/node-4.ctl"), env.sent.getFirst().socket());
+        Cli opt = cli().insideNode(3, Path.of("/tmp/c"));
+        opt.run("--node", "2", "nodes");
+        assertEquals(Path.of("/tmp/c/node-2.ctl"), opt.sent.getFirst().socket());
+    }
+
+    @Test
     void badNodeIdsAreUsageErrors() {
         Cli.Result r = cli().run("--node", "0", "nodes");
         assertEquals(2, r.code());

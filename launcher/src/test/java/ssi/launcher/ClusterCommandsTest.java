@@ -117,8 +117,24 @@ class ClusterCommandsTest {
         assertEquals(0, r.code(), r.err());
         assertEquals(old, Files.readString(dir.resolve("secret")));
         assertFalse(Files.exists(dir.resolve("node-7.launch")));
-        assertEquals("# SSI cluster: node <id> <host> <port> [netns <name>]\nnode 1 127.0.0.1 7701\n",
+        // no --base-port: a free loopback port, so clusters in different run directories never collide
+        String conf = Files.readString(dir.resolve("cluster.conf"));
+        assertTrue(conf.matches("# SSI cluster: node <id> <host> <port> \\[netns <name>\\]\nnode 1 127\\.0\\.0\\.1 [1-9][0-9]*\n"),
+                conf);
+    }
+
+    @Test
+    void anExplicitBasePortPlacesNodeNAtPPlusN() throws IOException {
+        Cli.Result r = cli().run("cluster", "start", "--nodes", "2", "--base-port", "7700");
+        assertEquals(0, r.code(), r.err());
+        assertEquals("# SSI cluster: node <id> <host> <port> [netns <name>]\nnode 1 127.0.0.1 7701\nnode 2 127.0.0.1 7702\n",
                 Files.readString(dir.resolve("cluster.conf")));
+    }
+
+    @Test
+    void freePortsAreDistinct() throws SsiException {
+        var ports = ClusterLayout.plainFreePorts(8).nodes().stream().map(n -> n.port()).distinct().count();
+        assertEquals(8, ports);
     }
 
     @Test
