@@ -2,11 +2,11 @@
  * namespace, hands over the seccomp listener of the filter it installed, and waits for GO before it
  * execs. Owner: the shim's main thread.
  *
- * Clients are local and untrusted, and the same thread serves the daemon's link (forwarded traps, ptrace
- * requests), so nothing a client sends (or fails to send) may stall the loop: connections are non-blocking and edge-triggered,
- * a LAUNCH frame is read only once the kernel holds all of it (so the blocking frame reader in proto.c
- * never waits), anything that is not a LAUNCH header is dropped at once, and a client that has not sent
- * its frame within 5 s of connecting is dropped by the tick. */
+ * Clients are local and untrusted, and the same thread serves the daemon's link (forwarded traps,
+ * ptrace requests), so nothing a client sends (or fails to send) may stall the loop: connections are
+ * non-blocking and edge-triggered, a LAUNCH frame is read only once the kernel holds all of it (so the
+ * blocking frame reader in proto.c never waits), anything that is not a LAUNCH header is dropped at
+ * once, and a client that has not sent its frame within 5 s of connecting is dropped by the tick. */
 #include "shim.h"
 #include "ssi_proto.h"
 #include <errno.h>
@@ -174,8 +174,9 @@ static void launch(int fd, const uint8_t *frame, int lfd, const struct ucred *cr
         go(fd, h->req_id, -EAGAIN, "node %d's daemon is not linked yet; retry in a moment", node);
         goto reject;
     }
-    /* The trapped task then wakes the shim on its own CPU and the answer wakes it back the same way: the
-     * cross-CPU wakeups this machine makes so expensive are avoided. Older kernels lack it; still works. */
+    /* The trapped task then wakes the listener's responder thread (blocked in NOTIF_RECV, notify.c) on
+     * its own CPU and the answer wakes it back the same way: the cross-CPU wakeups this machine makes so
+     * expensive are avoided. Older kernels lack it; still works. */
     if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) < 0) {
         static int warned;
         if (!warned++)
