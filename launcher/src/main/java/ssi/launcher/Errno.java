@@ -19,6 +19,8 @@ final class Errno {
             case ControlMessages.ENODEV -> "No such node";
             case ControlMessages.EINVAL -> "Invalid argument";
             case ControlMessages.EPROTO -> "Protocol error";
+            case ControlMessages.EEXIST -> "File exists";
+            case ControlMessages.EOPNOTSUPP -> "Operation not supported";
             default -> "error " + errno;
         };
     }

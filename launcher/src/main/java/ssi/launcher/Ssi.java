@@ -33,7 +33,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "ssi", mixinStandardHelpOptions = true, version = "ssi 0.1.0",
         description = "Administer an SSI cluster: start and stop it, list its nodes and processes, signal processes, "
-                + "change SSI capabilities.",
+                + "change SSI capabilities, checkpoint applications and inspect their images.",
         footer = {"", "Exit status: 0 success, 1 the operation failed, 2 usage error.",
                 "Environment: SSI_RUN_DIR and SSI_NODE give the defaults of --run-dir and --node; SSI_HOME (set by "
                         + "the ssi script) is where `cluster start` finds ssi-shim and ssid."})
@@ -123,7 +123,9 @@ public final class Ssi implements Callable<Integer> {
                 .addSubcommand(new CommandLine(new NodesCommand(this)))
                 .addSubcommand(new CommandLine(new PsCommand(this)))
                 .addSubcommand(kill)
-                .addSubcommand(new CommandLine(new CapsetCommand(this)));
+                .addSubcommand(new CommandLine(new CapsetCommand(this)))
+                .addSubcommand(new CommandLine(new CheckpointCommand(this)))
+                .addSubcommand(new CommandLine(new ImageCommand(), new ImageFactory(this)));
         // Set after the tree is built: picocli copies these settings to the subcommands present now.
         root.setOut(out);
         root.setErr(err);
@@ -155,7 +157,16 @@ public final class Ssi implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        throw new ParameterException(spec.commandLine(), "missing command (one of: cluster, nodes, ps, kill, capset)");
+        throw new ParameterException(spec.commandLine(), "missing command (one of: cluster, nodes, ps, kill, capset, checkpoint, image)");
+    }
+
+    /** Builds the `image` subcommands with this instance (they print through its writers). */
+    private record ImageFactory(Ssi ssi) implements CommandLine.IFactory {
+        @Override
+        public <K> K create(Class<K> cls) throws Exception {
+            if (cls == ImageCommand.Show.class) return cls.cast(new ImageCommand.Show(ssi));
+            return CommandLine.defaultFactory().create(cls);
+        }
     }
 
     Deps deps() { return deps; }

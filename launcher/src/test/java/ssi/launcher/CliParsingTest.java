@@ -38,6 +38,8 @@ class CliParsingTest {
             case ControlMessages.CapGet c -> Reply.caps(new CapSets(c.gpid(), 31, 1, 31, 0));
             case ControlMessages.CapSet c -> Reply.caps(new CapSets(c.gpid(), 31, 1, 31, 0));
             case ControlMessages.Shutdown s -> Reply.ok();
+            case ControlMessages.Checkpoint c -> Reply.checkpointed(new ControlMessages.Checkpointed(
+                    c.dir().isEmpty() ? "/var/lib/ssi/checkpoints/" + c.gpid() + "-1" : c.dir(), 12_400, 2, 3L << 20));
         };
     }
 
@@ -46,7 +48,8 @@ class CliParsingTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"", "cluster", "cluster start", "cluster stop", "nodes", "ps", "kill", "capset"})
+    @ValueSource(strings = {"", "cluster", "cluster start", "cluster stop", "nodes", "ps", "kill", "capset", "checkpoint",
+            "image", "image show"})
     void everyCommandHasHelpAndADescription(String command) {
         String[] words = command.isEmpty() ? new String[0] : command.split(" ");
         String[] args = java.util.Arrays.copyOf(words, words.length + 1);
@@ -60,10 +63,36 @@ class CliParsingTest {
     }
 
     @Test
+    void checkpointSendsAnAbsoluteDirAndReportsTheResult() {
+        Cli c = cli();
+        Cli.Result r = c.run("checkpoint", "16390", "-o", "img", "--stop");
+        assertEquals(0, r.code(), r.err());
+        String abs = Path.of("img").toAbsolutePath().normalize().toString();
+        assertEquals(List.of(new ControlMessages.Checkpoint(16390, abs, true)), c.requests());
+        assertEquals("checkpoint of 16390 (2 processes, 3.0 MiB) written to " + abs + "; frozen 12 ms; application stopped\n",
+                r.out());
+        Cli d = cli();
+        assertEquals(0, d.run("checkpoint", "16391").code());
+        assertEquals(List.of(new ControlMessages.Checkpoint(16391, "", false)), d.requests());
+        assertEquals(2, cli().run("checkpoint").code());
+        assertEquals(2, cli().run("checkpoint", "x").code());
+    }
+
+    @Test
+    void checkpointRefusalIsOneLineWithTheDaemonsReason() {
+        Cli c = new Cli().answering(req -> Reply.error(ControlMessages.EOPNOTSUPP,
+                "process 16390 fd 5 is a TCP socket to 10.0.0.1:80: not supported"));
+        Cli.Result r = c.run("checkpoint", "16390");
+        assertEquals(1, r.code());
+        assertTrue(r.err().startsWith("ssi: checkpoint 16390: Operation not supported (process 16390 fd 5 is a TCP socket to "
+                + "10.0.0.1:80: not supported)"), r.err());
+    }
+
+    @Test
     void missingCommandIsAUsageError() {
         Cli.Result r = cli().run();
         assertEquals(2, r.code());
-        assertEquals("ssi: missing command (one of: cluster, nodes, ps, kill, capset); see `ssi --help`\n", r.err());
+        assertEquals("ssi: missing command (one of: cluster, nodes, ps, kill, capset, checkpoint, image); see `ssi --help`\n", r.err());
         Cli.Result c = cli().run("cluster");
         assertEquals(2, c.code());
         assertTrue(c.err().startsWith("ssi: cluster: missing command (start or stop)"), c.err());

@@ -7,6 +7,7 @@ import ssi.comm.control.ControlCodec;
 import ssi.comm.control.ControlMessages;
 import ssi.comm.control.ControlMessages.CapGet;
 import ssi.comm.control.ControlMessages.CapSet;
+import ssi.comm.control.ControlMessages.Checkpoint;
 import ssi.comm.control.ControlMessages.Kill;
 import ssi.comm.control.ControlMessages.NodeInfo;
 import ssi.comm.control.ControlMessages.Nodes;
@@ -85,6 +86,12 @@ final class ControlService {
                             () -> Reply.caps(local.capSet(caller.uid(), gpid, c.set(), c.raise(), c.lower())));
                 }
                 case Shutdown s -> shutdown(caller, s.wholeCluster() && !fromPeer);
+                case Checkpoint c -> {
+                    if (c.gpid() <= 0) throw new Refused(ControlMessages.EINVAL, "give the GPID of the application's root process (got " + c.gpid() + ")");
+                    // the node where the application lives freezes and writes it (the RPC carries the caller's uid)
+                    yield onOwner(caller, c.gpid(), c,
+                            () -> Reply.checkpointed(local.checkpoint(caller.uid(), c.gpid(), c.dir(), c.stop())));
+                }
             };
         } catch (Refused r) {
             return done(r.reply());

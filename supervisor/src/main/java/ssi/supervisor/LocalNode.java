@@ -5,6 +5,18 @@ import ssi.comm.control.ControlMessages.CapSets;
 import ssi.comm.control.ControlMessages.NodeInfo;
 import ssi.comm.control.ControlMessages.ProcessInfo;
 
+import ssi.comm.control.Capabilities;
+import ssi.comm.control.ControlMessages.Checkpointed;
+import ssi.ghost.dump.CheckpointException;
+import ssi.ghost.dump.Checkpointer;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -23,8 +35,22 @@ final class LocalNode {
     private final CapabilityTable caps;
     private final NativeSignals natives;
     private final NodeLog log;
+    /** Null when the daemon has no shim link (unit tests): CHECKPOINT then fails with EIO. */
+    private final Checkpointer checkpointer;
+    private final Path checkpointRoot;
+
+    /** Where `ssi checkpoint` without -o writes: DEFAULT_CHECKPOINTS/GPID-TIMESTAMP. */
+    static final Path DEFAULT_CHECKPOINTS = Path.of("/var/lib/ssi/checkpoints");
+    private static final int S_ISVTX = 01000, S_IWOTH = 02;
 
     LocalNode(int nodeId, ProcessTable table, PidLayout layout, CapabilityTable caps, NativeSignals natives, NodeLog log) {
+        this(nodeId, table, layout, caps, natives, log, null, DEFAULT_CHECKPOINTS);
+    }
+
+    LocalNode(int nodeId, ProcessTable table, PidLayout layout, CapabilityTable caps, NativeSignals natives, NodeLog log,
+              Checkpointer checkpointer, Path checkpointRoot) {
+        this.checkpointer = checkpointer;
+        this.checkpointRoot = checkpointRoot;
         this.nodeId = nodeId;
         this.table = table;
         this.layout = layout;
@@ -70,6 +96,116 @@ final class LocalNode {
     CapSets capSet(int callerUid, int gpid, int set, int raise, int lower) throws Refused {
         process(gpid);
         return caps.set(gpid, set, raise, lower, callerUid).toWire(gpid);
+    }
+
+    /**
+     * Checkpoints the application rooted at gpid for callerUid (Kerrighed's rules: CAN_CHECKPOINT in the
+     * root's effective set, and the caller owns every process of it or is root; the ownership part is
+     * checked by the Checkpointer on the tree it freezes). dir "" means the default directory. Runs on
+     * the calling worker thread for as long as the checkpoint takes.
+     */
+    Checkpointed checkpoint(int callerUid, int gpid, String dir, boolean stop) throws Refused {
+        process(gpid);
+        int effective = caps.get(gpid).effective();
+        if ((effective & Capabilities.CAN_CHECKPOINT) == 0) {
+            throw new Refused(ControlMessages.EPERM, "process " + gpid + " on node " + nodeId + " does not have CAN_CHECKPOINT in its "
+                    + "effective SSI capability set (" + Capabilities.names(effective) + "); its owner can raise it with "
+                    + "`ssi capset " + gpid + " -e +CAN_CHECKPOINT`");
+        }
+        Path target;
+        if (dir.isEmpty()) {
+            String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+            target = checkpointRoot.resolve(gpid + "-" + stamp);
+            try {
+                // 0711: owners reach their own 0700 image below it, nobody can list whose images exist
+                Files.createDirectories(checkpointRoot, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx--x--x")));
+                // made here as root (the caller may not write the root), handed to the caller, who then writes into it
+                Files.createDirectory(target, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+                Files.setAttribute(target, "unix:uid", callerUid, LinkOption.NOFOLLOW_LINKS);
+            } catch (IOException e) {
+                throw new Refused(ControlMessages.EIO, "cannot create " + checkpointRoot + " on node " + nodeId + ": " + e.getMessage());
+            }
+        } else {
+            target = Path.of(dir);
+            if (!target.isAbsolute()) {
+                throw new Refused(ControlMessages.EINVAL, "the image directory must be an absolute path (got " + dir + ")");
+            }
+            mayWriteImageAt(callerUid, target.normalize());
+            target = target.normalize();
+        }
+        if (checkpointer == null) throw new Refused(ControlMessages.EIO, "node " + nodeId + " has no link to its shim: cannot freeze processes");
+        try {
+            Checkpointer.Result r = checkpointer.checkpoint(gpid, target, stop, callerUid, primaryGid(callerUid), pid -> {
+                try {
+                    return caps.get(pid).effective();
+                } catch (Refused e) {
+                    return 0; // gone since the freeze: the inventory records no capabilities for it
+                }
+            });
+            log.info("checkpoint of process " + gpid + " for uid " + callerUid + ": " + r.processes() + " process(es), "
+                    + r.pageBytes() + " page bytes, frozen " + r.freezeMicros() + " us, written to " + r.dir()
+                    + (stop ? "; application stopped" : ""));
+            return new Checkpointed(r.dir().toString(), r.freezeMicros(), r.processes(), r.pageBytes());
+        } catch (CheckpointException e) {
+            if (dir.isEmpty()) removeEmpty(target);
+            throw new Refused(e.errno(), e.getMessage());
+        } catch (IOException e) {
+            if (dir.isEmpty()) removeEmpty(target);
+            throw new Refused(ControlMessages.EIO, "checkpoint of process " + gpid + " on node " + nodeId + " failed: " + e.getMessage());
+        }
+    }
+
+    /** The default directory made for a checkpoint that then failed (it is empty: the checkpoint cleaned up). */
+    private void removeEmpty(Path dir) {
+        try {
+            Files.deleteIfExists(dir);
+        } catch (IOException e) {
+            log.info("cannot remove " + dir + " after a failed checkpoint: " + e.getMessage());
+        }
+    }
+
+    /** The primary gid of uid in /etc/passwd (the image's files get it), or 65534 (nogroup) if unknown. */
+    private static int primaryGid(int uid) {
+        if (uid == 0) return 0;
+        try {
+            for (String line : Files.readAllLines(Path.of("/etc/passwd"))) {
+                String[] f = line.split(":");
+                if (f.length > 3 && f[2].equals(Integer.toString(uid))) return Integer.parseInt(f[3]);
+            }
+        } catch (IOException | RuntimeException e) {
+            // fall through: no group of the caller's is known
+        }
+        return 65534;
+    }
+
+    /**
+     * A clear refusal up front for what the kernel would refuse anyway once the image is written with the
+     * caller's fs identity: a non-root caller may put an image only in a directory of its own, or a new
+     * one inside a directory it owns or a sticky world-writable one such as /tmp.
+     */
+    private void mayWriteImageAt(int callerUid, Path dir) throws Refused {
+        if (callerUid == 0) return;
+        try {
+            if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+                if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS) || (int) Files.getAttribute(dir, "unix:uid", LinkOption.NOFOLLOW_LINKS) != callerUid) {
+                    throw new Refused(ControlMessages.EPERM, dir + " is not a directory of uid " + callerUid + ": give a new directory or one you own");
+                }
+                return;
+            }
+            Path parent = dir.getParent();
+            if (parent == null || !Files.isDirectory(parent)) {
+                throw new Refused(ControlMessages.EINVAL, "the parent of " + dir + " does not exist on node " + nodeId);
+            }
+            int owner = (int) Files.getAttribute(parent, "unix:uid");
+            int mode = (int) Files.getAttribute(parent, "unix:mode");
+            boolean stickyPublic = (mode & S_ISVTX) != 0 && (mode & S_IWOTH) != 0;
+            if (owner != callerUid && !stickyPublic) {
+                throw new Refused(ControlMessages.EPERM, "uid " + callerUid + " may not create " + dir + ": " + parent
+                        + " belongs to uid " + owner);
+            }
+        } catch (IOException e) {
+            throw new Refused(ControlMessages.EIO, "cannot look at " + dir + " on node " + nodeId + ": " + e.getMessage());
+        }
     }
 
     /** The parent of a caller identified by its pid in this namespace (for "gpid 0" requests). */

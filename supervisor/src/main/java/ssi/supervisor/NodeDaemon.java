@@ -4,6 +4,7 @@ import ssi.comm.ClusterConfig;
 import ssi.comm.ClusterSecret;
 import ssi.comm.CommContext;
 import ssi.comm.NodeTransport;
+import ssi.ghost.dump.Checkpointer;
 import ssi.shim.ShimLink;
 import ssi.shim.SyscallTable;
 
@@ -81,7 +82,9 @@ public final class NodeDaemon implements AutoCloseable {
             ProcessTable table = new ProcessTable(ctx.procRoot(), layout, new UserNames(ctx.passwdFile()), ctx.clockTicksPerSecond());
             CapabilityTable caps = new CapabilityTable(table);
             NativeSignals natives = new NativeSignals();
-            LocalNode local = new LocalNode(id, table, layout, caps, natives, log);
+            // The checkpointer uses the link only when a CHECKPOINT arrives, after the link has started below.
+            LocalNode local = new LocalNode(id, table, layout, caps, natives, log,
+                    new Checkpointer(d.link, ctx.procRoot(), id), LocalNode.DEFAULT_CHECKPOINTS);
 
             // The RPC handler must exist to start the transport, and the control service it serves needs
             // the started transport: the handler answers "starting" until serve() is called.

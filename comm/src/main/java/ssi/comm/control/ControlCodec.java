@@ -39,6 +39,7 @@ public final class ControlCodec {
                 case CapGet c -> out.writeInt(c.gpid());
                 case CapSet c -> { out.writeInt(c.gpid()); out.writeInt(c.set()); out.writeInt(c.raise()); out.writeInt(c.lower()); }
                 case Shutdown s -> out.writeBoolean(s.wholeCluster());
+                case Checkpoint c -> { out.writeInt(c.gpid()); out.writeUTF(c.dir()); out.writeBoolean(c.stop()); }
             }
         });
     }
@@ -54,6 +55,7 @@ public final class ControlCodec {
                 case ControlMessages.CAPGET -> new CapGet(in.readInt());
                 case ControlMessages.CAPSET -> new CapSet(in.readInt(), in.readInt(), in.readInt(), in.readInt());
                 case ControlMessages.SHUTDOWN -> new Shutdown(in.readBoolean());
+                case ControlMessages.CHECKPOINT -> new Checkpoint(in.readInt(), in.readUTF(), in.readBoolean());
                 default -> throw new ProtocolException("unknown control request type " + type);
             };
         });
@@ -90,6 +92,10 @@ public final class ControlCodec {
                     out.writeInt(c.gpid()); out.writeInt(c.permitted()); out.writeInt(c.effective());
                     out.writeInt(c.inheritablePermitted()); out.writeInt(c.inheritableEffective());
                 }
+                case ControlMessages.CHECKPOINT -> {
+                    Checkpointed c = r.checkpoint();
+                    out.writeUTF(c.dir()); out.writeLong(c.freezeMicros()); out.writeInt(c.processes()); out.writeLong(c.pageBytes());
+                }
                 default -> {}
             }
         });
@@ -121,6 +127,8 @@ public final class ControlCodec {
                 }
                 case ControlMessages.CAPGET, ControlMessages.CAPSET ->
                         Reply.caps(new CapSets(in.readInt(), in.readInt(), in.readInt(), in.readInt(), in.readInt()));
+                case ControlMessages.CHECKPOINT ->
+                        Reply.checkpointed(new Checkpointed(in.readUTF(), in.readLong(), in.readInt(), in.readLong()));
                 default -> Reply.ok();
             };
         });

@@ -10,10 +10,12 @@ import java.util.List;
 public final class ControlMessages {
     private ControlMessages() {}
 
-    public static final int PING = 1, NODES = 2, PS = 3, KILL = 4, CAPGET = 5, CAPSET = 6, SHUTDOWN = 7;
+    public static final int PING = 1, NODES = 2, PS = 3, KILL = 4, CAPGET = 5, CAPSET = 6, SHUTDOWN = 7,
+            CHECKPOINT = 8;
 
     /** A request; {@link #type()} is its wire type. */
-    public sealed interface Request permits Ping, Nodes, Ps, Kill, CapGet, CapSet, Shutdown {
+    public sealed interface Request permits Ping, Nodes, Ps, Kill, CapGet, CapSet, Shutdown,
+            Checkpoint {
         int type();
     }
 
@@ -34,6 +36,15 @@ public final class ControlMessages {
 
     public record Shutdown(boolean wholeCluster) implements Request { public int type() { return SHUTDOWN; } }
 
+    /**
+     * Checkpoint the application rooted at gpid into dir (absolute, on the owner node's file system; ""
+     * means the daemon's default directory); stop: kill it once the image is safely written.
+     */
+    public record Checkpoint(int gpid, String dir, boolean stop) implements Request { public int type() { return CHECKPOINT; } }
+
+    /** A written checkpoint: where, how long the application was frozen, how many processes, page bytes. */
+    public record Checkpointed(String dir, long freezeMicros, int processes, long pageBytes) {}
+
     /** One node as `ssi nodes` shows it. */
     public record NodeInfo(int id, String address, String state, double load1, long memTotal, long memAvailable,
                            int processes) {}
@@ -50,16 +61,18 @@ public final class ControlMessages {
      * other status is an errno value and message says what went wrong in words a person can act on.
      */
     public record Reply(int status, String message, int nodeId, List<NodeInfo> nodes, List<ProcessInfo> processes,
-                        CapSets caps) {
-        public static Reply ok() { return new Reply(0, "", 0, List.of(), List.of(), null); }
-        public static Reply error(int errno, String message) { return new Reply(errno, message, 0, List.of(), List.of(), null); }
-        public static Reply pong(int nodeId) { return new Reply(0, "", nodeId, List.of(), List.of(), null); }
-        public static Reply nodes(List<NodeInfo> n) { return new Reply(0, "", 0, List.copyOf(n), List.of(), null); }
-        public static Reply processes(List<ProcessInfo> p) { return new Reply(0, "", 0, List.of(), List.copyOf(p), null); }
-        public static Reply caps(CapSets c) { return new Reply(0, "", 0, List.of(), List.of(), c); }
+                        CapSets caps, Checkpointed checkpoint) {
+        public static Reply ok() { return new Reply(0, "", 0, List.of(), List.of(), null, null); }
+        public static Reply error(int errno, String message) { return new Reply(errno, message, 0, List.of(), List.of(), null, null); }
+        public static Reply pong(int nodeId) { return new Reply(0, "", nodeId, List.of(), List.of(), null, null); }
+        public static Reply nodes(List<NodeInfo> n) { return new Reply(0, "", 0, List.copyOf(n), List.of(), null, null); }
+        public static Reply processes(List<ProcessInfo> p) { return new Reply(0, "", 0, List.of(), List.copyOf(p), null, null); }
+        public static Reply caps(CapSets c) { return new Reply(0, "", 0, List.of(), List.of(), c, null); }
+        public static Reply checkpointed(Checkpointed c) { return new Reply(0, "", 0, List.of(), List.of(), null, c); }
         public boolean isOk() { return status == 0; }
     }
 
     /** errno values used as reply statuses. */
-    public static final int EPERM = 1, ESRCH = 3, EIO = 5, ENODEV = 19, EINVAL = 22, EPROTO = 71;
+    public static final int EPERM = 1, ESRCH = 3, EIO = 5, EEXIST = 17, ENODEV = 19, EINVAL = 22, EPROTO = 71,
+            EOPNOTSUPP = 95;
 }

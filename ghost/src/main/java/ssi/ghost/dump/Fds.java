@@ -1,0 +1,231 @@
+package ssi.ghost.dump;
+
+import ssi.ghost.image.DataWriter;
+import ssi.ghost.image.Records;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Open files of a process, from /proc/PID/fd (what each fd is) and /proc/PID/fdinfo (offset, flags).
+ * Supported: regular files and directories by path (a deleted one with its bytes saved into the
+ * image), the character devices every node has (/dev/null, zero, random, urandom), and pipes whose
+ * both ends are inside the application (by inode and end). Anything else (sockets, terminals, other
+ * devices, eventfd and other anonymous inodes, a pipe to the outside) is refused with a message naming
+ * the process, the fd and what it is. Stateless; the pipe pairing runs once over the whole tree.
+ */
+final class Fds {
+    private Fds() {}
+
+    private static final int O_ACCMODE = 3, O_WRONLY = 1, O_CLOEXEC = 02000000;
+    private static final List<String> DEVICES = List.of("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom");
+    private static final String DELETED = " (deleted)";
+
+    /** What dump found: the records, and the deleted files whose bytes must be saved. */
+    record Found(List<Records.Fd> fds, Map<Integer, Path> deleted) {}
+
+    /** Inspects every fd of pid; throws an EOPNOTSUPP CheckpointException at the first unsupported one. */
+    static Found dump(ProcFs fs, int pid) throws IOException {
+        Path fdDir = fs.dir(pid).resolve("fd");
+        List<Records.Fd> out = new ArrayList<>();
+        Map<Integer, Path> deleted = new HashMap<>();
+        List<Integer> fds = new ArrayList<>();
+        try (var s = Files.newDirectoryStream(fdDir)) {
+            for (Path p : s) fds.add(Integer.parseInt(p.getFileName().toString()));
+        }
+        fds.sort(null);
+        for (int fd : fds) {
+            Path link = fdDir.resolve(Integer.toString(fd));
+            String target;
+            Map<String, String> info = new HashMap<>();
+            try {
+                target = ProcFs.link(link);
+                for (String line : Files.readAllLines(fs.dir(pid).resolve("fdinfo").resolve(Integer.toString(fd)))) {
+                    int c = line.indexOf(':');
+                    if (c > 0) info.put(line.substring(0, c), line.substring(c + 1).trim());
+                }
+            } catch (NoSuchFileException e) {
+                continue; // closed while we looked: it cannot be: the process is frozen; only a racing exit
+            }
+            int rawFlags = Integer.parseInt(info.getOrDefault("flags", "0"), 8);
+            boolean cloexec = (rawFlags & O_CLOEXEC) != 0;
+            int flags = rawFlags & ~O_CLOEXEC;
+            long pos = Long.parseLong(info.getOrDefault("pos", "0"));
+            String where = "process " + pid + " fd " + fd;
+            if (target.startsWith("/")) {
+                Map<String, Object> a = Files.readAttributes(link, "unix:mode,ino,rdev");
+                int mode = (Integer) a.get("mode");
+                long ino = (Long) a.get("ino");
+                int type = mode & 0170000;
+                boolean isDeleted = target.endsWith(DELETED);
+                String path = isDeleted ? target.substring(0, target.length() - DELETED.length()) : target;
+                if (type == 0100000 || type == 0040000) {
+                    if (isDeleted && type == 0040000) throw CheckpointException.unsupported(where + " is a removed directory "
+                            + path + ": not supported");
+                    int kind = isDeleted ? Records.FD_REG_DELETED : Records.FD_REG;
+                    if (isDeleted) deleted.put(fd, link);
+                    out.add(new Records.Fd(fd, kind, flags, cloexec, pos, path, ino, -1, -1, 0));
+                } else if (type == 0020000 && !isDeleted && DEVICES.contains(path)) {
+                    out.add(new Records.Fd(fd, Records.FD_CHR, flags, cloexec, pos, path, ino, -1, -1, 0));
+                } else {
+                    String what = switch (type) {
+                        case 0020000 -> "the character device " + path + " (" + dev((Long) a.get("rdev")) + "), which cannot be reopened on restore";
+                        case 0060000 -> "the block device " + path;
+                        case 0010000 -> "the named pipe " + path;
+                        case 0140000 -> "the socket file " + path;
+                        default -> "the file " + path + " of mode 0" + Integer.toOctalString(mode);
+                    };
+                    throw CheckpointException.unsupported(where + " is " + what + ": not supported");
+                }
+            } else if (target.startsWith("pipe:[")) {
+                long ino = Long.parseLong(target.substring(6, target.length() - 1));
+                out.add(new Records.Fd(fd, Records.FD_PIPE, flags, cloexec, pos, target, ino, -1, -1, 0));
+            } else if (target.startsWith("socket:[")) {
+                long ino = Long.parseLong(target.substring(8, target.length() - 1));
+                throw CheckpointException.unsupported(where + " is " + Sockets.describe(fs, pid, ino) + ": not supported");
+            } else {
+                throw CheckpointException.unsupported(where + " is " + target + ": not supported");
+            }
+        }
+        return new Found(List.copyOf(out), deleted);
+    }
+
+    /**
+     * Every pipe must have both its ends inside the application: bytes and EOF of a pipe to a process we
+     * do not restore cannot be reproduced. Ends is pid -> fds of that process.
+     */
+    static void checkPipes(Map<Integer, List<Records.Fd>> ends) throws CheckpointException {
+        Map<Long, Integer> readers = new HashMap<>(), writers = new HashMap<>();
+        for (List<Records.Fd> l : ends.values()) {
+            for (Records.Fd f : l) {
+                if (f.kind() != Records.FD_PIPE) continue;
+                ((f.flags() & O_ACCMODE) == O_WRONLY ? writers : readers).merge(f.inode(), 1, Integer::sum);
+            }
+        }
+        for (var e : ends.entrySet()) {
+            for (Records.Fd f : e.getValue()) {
+                if (f.kind() != Records.FD_PIPE) continue;
+                boolean write = (f.flags() & O_ACCMODE) == O_WRONLY;
+                if (!(write ? readers : writers).containsKey(f.inode())) {
+                    throw CheckpointException.unsupported("process " + e.getKey() + " fd " + f.fd() + " is the " + (write ? "write" : "read")
+                            + " end of a pipe (inode " + f.inode() + ") whose other end is outside the application: not supported");
+                }
+            }
+        }
+    }
+
+    private static final int SYS_IOCTL = 16, FIONREAD = 0x541B;
+
+    /**
+     * Refuses pipes that hold unread bytes: the image does not carry pipe contents yet, and dropping
+     * them would change what the reader sees after a restore. FIONREAD is asked inside the process
+     * (an injected ioctl on its own fd), once per pipe.
+     */
+    static void checkPipesEmpty(int pid, List<Records.Fd> fds, ssi.shim.Tracee t, java.util.Set<Long> seen) throws IOException {
+        List<Records.Fd> pipes = fds.stream().filter(f -> f.kind() == Records.FD_PIPE && seen.add(f.inode())).toList();
+        if (pipes.isEmpty()) return;
+        try (Scratch s = Scratch.map(t, pid)) {
+            for (Records.Fd f : pipes) {
+                s.call(t, "ioctl(" + f.fd() + ", FIONREAD)", SYS_IOCTL, f.fd(), FIONREAD, s.addr);
+                int queued = s.read(4).getInt(0);
+                if (queued > 0) {
+                    throw CheckpointException.unsupported("process " + pid + " fd " + f.fd() + " is a pipe (inode " + f.inode()
+                            + ") holding " + queued + " unread bytes: saving pipe contents is not supported");
+                }
+            }
+        }
+    }
+
+    /** Copies the bytes of every deleted-but-open file into data; returns the fds with their data chunk. */
+    static List<Records.Fd> saveDeleted(int pid, Found found, DataWriter data) throws IOException {
+        List<Records.Fd> out = new ArrayList<>();
+        for (Records.Fd f : found.fds()) {
+            Path link = found.deleted().get(f.fd());
+            if (link == null) {
+                out.add(f);
+                continue;
+            }
+            // Opening the magic link reopens the very inode, which has no name any more; the bytes are
+            // streamed, never held whole in the daemon's heap.
+            DataWriter.Chunk c;
+            try (FileChannel ch = FileChannel.open(link, StandardOpenOption.READ)) {
+                c = data.appendAll(ch);
+            }
+            out.add(new Records.Fd(f.fd(), f.kind(), f.flags(), f.cloexec(), f.pos(), f.path(), f.inode(), c.offset(),
+                    c.length(), c.crc()));
+        }
+        return out;
+    }
+
+    private static String dev(long rdev) {
+        // Linux's new_encode_dev layout, as stat(2) reports st_rdev
+        long major = ((rdev >>> 8) & 0xfff) | ((rdev >>> 32) & ~0xfffL);
+        long minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xffL);
+        return "char " + major + ":" + minor;
+    }
+
+    /** Names a socket by inode from /proc/PID/net/* (the process's own network namespace). */
+    static final class Sockets {
+        private Sockets() {}
+
+        static String describe(ProcFs fs, int pid, long ino) {
+            Path net = fs.dir(pid).resolve("net");
+            for (String proto : new String[] {"tcp", "tcp6", "udp", "udp6"}) {
+                for (String[] f : table(net.resolve(proto))) {
+                    if (f.length > 9 && f[9].equals(Long.toString(ino))) {
+                        String kind = proto.startsWith("tcp") ? "a TCP socket" : "a UDP socket";
+                        String rem = addr(f[2]);
+                        boolean listening = proto.startsWith("tcp") && f[3].equals("0A");
+                        if (listening) return kind + " listening on " + addr(f[1]);
+                        return kind + (f[2].endsWith(":0000") ? " bound to " + addr(f[1]) : " to " + rem);
+                    }
+                }
+            }
+            for (String[] f : table(net.resolve("unix"))) {
+                if (f.length > 6 && f[6].equals(Long.toString(ino))) {
+                    return "a UNIX socket" + (f.length > 7 ? " " + f[7] : "");
+                }
+            }
+            return "socket inode " + ino + " (not TCP, UDP or UNIX)";
+        }
+
+        private static List<String[]> table(Path p) {
+            List<String[]> out = new ArrayList<>();
+            try {
+                List<String> lines = Files.readAllLines(p, StandardCharsets.US_ASCII);
+                for (String l : lines.subList(Math.min(1, lines.size()), lines.size())) out.add(l.trim().split("\\s+"));
+            } catch (IOException e) {
+                // no such protocol table in this kernel or namespace
+            }
+            return out;
+        }
+
+        /** "0100007F:0050" -> "127.0.0.1:80"; IPv6 as 4 little-endian words. */
+        static String addr(String hex) {
+            int c = hex.indexOf(':');
+            String h = hex.substring(0, c);
+            int port = Integer.parseInt(hex.substring(c + 1), 16);
+            if (h.length() == 8) {
+                long v = Long.parseLong(h, 16);
+                return (v & 0xff) + "." + ((v >> 8) & 0xff) + "." + ((v >> 16) & 0xff) + "." + ((v >> 24) & 0xff) + ":" + port;
+            }
+            StringBuilder b = new StringBuilder("[");
+            for (int w = 0; w < 4; w++) {
+                long v = Long.parseLong(h.substring(8 * w, 8 * w + 8), 16);
+                long be = Long.reverseBytes(v) >>> 32;
+                b.append(w == 0 ? "" : ":").append(Long.toHexString(be >>> 16)).append(':').append(Long.toHexString(be & 0xffff));
+            }
+            return b.append("]:").append(port).toString();
+        }
+    }
+
+}

@@ -1,0 +1,96 @@
+package ssi.ghost.image;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.zip.CRC32C;
+
+/**
+ * Reads a raw data file (pages-GPID.img, filedata-GPID.img): checks its header (magic, version, gpid)
+ * and hands out chunks whose CRC32C matches the one their metadata record stored. Owned by one thread.
+ */
+public final class DataFile implements AutoCloseable {
+    private final Path file;
+    private final FileChannel ch;
+    private final long size;
+
+    private DataFile(Path file, FileChannel ch, long size) {
+        this.file = file;
+        this.ch = ch;
+        this.size = size;
+    }
+
+    public static DataFile open(Path file, int magic, int gpid) throws IOException {
+        FileChannel ch;
+        try {
+            ch = FileChannel.open(file, StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            throw new ImageException(file, 0, "missing, but the metadata refers to data in it");
+        }
+        try {
+            long size = ch.size();
+            ByteBuffer h = ByteBuffer.allocate(ImageFormat.DATA_HEADER);
+            ch.read(h, 0);
+            MetaReader.checkHeader(file, h, magic, size);
+            if (size < ImageFormat.DATA_HEADER) throw new ImageException(file, size, "truncated: shorter than its header");
+            int g = h.getInt(8);
+            if (g != gpid) throw new ImageException(file, 8, "holds data of process " + g + ", expected " + gpid);
+            return new DataFile(file, ch, size);
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    /** len bytes at offset, checked against crc; what names the chunk in an error. */
+    public byte[] read(long offset, long len, int crc, String what) throws IOException {
+        if (offset < ImageFormat.DATA_START || len < 0 || len > Integer.MAX_VALUE - 8) {
+            throw new ImageException(file, offset, "bad chunk offset/length (" + offset + ", " + len + ") for " + what);
+        }
+        if (offset + len > size) {
+            throw new ImageException(file, offset, "truncated: " + what + " needs " + len + " bytes here, the file ends at " + size);
+        }
+        ByteBuffer b = ByteBuffer.allocate((int) len);
+        while (b.hasRemaining()) {
+            if (ch.read(b, offset + b.position()) < 0) throw new ImageException(file, offset + b.position(), "truncated");
+        }
+        CRC32C c = new CRC32C();
+        c.update(b.array());
+        if ((int) c.getValue() != crc) {
+            throw new ImageException(file, offset, String.format("checksum mismatch in %s (CRC32C stored %08x, computed %08x):"
+                    + " the image is corrupted", what, crc, (int) c.getValue()));
+        }
+        return b.array();
+    }
+
+    /** Checks the CRC32C of len bytes at offset without holding them (streamed in 1 MiB pieces). */
+    public void verify(long offset, long len, int crc, String what) throws IOException {
+        if (offset < ImageFormat.DATA_START || len < 0) {
+            throw new ImageException(file, offset, "bad chunk offset/length (" + offset + ", " + len + ") for " + what);
+        }
+        if (offset + len > size) {
+            throw new ImageException(file, offset, "truncated: " + what + " needs " + len + " bytes here, the file ends at " + size);
+        }
+        CRC32C c = new CRC32C();
+        ByteBuffer b = ByteBuffer.allocate(1 << 20);
+        for (long done = 0; done < len; ) {
+            b.clear().limit((int) Math.min(b.capacity(), len - done));
+            int n = ch.read(b, offset + done);
+            if (n <= 0) throw new ImageException(file, offset + done, "truncated");
+            c.update(b.flip());
+            done += n;
+        }
+        if ((int) c.getValue() != crc) {
+            throw new ImageException(file, offset, String.format("checksum mismatch in %s (CRC32C stored %08x, computed %08x):"
+                    + " the image is corrupted", what, crc, (int) c.getValue()));
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        ch.close();
+    }
+}

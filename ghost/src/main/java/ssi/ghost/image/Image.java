@@ -1,0 +1,90 @@
+package ssi.ghost.image;
+
+import ssi.ghost.image.Records.Inventory;
+import ssi.ghost.image.Records.TreeEntry;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A whole image directory: inventory.img (who, when, where, and the process tree) and one
+ * proc-GPID.img per process of the tree; the raw pages and file data stay on disk and are read through
+ * {@link DataFile}. The inventory is written last, so its presence marks a finished checkpoint.
+ * Immutable once loaded; any thread.
+ */
+public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Integer, ProcessImage> processes) {
+
+    /** Writes the inventory (call after every process file and data file is in place). */
+    public static void writeInventory(Path dir, Inventory inv, List<TreeEntry> tree, int ownerUid) throws IOException {
+        try (MetaWriter w = MetaWriter.create(dir, ImageFormat.INVENTORY, ImageFormat.MAGIC_INVENTORY)) {
+            w.record(ImageFormat.REC_INVENTORY, inv::write);
+            for (TreeEntry e : tree) w.record(ImageFormat.REC_PSTREE, e::write);
+            w.commit(ownerUid);
+        }
+    }
+
+    /** Loads and checks the metadata of the image in dir (page data is checked by {@link #verifyData}). */
+    public static Image load(Path dir) throws IOException {
+        Path file = dir.resolve(ImageFormat.INVENTORY);
+        Inventory inv = null;
+        List<TreeEntry> tree = new ArrayList<>();
+        for (MetaReader.Rec r : MetaReader.read(file, ImageFormat.MAGIC_INVENTORY)) {
+            MetaReader.Dec d = r.dec(file);
+            try {
+                switch (r.type()) {
+                    case ImageFormat.REC_INVENTORY -> {
+                        if (inv != null) throw d.error("appears twice");
+                        inv = Inventory.read(d.in());
+                    }
+                    case ImageFormat.REC_PSTREE -> tree.add(TreeEntry.read(d.in()));
+                    default -> throw d.error("unknown record type in the inventory");
+                }
+            } catch (EOFException e) {
+                throw d.error("shorter than its fields");
+            }
+            d.end();
+        }
+        if (inv == null) throw new ImageException(file, 0, "no INVENTORY record");
+        if (tree.isEmpty() || tree.getFirst().gpid() != inv.rootGpid()) {
+            throw new ImageException(file, 0, "the process tree does not start with the root process " + inv.rootGpid());
+        }
+        Map<Integer, ProcessImage> procs = new LinkedHashMap<>();
+        for (TreeEntry e : tree) procs.put(e.gpid(), ProcessImage.read(dir, e.gpid()));
+        return new Image(dir, inv, List.copyOf(tree), procs);
+    }
+
+    /** Reads every page run and file data blob and checks its CRC32C; returns the bytes checked. */
+    public long verifyData() throws IOException {
+        long total = 0;
+        for (ProcessImage p : processes.values()) {
+            if (!p.pagemaps().isEmpty()) {
+                try (DataFile pages = DataFile.open(dir.resolve(ImageFormat.pagesFile(p.gpid())), ImageFormat.MAGIC_PAGES, p.gpid())) {
+                    for (Records.Pagemap m : p.pagemaps()) {
+                        for (Records.PageRun r : m.runs()) {
+                            pages.verify(r.fileOffset(), (long) r.pages() * ImageFormat.PAGE_SIZE, r.crc(),
+                                    "pages " + r.firstPage() + ".." + (r.firstPage() + r.pages() - 1) + " of the VMA at 0x"
+                                            + Long.toHexString(m.vmaStart()));
+                            total += (long) r.pages() * ImageFormat.PAGE_SIZE;
+                        }
+                    }
+                }
+            }
+            boolean anyData = p.fds().stream().anyMatch(f -> f.dataOffset() >= 0);
+            if (anyData) {
+                try (DataFile data = DataFile.open(dir.resolve(ImageFormat.fileDataFile(p.gpid())), ImageFormat.MAGIC_FILEDATA, p.gpid())) {
+                    for (Records.Fd f : p.fds()) {
+                        if (f.dataOffset() < 0) continue;
+                        data.verify(f.dataOffset(), f.dataLength(), f.dataCrc(), "the saved contents of fd " + f.fd());
+                        total += f.dataLength();
+                    }
+                }
+            }
+        }
+        return total;
+    }
+}

@@ -1,0 +1,106 @@
+package ssi.ghost.image;
+
+import ssi.ghost.image.Records.Creds;
+import ssi.ghost.image.Records.Fd;
+import ssi.ghost.image.Records.ITimers;
+import ssi.ghost.image.Records.Mm;
+import ssi.ghost.image.Records.Pagemap;
+import ssi.ghost.image.Records.ProcessRec;
+import ssi.ghost.image.Records.Rlimits;
+import ssi.ghost.image.Records.SigActs;
+import ssi.ghost.image.Records.ThreadRec;
+import ssi.ghost.image.Records.Vma;
+
+import java.io.IOException;
+import java.io.EOFException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Everything the metadata file proc-GPID.img holds about one process: one record of each
+ * process-wide kind, one THREAD per thread, one VMA per mapping, one FD per open fd, one PAGEMAP per
+ * VMA with stored pages. Immutable; any thread.
+ */
+public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, List<ThreadRec> threads, SigActs sigacts,
+                           Mm mm, ITimers itimers, List<Vma> vmas, List<Fd> fds, List<Pagemap> pagemaps) {
+
+    public int gpid() { return process.gpid(); }
+
+    /** Writes proc-GPID.img (temp name, fsync, rename). */
+    public void write(Path dir, int ownerUid) throws IOException {
+        try (MetaWriter w = MetaWriter.create(dir, ImageFormat.processFile(gpid()), ImageFormat.MAGIC_PROCESS)) {
+            w.record(ImageFormat.REC_PROCESS, process::write);
+            w.record(ImageFormat.REC_CREDS, creds::write);
+            w.record(ImageFormat.REC_RLIMITS, rlimits::write);
+            for (ThreadRec t : threads) w.record(ImageFormat.REC_THREAD, t::write);
+            w.record(ImageFormat.REC_SIGACTS, sigacts::write);
+            w.record(ImageFormat.REC_MM, mm::write);
+            w.record(ImageFormat.REC_ITIMERS, itimers::write);
+            for (Vma v : vmas) w.record(ImageFormat.REC_VMA, v::write);
+            for (Fd f : fds) w.record(ImageFormat.REC_FD, f::write);
+            for (Pagemap p : pagemaps) w.record(ImageFormat.REC_PAGEMAP, p::write);
+            w.commit(ownerUid);
+        }
+    }
+
+    /** Reads and checks proc-GPID.img: every record valid, each process-wide kind exactly once. */
+    public static ProcessImage read(Path dir, int gpid) throws IOException {
+        Path file = dir.resolve(ImageFormat.processFile(gpid));
+        ProcessRec process = null;
+        Creds creds = null;
+        Rlimits rlimits = null;
+        SigActs sigacts = null;
+        Mm mm = null;
+        ITimers itimers = null;
+        List<ThreadRec> threads = new ArrayList<>();
+        List<Vma> vmas = new ArrayList<>();
+        List<Fd> fds = new ArrayList<>();
+        List<Pagemap> pagemaps = new ArrayList<>();
+        for (MetaReader.Rec r : MetaReader.read(file, ImageFormat.MAGIC_PROCESS)) {
+            MetaReader.Dec d = r.dec(file);
+            try {
+                switch (r.type()) {
+                    case ImageFormat.REC_PROCESS -> process = once(d, process, ProcessRec.read(d.in()));
+                    case ImageFormat.REC_CREDS -> creds = once(d, creds, Creds.read(d.in()));
+                    case ImageFormat.REC_RLIMITS -> rlimits = once(d, rlimits, Rlimits.read(d.in()));
+                    case ImageFormat.REC_SIGACTS -> sigacts = once(d, sigacts, SigActs.read(d.in()));
+                    case ImageFormat.REC_MM -> mm = once(d, mm, Mm.read(d.in()));
+                    case ImageFormat.REC_ITIMERS -> itimers = once(d, itimers, ITimers.read(d.in()));
+                    case ImageFormat.REC_THREAD -> threads.add(ThreadRec.read(d.in()));
+                    case ImageFormat.REC_VMA -> vmas.add(Vma.read(d.in()));
+                    case ImageFormat.REC_FD -> fds.add(Fd.read(d.in()));
+                    case ImageFormat.REC_PAGEMAP -> pagemaps.add(Pagemap.read(d.in()));
+                    default -> throw d.error("unknown record type in a process file");
+                }
+            } catch (EOFException e) {
+                throw d.error("shorter than its fields");
+            } catch (ImageException e) {
+                throw e;
+            } catch (IOException e) {
+                throw d.error(e.getMessage());
+            }
+            d.end();
+        }
+        String missing = process == null ? "PROCESS" : creds == null ? "CREDS" : rlimits == null ? "RLIMITS"
+                : sigacts == null ? "SIGACTS" : mm == null ? "MM" : itimers == null ? "ITIMERS" : threads.isEmpty() ? "THREAD" : null;
+        if (missing != null) throw new ImageException(file, 0, "no " + missing + " record");
+        if (process.gpid() != gpid) {
+            throw new ImageException(file, 0, "holds process " + process.gpid() + ", expected " + gpid);
+        }
+        return new ProcessImage(process, creds, rlimits, List.copyOf(threads), sigacts, mm, itimers, List.copyOf(vmas),
+                List.copyOf(fds), List.copyOf(pagemaps));
+    }
+
+    private static <T> T once(MetaReader.Dec d, T old, T value) throws ImageException {
+        if (old != null) throw d.error("appears twice");
+        return value;
+    }
+
+    /** Stored pages of this process. */
+    public long storedPages() {
+        long n = 0;
+        for (Pagemap p : pagemaps) n += p.pages();
+        return n;
+    }
+}

@@ -1,0 +1,276 @@
+package ssi.ghost.image;
+
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The records of the image format, one Java record per kind of kernel object, each with its encoding
+ * (big endian, DataOutputStream; strings are writeUTF, byte arrays and lists are an i32 count then the
+ * items). The byte layout of every record is listed in docs/IMAGE-FORMAT.md; change both together and
+ * bump {@link ImageFormat#VERSION}. Immutable values (arrays are not copied: do not change them after
+ * construction); any thread.
+ */
+public final class Records {
+    private Records() {}
+
+    private static final int MAX_COUNT = 1 << 24;
+
+    /** Who made the image, when, where, of which application. */
+    public record Inventory(long createdMillis, int node, int callerUid, int rootGpid, String hostname) {
+        void write(DataOutputStream o) throws IOException {
+            o.writeLong(createdMillis); o.writeInt(node); o.writeInt(callerUid); o.writeInt(rootGpid); o.writeUTF(hostname);
+        }
+        static Inventory read(DataInputStream i) throws IOException {
+            return new Inventory(i.readLong(), i.readInt(), i.readInt(), i.readInt(), i.readUTF());
+        }
+    }
+
+    /** One process of the tree; ssiCaps is its effective SSI capability set (CAN_CHECKPOINT = 4). */
+    public record TreeEntry(int gpid, int ppid, int pgid, int sid, int uid, int ssiCaps, int threads) {
+        void write(DataOutputStream o) throws IOException {
+            o.writeInt(gpid); o.writeInt(ppid); o.writeInt(pgid); o.writeInt(sid); o.writeInt(uid); o.writeInt(ssiCaps);
+            o.writeInt(threads);
+        }
+        static TreeEntry read(DataInputStream i) throws IOException {
+            return new TreeEntry(i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readInt());
+        }
+    }
+
+    /** Identity and file-system view of a process. */
+    public record ProcessRec(int gpid, String comm, List<String> cmdline, String exe, String cwd, String root,
+                             int personality) {
+        void write(DataOutputStream o) throws IOException {
+            o.writeInt(gpid); o.writeUTF(comm); strings(o, cmdline); o.writeUTF(exe); o.writeUTF(cwd); o.writeUTF(root);
+            o.writeInt(personality);
+        }
+        static ProcessRec read(DataInputStream i) throws IOException {
+            return new ProcessRec(i.readInt(), i.readUTF(), strings(i), i.readUTF(), i.readUTF(), i.readUTF(), i.readInt());
+        }
+    }
+
+    /**
+     * Credentials: uids and gids are {real, effective, saved, fs}; capabilities are the Linux sets
+     * (inheritable, permitted, effective, bounding, ambient) as /proc/pid/status prints them.
+     */
+    public record Creds(int[] uids, int[] gids, int[] groups, int umask, long capInh, long capPrm, long capEff,
+                        long capBnd, long capAmb, boolean noNewPrivs) {
+        void write(DataOutputStream o) throws IOException {
+            for (int k = 0; k < 4; k++) o.writeInt(uids[k]);
+            for (int k = 0; k < 4; k++) o.writeInt(gids[k]);
+            ints(o, groups);
+            o.writeInt(umask);
+            o.writeLong(capInh); o.writeLong(capPrm); o.writeLong(capEff); o.writeLong(capBnd); o.writeLong(capAmb);
+            o.writeBoolean(noNewPrivs);
+        }
+        static Creds read(DataInputStream i) throws IOException {
+            int[] u = new int[4], g = new int[4];
+            for (int k = 0; k < 4; k++) u[k] = i.readInt();
+            for (int k = 0; k < 4; k++) g[k] = i.readInt();
+            return new Creds(u, g, ints(i), i.readInt(), i.readLong(), i.readLong(), i.readLong(), i.readLong(),
+                    i.readLong(), i.readBoolean());
+        }
+    }
+
+    /** RLIMIT_* 0..15 as prlimit64 reports them (RLIM_INFINITY is -1). */
+    public record Rlimits(long[] cur, long[] max) {
+        public static final int COUNT = 16;
+        public static final String[] NAMES = {"cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile",
+            "memlock", "as", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime"};
+        void write(DataOutputStream o) throws IOException {
+            o.writeInt(cur.length);
+            for (int k = 0; k < cur.length; k++) { o.writeLong(cur[k]); o.writeLong(max[k]); }
+        }
+        static Rlimits read(DataInputStream i) throws IOException {
+            int n = count(i);
+            long[] c = new long[n], m = new long[n];
+            for (int k = 0; k < n; k++) { c[k] = i.readLong(); m[k] = i.readLong(); }
+            return new Rlimits(c, m);
+        }
+    }
+
+    /**
+     * One thread: user_regs_struct (27 values, kernel order, fs_base/gs_base included), the XSAVE area,
+     * its blocked and pending (thread-directed) signal masks, and its sigaltstack.
+     */
+    public record ThreadRec(int tid, long[] regs, byte[] xstate, long blocked, long pending, long altSp, int altFlags,
+                            long altSize) {
+        void write(DataOutputStream o) throws IOException {
+            o.writeInt(tid);
+            o.writeInt(regs.length);
+            for (long r : regs) o.writeLong(r);
+            bytes(o, xstate);
+            o.writeLong(blocked); o.writeLong(pending); o.writeLong(altSp); o.writeInt(altFlags); o.writeLong(altSize);
+        }
+        static ThreadRec read(DataInputStream i) throws IOException {
+            int tid = i.readInt();
+            int n = count(i);
+            long[] r = new long[n];
+            for (int k = 0; k < n; k++) r[k] = i.readLong();
+            return new ThreadRec(tid, r, bytes(i), i.readLong(), i.readLong(), i.readLong(), i.readInt(), i.readLong());
+        }
+    }
+
+    /** The kernel's struct sigaction of one signal (handler 0 = SIG_DFL, 1 = SIG_IGN). */
+    public record SigAction(int sig, long handler, long flags, long restorer, long mask) {}
+
+    /** Dispositions of signals 1..64 and the process-wide (shared) pending set. */
+    public record SigActs(long sharedPending, List<SigAction> actions) {
+        void write(DataOutputStream o) throws IOException {
+            o.writeLong(sharedPending);
+            o.writeInt(actions.size());
+            for (SigAction a : actions) {
+                o.writeInt(a.sig()); o.writeLong(a.handler()); o.writeLong(a.flags()); o.writeLong(a.restorer()); o.writeLong(a.mask());
+            }
+        }
+        static SigActs read(DataInputStream i) throws IOException {
+            long shared = i.readLong();
+            int n = count(i);
+            List<SigAction> l = new ArrayList<>(n);
+            for (int k = 0; k < n; k++) l.add(new SigAction(i.readInt(), i.readLong(), i.readLong(), i.readLong(), i.readLong()));
+            return new SigActs(shared, l);
+        }
+    }
+
+    /** mm fields (/proc/pid/stat 26-28, 45-51, brk from an injected brk(0)) and the auxiliary vector. */
+    public record Mm(long startCode, long endCode, long startData, long endData, long startBrk, long brk,
+                     long startStack, long argStart, long argEnd, long envStart, long envEnd, byte[] auxv) {
+        void write(DataOutputStream o) throws IOException {
+            for (long v : new long[] {startCode, endCode, startData, endData, startBrk, brk, startStack, argStart, argEnd,
+                envStart, envEnd}) o.writeLong(v);
+            bytes(o, auxv);
+        }
+        static Mm read(DataInputStream i) throws IOException {
+            return new Mm(i.readLong(), i.readLong(), i.readLong(), i.readLong(), i.readLong(), i.readLong(), i.readLong(),
+                    i.readLong(), i.readLong(), i.readLong(), i.readLong(), bytes(i));
+        }
+    }
+
+    public static final int VMA_ANON = 0, VMA_FILE = 1, VMA_HEAP = 2, VMA_STACK = 3, VMA_VDSO = 4, VMA_VVAR = 5,
+            VMA_VSYSCALL = 6;
+    private static final String[] VMA_KINDS = {"anon", "file", "heap", "stack", "vdso", "vvar", "vsyscall"};
+
+    public static String vmaKind(int k) { return k >= 0 && k < VMA_KINDS.length ? VMA_KINDS[k] : "kind" + k; }
+
+    public static final int PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
+
+    /**
+     * One mapping as /proc/pid/maps shows it; prot is PROT_* bits, shared is 's' (else private 'p'), vmFlags
+     * the VmFlags line of smaps (e.g. "rd wr mr mw me ac gd").
+     */
+    public record Vma(long start, long end, int prot, boolean shared, long offset, int devMajor, int devMinor,
+                      long inode, String path, int kind, String vmFlags) {
+        public long pages() { return (end - start) / ImageFormat.PAGE_SIZE; }
+        void write(DataOutputStream o) throws IOException {
+            o.writeLong(start); o.writeLong(end); o.writeInt(prot); o.writeBoolean(shared); o.writeLong(offset);
+            o.writeInt(devMajor); o.writeInt(devMinor); o.writeLong(inode); o.writeUTF(path); o.writeInt(kind);
+            o.writeUTF(vmFlags);
+        }
+        static Vma read(DataInputStream i) throws IOException {
+            return new Vma(i.readLong(), i.readLong(), i.readInt(), i.readBoolean(), i.readLong(), i.readInt(), i.readInt(),
+                    i.readLong(), i.readUTF(), i.readInt(), i.readUTF());
+        }
+    }
+
+    public static final int FD_REG = 1, FD_REG_DELETED = 2, FD_CHR = 3, FD_PIPE = 4;
+    private static final String[] FD_KINDS = {"?", "file", "deleted file", "device", "pipe"};
+
+    public static String fdKind(int k) { return k > 0 && k < FD_KINDS.length ? FD_KINDS[k] : "kind" + k; }
+
+    /**
+     * One open fd. flags are the file status flags of fdinfo (O_ACCMODE, O_APPEND...), cloexec its
+     * FD_CLOEXEC; inode is the file's (or pipe's) inode. A deleted file's bytes are in the file data file
+     * at dataOffset (dataLength bytes, CRC32C dataCrc); -1 when there are none.
+     */
+    public record Fd(int fd, int kind, int flags, boolean cloexec, long pos, String path, long inode, long dataOffset,
+                     long dataLength, int dataCrc) {
+        void write(DataOutputStream o) throws IOException {
+            o.writeInt(fd); o.writeInt(kind); o.writeInt(flags); o.writeBoolean(cloexec); o.writeLong(pos); o.writeUTF(path);
+            o.writeLong(inode); o.writeLong(dataOffset); o.writeLong(dataLength); o.writeInt(dataCrc);
+        }
+        static Fd read(DataInputStream i) throws IOException {
+            return new Fd(i.readInt(), i.readInt(), i.readInt(), i.readBoolean(), i.readLong(), i.readUTF(), i.readLong(),
+                    i.readLong(), i.readLong(), i.readInt());
+        }
+    }
+
+    /** pages consecutive pages from page index firstPage of a VMA, stored at fileOffset of the pages file. */
+    public record PageRun(long firstPage, int pages, long fileOffset, int crc) {}
+
+    /** Which pages of the VMA starting at vmaStart are stored, and where. */
+    public record Pagemap(long vmaStart, List<PageRun> runs) {
+        public long pages() {
+            long n = 0;
+            for (PageRun r : runs) n += r.pages();
+            return n;
+        }
+        void write(DataOutputStream o) throws IOException {
+            o.writeLong(vmaStart);
+            o.writeInt(runs.size());
+            for (PageRun r : runs) { o.writeLong(r.firstPage()); o.writeInt(r.pages()); o.writeLong(r.fileOffset()); o.writeInt(r.crc()); }
+        }
+        static Pagemap read(DataInputStream i) throws IOException {
+            long start = i.readLong();
+            int n = count(i);
+            List<PageRun> l = new ArrayList<>(n);
+            for (int k = 0; k < n; k++) l.add(new PageRun(i.readLong(), i.readInt(), i.readLong(), i.readInt()));
+            return new Pagemap(start, l);
+        }
+    }
+
+    /** getitimer of ITIMER_REAL, VIRTUAL, PROF: per timer interval sec, usec, value sec, usec. */
+    public record ITimers(long[] values) {
+        void write(DataOutputStream o) throws IOException {
+            o.writeInt(values.length);
+            for (long v : values) o.writeLong(v);
+        }
+        static ITimers read(DataInputStream i) throws IOException {
+            int n = count(i);
+            long[] v = new long[n];
+            for (int k = 0; k < n; k++) v[k] = i.readLong();
+            return new ITimers(v);
+        }
+    }
+
+    static int count(DataInputStream i) throws IOException {
+        int n = i.readInt();
+        if (n < 0 || n > MAX_COUNT) throw new IOException("count " + n + " out of range");
+        return n;
+    }
+
+    static void strings(DataOutputStream o, List<String> l) throws IOException {
+        o.writeInt(l.size());
+        for (String s : l) o.writeUTF(s);
+    }
+
+    static List<String> strings(DataInputStream i) throws IOException {
+        int n = count(i);
+        List<String> l = new ArrayList<>(n);
+        for (int k = 0; k < n; k++) l.add(i.readUTF());
+        return l;
+    }
+
+    static void ints(DataOutputStream o, int[] a) throws IOException {
+        o.writeInt(a.length);
+        for (int v : a) o.writeInt(v);
+    }
+
+    static int[] ints(DataInputStream i) throws IOException {
+        int[] a = new int[count(i)];
+        for (int k = 0; k < a.length; k++) a[k] = i.readInt();
+        return a;
+    }
+
+    static void bytes(DataOutputStream o, byte[] a) throws IOException {
+        o.writeInt(a.length);
+        o.write(a);
+    }
+
+    static byte[] bytes(DataInputStream i) throws IOException {
+        byte[] a = new byte[count(i)];
+        i.readFully(a);
+        return a;
+    }
+}

@@ -1,0 +1,134 @@
+package ssi.ghost.dump;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import ssi.ghost.image.DataFile;
+import ssi.ghost.image.DataWriter;
+import ssi.ghost.image.ImageFormat;
+import ssi.ghost.image.Images;
+import ssi.ghost.image.Records;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The /proc readers of the dump on a real child process of this JVM (no shim needed: reading another
+ * process's maps, pagemap, mem and fds needs only ptrace access, which a parent of the same uid has):
+ * tree, VMAs, stored pages and their checksums, fds including a deleted file and a refused socket.
+ */
+class ProcReadersTest {
+    @TempDir
+    Path tmp;
+    Process child;
+
+    @AfterEach
+    void kill() throws InterruptedException {
+        if (child != null) {
+            child.destroyForcibly();
+            child.waitFor(5, TimeUnit.SECONDS);
+        }
+    }
+
+    private int start(String script) throws IOException, InterruptedException {
+        child = new ProcessBuilder("bash", "-c", script).directory(tmp.toFile()).redirectErrorStream(true).start();
+        // the script prints a line once its fds are in place
+        assertTrue(child.inputReader().readLine().startsWith("go"));
+        return (int) child.pid();
+    }
+
+    @Test
+    void treeVmasPagesAndFilesOfAChild() throws Exception {
+        int pid = start("exec 7<>data; printf 0123456789 >&7; exec 8<>gone; printf abc >&8; rm gone; "
+                + "sleep 60 & echo go; wait");
+        ProcFs fs = new ProcFs(Path.of("/proc"));
+        ProcTree tree = ProcTree.collect(fs, pid);
+        assertNotNull(tree);
+        assertEquals(pid, tree.members().getFirst().pid());
+        assertTrue(tree.members().size() >= 2 && tree.members().get(1).ppid() == pid, tree.toString());
+        assertNull(ProcTree.collect(fs, Integer.MAX_VALUE - 1));
+
+        List<Records.Vma> vmas = Memory.vmas(fs, pid);
+        assertTrue(vmas.stream().anyMatch(v -> v.kind() == Records.VMA_STACK), vmas.toString());
+        assertTrue(vmas.stream().anyMatch(v -> v.kind() == Records.VMA_VDSO), vmas.toString());
+        assertTrue(vmas.stream().anyMatch(v -> v.kind() == Records.VMA_FILE && v.path().endsWith("bash")), vmas.toString());
+        assertTrue(vmas.stream().allMatch(v -> !v.vmFlags().isEmpty()), "VmFlags of every VMA");
+        for (int i = 1; i < vmas.size(); i++) assertTrue(Long.compareUnsigned(vmas.get(i - 1).end(), vmas.get(i).start()) <= 0, "address order");
+
+        Path dir = tmp.resolve("img");
+        Images.prepareDir(dir, 0);
+        List<Records.Pagemap> maps;
+        try (DataWriter pages = DataWriter.create(dir, ImageFormat.pagesFile(pid), ImageFormat.MAGIC_PAGES, pid)) {
+            maps = Memory.dumpPages(fs, pid, vmas, pages);
+            pages.commit(0);
+        }
+        Records.Vma stack = vmas.stream().filter(v -> v.kind() == Records.VMA_STACK).findFirst().orElseThrow();
+        assertTrue(maps.stream().anyMatch(m -> m.vmaStart() == stack.start() && m.pages() > 0), "stack pages are stored");
+        assertTrue(maps.stream().noneMatch(m -> vmas.stream().anyMatch(v -> v.start() == m.vmaStart()
+                && (v.kind() == Records.VMA_VDSO || v.kind() == Records.VMA_VVAR))), "no vdso/vvar pages");
+        // bash's text is the file's: not stored
+        assertTrue(maps.stream().noneMatch(m -> vmas.stream().anyMatch(v -> v.start() == m.vmaStart()
+                && v.kind() == Records.VMA_FILE && v.prot() == (Records.PROT_READ | Records.PROT_EXEC))), "no clean text pages");
+        try (DataFile f = DataFile.open(dir.resolve(ImageFormat.pagesFile(pid)), ImageFormat.MAGIC_PAGES, pid)) {
+            for (Records.Pagemap m : maps) {
+                for (Records.PageRun r : m.runs()) {
+                    assertTrue(r.pages() <= Memory.CHUNK / ImageFormat.PAGE_SIZE);
+                    f.verify(r.fileOffset(), (long) r.pages() * ImageFormat.PAGE_SIZE, r.crc(), "run");
+                }
+            }
+        }
+
+        Fds.Found found = Fds.dump(fs, pid);
+        Map<Integer, Records.Fd> byFd = new java.util.HashMap<>();
+        for (Records.Fd f : found.fds()) byFd.put(f.fd(), f);
+        assertEquals(Records.FD_REG, byFd.get(7).kind());
+        assertEquals(tmp.resolve("data").toString(), byFd.get(7).path());
+        assertEquals(10, byFd.get(7).pos());
+        assertEquals(2, byFd.get(7).flags() & 3, "O_RDWR");
+        assertEquals(Records.FD_REG_DELETED, byFd.get(8).kind());
+        assertEquals(tmp.resolve("gone").toString(), byFd.get(8).path());
+        try (DataWriter data = DataWriter.create(dir, ImageFormat.fileDataFile(pid), ImageFormat.MAGIC_FILEDATA, pid)) {
+            Records.Fd saved = Fds.saveDeleted(pid, found, data).stream().filter(f -> f.fd() == 8).findFirst().orElseThrow();
+            assertEquals(3, saved.dataLength());
+            data.commit(0);
+            try (DataFile f = DataFile.open(dir.resolve(ImageFormat.fileDataFile(pid)), ImageFormat.MAGIC_FILEDATA, pid)) {
+                assertArrayEquals("abc".getBytes(), f.read(saved.dataOffset(), 3, saved.dataCrc(), "fd 8"));
+            }
+        }
+    }
+
+    @Test
+    void aListeningSocketIsRefusedByName() throws Exception {
+        try (var server = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+            int port = server.getLocalPort();
+            int pid = start("exec 5<>/dev/tcp/127.0.0.1/" + port + "; echo go; sleep 60");
+            CheckpointException e = assertThrows(CheckpointException.class, () -> Fds.dump(new ProcFs(Path.of("/proc")), pid));
+            assertEquals(CheckpointException.EOPNOTSUPP, e.errno());
+            assertTrue(e.getMessage().startsWith("process " + pid + " fd 5 is a TCP socket to 127.0.0.1:" + port + ": not supported"),
+                    e.getMessage());
+        }
+    }
+
+    @Test
+    void socketAddressesAsTheKernelPrintsThem() {
+        assertEquals("127.0.0.1:80", Fds.Sockets.addr("0100007F:0050"));
+        assertEquals("10.0.0.1:8080", Fds.Sockets.addr("0100000A:1F90"));
+        assertEquals("[0:0:0:0:0:0:0:1]:22", Fds.Sockets.addr("00000000000000000000000001000000:0016"));
+    }
+
+    @Test
+    void pipesNeedBothEndsInside() {
+        Records.Fd w = new Records.Fd(4, Records.FD_PIPE, 1, false, 0, "pipe:[9]", 9, -1, -1, 0);
+        Records.Fd r = new Records.Fd(3, Records.FD_PIPE, 0, false, 0, "pipe:[9]", 9, -1, -1, 0);
+        assertDoesNotThrow(() -> Fds.checkPipes(Map.of(100, List.of(w), 101, List.of(r))));
+        CheckpointException e = assertThrows(CheckpointException.class, () -> Fds.checkPipes(Map.of(100, List.of(w))));
+        assertEquals("process 100 fd 4 is the write end of a pipe (inode 9) whose other end is outside the application: "
+                + "not supported", e.getMessage());
+    }
+}

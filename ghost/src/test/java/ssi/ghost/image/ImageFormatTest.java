@@ -1,0 +1,254 @@
+package ssi.ghost.image;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import ssi.ghost.image.Records.*;
+import static ssi.ghost.image.Records.*;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The image format on a synthetic image: write, read back equal, verify page data; every kind of damage
+ * (wrong magic, wrong version, truncation, a flipped byte in metadata or page data, a missing file)
+ * gives an ImageException naming the file and offset; the printer shows what `ssi image show` promises.
+ */
+class ImageFormatTest {
+    @TempDir
+    Path tmp;
+    Path dir;
+    static final int GPID = 16390, CHILD = 16391;
+
+    @BeforeEach
+    void writeImage() throws IOException {
+        dir = tmp.resolve("img");
+        Images.prepareDir(dir, 0);
+        write(GPID, 7);
+        write(CHILD, 3);
+        Image.writeInventory(dir, new Inventory(1_700_000_000_000L, 1, 0, GPID, "host1"),
+                List.of(new TreeEntry(GPID, 16385, GPID, 0, 1000, 4 | 1, 1), new TreeEntry(CHILD, GPID, GPID, 0, 1000, 4, 1)), 0);
+    }
+
+    private static ProcessImage image(int gpid, List<Pagemap> maps, List<Fd> fds) {
+        long[] regs = new long[27];
+        for (int i = 0; i < 27; i++) regs[i] = 0x1000L * i + gpid;
+        List<SigAction> acts = new ArrayList<>();
+        for (int s = 1; s <= 64; s++) acts.add(new SigAction(s, s == 10 ? 0x401234 : s == 13 ? 1 : 0, 0x04000000, 0x7f00, 0));
+        long[] cur = new long[16], max = new long[16];
+        Arrays.fill(cur, -1);
+        Arrays.fill(max, -1);
+        cur[7] = 1024; max[7] = 4096;
+        return new ProcessImage(
+                new ProcessRec(gpid, "pattern", List.of("./pattern", "32"), "/tmp/pattern", "/tmp/work", "/", 0),
+                new Creds(new int[] {1000, 1000, 1000, 1000}, new int[] {100, 100, 100, 100}, new int[] {100, 27}, 027,
+                        0, 0, 0, 0x1ffffffffffL, 0, false),
+                new Rlimits(cur, max),
+                List.of(new ThreadRec(gpid, regs, new byte[] {1, 2, 3}, 1L << 11, 0, 0, 2, 0)),
+                new SigActs(1L << 11, acts),
+                new Mm(0x400000, 0x401000, 0x600000, 0x601000, 0x602000, 0x623000, 0x7ffd0000, 1, 2, 3, 4, new byte[] {9, 9}),
+                new ITimers(new long[] {0, 0, 0, 0, 1, 500000, 2, 0, 0, 0, 0, 0}),
+                List.of(new Vma(0x10000000L, 0x10004000L, PROT_READ | PROT_WRITE, false, 0, 0, 0, 0, "", VMA_ANON, "rd wr mr mw me ac"),
+                        new Vma(0x7fff0000L, 0x7fff2000L, PROT_READ | PROT_EXEC, false, 0, 0, 0, 0, "[vdso]", VMA_VDSO, "rd ex")),
+                fds, maps);
+    }
+
+    private void write(int gpid, int fill) throws IOException {
+        List<Pagemap> maps = new ArrayList<>();
+        List<Fd> fds = new ArrayList<>();
+        try (DataWriter pages = DataWriter.create(dir, ImageFormat.pagesFile(gpid), ImageFormat.MAGIC_PAGES, gpid);
+             DataWriter data = DataWriter.create(dir, ImageFormat.fileDataFile(gpid), ImageFormat.MAGIC_FILEDATA, gpid)) {
+            byte[] two = new byte[2 * ImageFormat.PAGE_SIZE];
+            Arrays.fill(two, (byte) fill);
+            DataWriter.Chunk a = pages.append(ByteBuffer.wrap(two));
+            DataWriter.Chunk b = pages.append(ByteBuffer.wrap(Arrays.copyOf(two, ImageFormat.PAGE_SIZE)));
+            maps.add(new Pagemap(0x10000000L, List.of(new PageRun(0, 2, a.offset(), a.crc()), new PageRun(3, 1, b.offset(), b.crc()))));
+            DataWriter.Chunk d = data.append(ByteBuffer.wrap("gone but open".getBytes()));
+            fds.add(new Fd(0, FD_CHR, 0, false, 0, "/dev/null", 5, -1, -1, 0));
+            fds.add(new Fd(3, FD_REG, 02, true, 1234, "/tmp/work/data", 77, -1, -1, 0));
+            fds.add(new Fd(4, FD_REG_DELETED, 0, false, 5, "/tmp/work/old", 78, d.offset(), d.length(), d.crc()));
+            fds.add(new Fd(5, FD_PIPE, 1, false, 0, "pipe:[99]", 99, -1, -1, 0));
+            image(gpid, maps, fds).write(dir, 0);
+            pages.commit(0);
+            data.commit(0);
+        }
+    }
+
+    @Test
+    void roundTrip() throws IOException {
+        Image img = Image.load(dir);
+        assertEquals(new Inventory(1_700_000_000_000L, 1, 0, GPID, "host1"), img.inventory());
+        assertEquals(List.of(GPID, CHILD), img.tree().stream().map(TreeEntry::gpid).toList());
+        ProcessImage p = img.processes().get(GPID);
+        assertEquals("/tmp/work", p.process().cwd());
+        assertEquals(027, p.creds().umask());
+        assertArrayEquals(new int[] {100, 27}, p.creds().groups());
+        assertEquals(1024, p.rlimits().cur()[7]);
+        assertEquals(0x401234, p.sigacts().actions().get(9).handler());
+        assertEquals(1L << 11, p.threads().getFirst().blocked());
+        assertEquals(GPID + 0x1000L * 16, p.threads().getFirst().regs()[16]);
+        assertArrayEquals(new byte[] {1, 2, 3}, p.threads().getFirst().xstate());
+        assertEquals(0x623000, p.mm().brk());
+        assertEquals("rd wr mr mw me ac", p.vmas().getFirst().vmFlags());
+        assertEquals(1234, p.fds().get(1).pos());
+        assertEquals(3, p.storedPages());
+        assertEquals(2 * 3 * ImageFormat.PAGE_SIZE + 2 * "gone but open".length(), img.verifyData());
+        try (DataFile pages = DataFile.open(dir.resolve(ImageFormat.pagesFile(CHILD)), ImageFormat.MAGIC_PAGES, CHILD)) {
+            PageRun r = img.processes().get(CHILD).pagemaps().getFirst().runs().getFirst();
+            byte[] b = pages.read(r.fileOffset(), 2L * ImageFormat.PAGE_SIZE, r.crc(), "run");
+            assertEquals(3, b[0]);
+            assertEquals(3, b[b.length - 1]);
+        }
+    }
+
+    @Test
+    void filesArePrivateAndNoTemporariesAreLeft() throws IOException {
+        assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(dir)));
+        try (var s = Files.list(dir)) {
+            for (Path p : s.toList()) {
+                assertFalse(p.getFileName().toString().endsWith(".tmp"), p.toString());
+                assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(p)), p.toString());
+            }
+        }
+        IOException e = assertThrows(IOException.class, () -> Images.prepareDir(dir, 0));
+        assertTrue(e.getMessage().contains("already holds an image"), e.getMessage());
+    }
+
+    private ImageException damaged() {
+        return assertThrows(ImageException.class, () -> Image.load(dir).verifyData());
+    }
+
+    @Test
+    void wrongMagic() throws IOException {
+        Path f = dir.resolve(ImageFormat.processFile(GPID));
+        byte[] b = Files.readAllBytes(f);
+        b[0] = 'X';
+        Files.write(f, b);
+        ImageException e = damaged();
+        assertEquals(f, e.file());
+        assertEquals(0, e.offset());
+        assertTrue(e.getMessage().contains("wrong magic") && e.getMessage().contains("not a process image file"), e.getMessage());
+    }
+
+    @Test
+    void pagesFileUnderAProcessName() throws IOException {
+        Files.copy(dir.resolve(ImageFormat.pagesFile(GPID)), dir.resolve(ImageFormat.processFile(GPID)),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        assertTrue(damaged().getMessage().contains("(pages), expected"));
+    }
+
+    @Test
+    void wrongVersion() throws IOException {
+        Path f = dir.resolve(ImageFormat.INVENTORY);
+        byte[] b = Files.readAllBytes(f);
+        b[4] = 0;
+        b[5] = 7;
+        Files.write(f, b);
+        ImageException e = damaged();
+        assertEquals(4, e.offset());
+        assertTrue(e.getMessage().endsWith("image format version 7, this ssi reads 1"), e.getMessage());
+    }
+
+    @Test
+    void truncatedMetadataAtEveryLength() throws IOException {
+        Path f = dir.resolve(ImageFormat.processFile(CHILD));
+        byte[] full = Files.readAllBytes(f);
+        for (int len = 0; len < full.length; len += Math.max(1, len / 7)) {
+            Files.write(f, Arrays.copyOf(full, len));
+            ImageException e = damaged();
+            assertEquals(f, e.file(), "length " + len);
+            assertTrue(e.getMessage().contains("truncated"), "length " + len + ": " + e.getMessage());
+        }
+    }
+
+    @Test
+    void flippedMetadataByteFailsItsRecordChecksum() throws IOException {
+        Path f = dir.resolve(ImageFormat.processFile(GPID));
+        byte[] b = Files.readAllBytes(f);
+        int at = ImageFormat.FILE_HEADER + ImageFormat.REC_HEADER + 5; // inside the first record's payload
+        b[at] ^= 0x20;
+        Files.write(f, b);
+        ImageException e = damaged();
+        assertEquals(ImageFormat.FILE_HEADER, e.offset());
+        assertTrue(e.getMessage().contains("checksum mismatch in the PROCESS record"), e.getMessage());
+    }
+
+    @Test
+    void flippedPageByteFailsItsChunkChecksum() throws IOException {
+        Path f = dir.resolve(ImageFormat.pagesFile(GPID));
+        byte[] b = Files.readAllBytes(f);
+        b[ImageFormat.DATA_START + 2 * ImageFormat.PAGE_SIZE + 17] ^= 1; // the second run
+        Files.write(f, b);
+        Image img = Image.load(dir); // metadata is fine
+        ImageException e = assertThrows(ImageException.class, img::verifyData);
+        assertEquals(f, e.file());
+        assertEquals(ImageFormat.DATA_START + 2 * ImageFormat.PAGE_SIZE, e.offset());
+        assertTrue(e.getMessage().contains("checksum mismatch in pages 3..3 of the VMA at 0x10000000"), e.getMessage());
+    }
+
+    @Test
+    void truncatedPagesFile() throws IOException {
+        Path f = dir.resolve(ImageFormat.pagesFile(CHILD));
+        byte[] b = Files.readAllBytes(f);
+        Files.write(f, Arrays.copyOf(b, b.length - 100));
+        ImageException e = damaged();
+        assertTrue(e.getMessage().contains("truncated"), e.getMessage());
+    }
+
+    @Test
+    void flippedFileDataByte() throws IOException {
+        Path f = dir.resolve(ImageFormat.fileDataFile(CHILD));
+        byte[] b = Files.readAllBytes(f);
+        b[ImageFormat.DATA_START] ^= 1;
+        Files.write(f, b);
+        assertTrue(damaged().getMessage().contains("checksum mismatch in the saved contents of fd 4"));
+    }
+
+    @Test
+    void missingProcessFileAndGarbageAfterEnd() throws IOException {
+        Path f = dir.resolve(ImageFormat.processFile(CHILD));
+        byte[] b = Files.readAllBytes(f);
+        Files.write(f, Arrays.copyOf(b, b.length + 3));
+        assertTrue(damaged().getMessage().contains("garbage after the END record"));
+        Files.delete(f);
+        assertTrue(damaged().getMessage().contains("missing"));
+    }
+
+    @Test
+    void printerShowsTreeCredsHandlersMasksVmasAndFds() throws IOException {
+        Image img = Image.load(dir);
+        StringWriter sw = new StringWriter();
+        ImagePrinter.print(img, img.verifyData(), new PrintWriter(sw));
+        String out = sw.toString();
+        assertTrue(out.contains("format version 1"), out);
+        assertTrue(out.contains("2 process(es), 6 page(s) stored"), out);
+        assertTrue(out.contains("every checksum verified"), out);
+        assertTrue(out.contains("  16390  ppid 16385"), out);
+        assertTrue(out.contains("    16391  ppid 16390"), out);
+        assertTrue(out.contains("ssi-caps CAN_MIGRATE,CAN_CHECKPOINT"), out);
+        assertTrue(out.contains("umask: 0027"), out);
+        assertTrue(out.contains("cwd: /tmp/work"), out);
+        assertTrue(out.contains("uid: real 1000 effective 1000 saved 1000 fs 1000"), out);
+        assertTrue(out.contains("nofile     1024 / 4096"), out);
+        assertTrue(out.contains("SIGUSR1   handler 0x401234"), out);
+        assertTrue(out.contains("SIGPIPE   SIG_IGN"), out);
+        assertFalse(out.contains("SIGTERM   "), "SIG_DFL handlers are not listed: " + out);
+        assertTrue(out.contains("blocked SIGUSR2"), out);
+        assertTrue(out.contains("itimer virtual: value 2.000000 s interval 1.500000 s"), out);
+        assertTrue(out.contains("000010000000-000010004000 rw-p anon          4 pages,      3 stored"), out);
+        assertTrue(out.contains("[vdso]"), out);
+        assertTrue(out.contains("3 file         /tmp/work/data pos 1234 flags 02 cloexec"), out);
+        assertTrue(out.contains("deleted file /tmp/work/old pos 5 flags 00 (13 bytes saved)"), out);
+        assertTrue(out.contains("pipe         pipe:[99] pos 0 flags 01 inode 99 write end"), out);
+    }
+}
