@@ -210,6 +210,7 @@ static void pid_watchdog(void)
     static int warned;
     if (!range_armed)
         return;
+    shim_refresh_internal_tids();
     long last = read_ns_last_pid();
     if (last < 0) {
         if (!warned++)

@@ -22,7 +22,9 @@
  * sees it closed or reused. */
 #include "shim.h"
 #include "ssi_proto.h"
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -50,14 +52,93 @@ static const uint8_t shim_decides[512] = {
 #undef SSI_SYSCALL
 };
 
-/* Where a positive pid (or tid, tgid, process group id) lives. Below 1 << 14 it is node-internal (the
- * node init, the daemon and its threads): no cluster process, so a trapped program must not reach it
- * and is told it does not exist, as for any pid that names nobody. */
+/* Node-internal tasks whose tids fell inside the node's range: threads the daemon JVM (and the shim)
+ * created after the pid cursor moved into the range. One byte per pid of the range, set for such tids;
+ * rebuilt by the main thread every watchdog tick (shim_refresh_internal_tids) and read lock-free by the
+ * responders, so a thread born since the last tick is unprotected for at most one tick. */
+static uint8_t internal_tid[1 << SSI_PID_SHIFT];
+
+/* The thread group a task belongs to, from /proc/<tid>/status (also for non-leader tids, which /proc
+ * does not list but serves); -1 if it is gone. */
+static long tgid_of(long tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/status", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    const char *t = strstr(buf, "\nTgid:");
+    return t ? strtol(t + 6, NULL, 10) : -1;
+}
+
+/* Only marked pids pay for the /proc check, and it makes a stale mark harmless: a tid the daemon freed
+ * may be handed to a new cluster process before the next refresh (the watchdog rewinds the cursor to
+ * the bottom of the range), and that process must not be told it does not exist. */
+static int is_internal_tid(int node, long pid)
+{
+    if (node != shim_state.node || shim_state.pid_base == 0)
+        return 0;
+    uint8_t *mark = &internal_tid[pid - shim_state.pid_base];
+    if (!__atomic_load_n(mark, __ATOMIC_RELAXED))
+        return 0;
+    long tgid = tgid_of(pid);
+    if (tgid == 1 || tgid == shim_state.daemon_pid)
+        return 1;
+    __atomic_store_n(mark, 0, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* Where a positive pid (or tid, tgid, process group id) lives. Pid 1, the node init, is every
+ * orphan's parent (getppid() says 1), so it stays visible: the kernel already drops signals a node
+ * process sends it, and the init ignores SIGTERM/SIGINT from inside. The rest below 1 << 14, and the
+ * daemon's threads inside the range, are node-internal: no cluster process, so a trapped program must
+ * not reach them and is told they do not exist, as for any pid that names nobody. */
 static inline int decide_pid(int node, long pid)
 {
+    if (pid == 1)
+        return SHIM_CONTINUE;
     if (pid < (1L << SSI_PID_SHIFT))
         return -ESRCH;
-    return (pid >> SSI_PID_SHIFT) == node ? SHIM_CONTINUE : SHIM_ASK_DAEMON;
+    if ((pid >> SSI_PID_SHIFT) != node)
+        return SHIM_ASK_DAEMON;
+    return is_internal_tid(node, pid) ? -ESRCH : SHIM_CONTINUE;
+}
+
+/* Marks the tids of one node-internal process that lie in the node's range. */
+static void mark_tasks(pid_t pid, uint8_t *marks)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long tid = strtol(e->d_name, NULL, 10);
+        if (tid >= shim_state.pid_base && tid < shim_state.pid_limit)
+            marks[tid - shim_state.pid_base] = 1;
+    }
+    closedir(d);
+}
+
+void shim_refresh_internal_tids(void)
+{
+    static uint8_t marks[1 << SSI_PID_SHIFT];
+    if (shim_state.pid_base == 0)
+        return;
+    memset(marks, 0, sizeof marks);
+    mark_tasks(1, marks);
+    if (shim_state.daemon_pid > 0)
+        mark_tasks(shim_state.daemon_pid, marks);
+    for (size_t i = 0; i < sizeof marks; i++) {
+        if (__atomic_load_n(&internal_tid[i], __ATOMIC_RELAXED) != marks[i])
+            __atomic_store_n(&internal_tid[i], marks[i], __ATOMIC_RELAXED);
+    }
 }
 
 int shim_decide_local(int node, uint32_t arch, int nr, uint64_t arg0, uint64_t arg1)

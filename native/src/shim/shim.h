@@ -61,12 +61,17 @@ uint64_t shim_now_ms(void);
 void shim_pause_accept(int fd, enum shim_src_kind kind);
 
 /* notify.c: seccomp listeners. Everything but shim_decide_local is for the main thread only. */
-/* What the shim answers a trapped syscall alone. A pure function (no /proc, no allocation): arg0 and
+/* What the shim answers a trapped syscall alone. No allocation, and no /proc access except for a pid
+ * marked as a daemon thread (verified, so a stale mark is harmless): arg0 and
  * arg1 are the syscall's first two arguments (target pid, tgid or tid; tgkill's tid). Returns
  * SHIM_CONTINUE (run it natively: the target is on this node), SHIM_ASK_DAEMON (forward it), or a
- * negative errno to fail it with (-ESRCH for a node-internal target, pid 1..16383 or such a -pgrp). */
+ * negative errno to fail it with (-ESRCH for a node-internal target: pid 2..16383, such a -pgrp, or a
+ * daemon thread whose tid is in the node's range). */
 enum { SHIM_ASK_DAEMON = 0, SHIM_CONTINUE = 1 };
 int shim_decide_local(int node, uint32_t arch, int nr, uint64_t arg0, uint64_t arg1);
+/* Main thread, every watchdog tick and when the daemon links: re-reads which tids of the node's range
+ * belong to the node init or the daemon, for shim_decide_local. */
+void shim_refresh_internal_tids(void);
 /* Creates the hand-over eventfd and adds it to the epoll set. */
 int shim_notify_open(void);
 /* Takes ownership of fd (a validated seccomp listener); *id_out gets its listener id. Nothing answers

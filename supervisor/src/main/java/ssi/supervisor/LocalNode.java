@@ -255,7 +255,7 @@ final class LocalNode {
     }
 
     private ProcessTable.Entry process(int gpid) throws Refused {
-        ProcessTable.Entry e = layout.isClusterPid(gpid) ? table.read(gpid) : null;
+        ProcessTable.Entry e = table.readClusterTask(gpid);
         if (e == null) throw new Refused(ControlMessages.ESRCH, "no process " + gpid + " on node " + nodeId);
         return e;
     }

@@ -52,6 +52,17 @@ public final class ProcessTable implements ProcessTree {
         return readDir(proc.resolve(Integer.toString(pid)), pid);
     }
 
+    /**
+     * A task (process or thread) of a cluster process, or null: pids below the node's range and the
+     * node-internal processes' threads whose tids fell inside the range (the daemon's late threads) are
+     * no cluster processes, so nobody may signal them through the cluster.
+     */
+    public Entry readClusterTask(int pid) {
+        if (!layout.isClusterPid(pid)) return null;
+        Entry e = read(pid);
+        return e != null && layout.isClusterPid(e.tgid()) ? e : null;
+    }
+
     /** One thread of a thread group, or null if tid is not a live thread of tgid. */
     public Entry readThread(int tgid, int tid) {
         if (tgid <= 0 || tid <= 0) return null;

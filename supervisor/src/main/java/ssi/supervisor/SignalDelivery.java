@@ -33,7 +33,7 @@ final class SignalDelivery {
             case PROCESS -> toProcess(o, o.pid(), info);
             case THREAD -> toThread(o, o.pid(), o.tid(), info);
             case TID -> {
-                ProcessTable.Entry t = layout.isClusterPid(o.pid()) ? table.read(o.pid()) : null;
+                ProcessTable.Entry t = table.readClusterTask(o.pid());
                 yield t == null ? ESRCH : toThread(o, t.tgid(), o.pid(), info);
             }
             case GROUP -> toGroup(o, info);
@@ -49,7 +49,7 @@ final class SignalDelivery {
     }
 
     private int toProcess(SignalOrder o, int pid, byte[] info) {
-        ProcessTable.Entry t = layout.isClusterPid(pid) ? table.read(pid) : null;
+        ProcessTable.Entry t = table.readClusterTask(pid);
         if (t == null) return ESRCH;
         if (!maySignal(o.senderRuid(), o.senderEuid(), t)) return EPERM;
         return o.sig() == 0 ? 0 : natives.rtSigqueueinfo(pid, o.sig(), info);
