@@ -1106,6 +1106,34 @@ int main(void)
                atoi(line + strlen(want)) > 512,
                "every ptrace request of the link is served by the shim: %s", at ? line : "(no PTRACE-PROBE line)");
     }
+    {
+        /* SPAWN_STUB: the traced program's pid is taken; a free one gives a stopped, fd-less child of
+         * the shim that runs injected syscalls and resumes on DETACH. */
+        char line[512] = "";
+        wait_log(log_path, "SPAWN-STUB ", 10000);
+        char *at = strstr(slurp(log_path), "SPAWN-STUB ");
+        if (at)
+            snprintf(line, sizeof line, "%.*s", (int)strcspn(at, "\n"), at);
+        char want[400];
+        int stub = traced + 4000;
+        snprintf(want, sizeof want, "SPAWN-STUB taken=%d spawn=0 pid=%d state=t ppid=1 pgrp=%d sid=%d fds=0 rseq=0:0 "
+                 "inject=0 ret=%d detach=0 after=S untraced-getrseq=%d", -EEXIST, stub, stub, stub, stub, -ESRCH);
+        report(at && !strcmp(line, want), "SPAWN_STUB refuses a taken pid with EEXIST and starts a traced, "
+               "fd-less stub child of the shim, in a session of its own, with no rseq registration at a free one: %s",
+               at ? line : "(no SPAWN-STUB line)");
+        /* glibc registers rseq in every thread: GETRSEQ sees the probed program's */
+        char key[64];
+        snprintf(key, sizeof key, "RSEQ-PROBE pid=%d ", traced);
+        at = strstr(slurp(log_path), key);
+        line[0] = 0;
+        if (at)
+            snprintf(line, sizeof line, "%.*s", (int)strcspn(at, "\n"), at);
+        char want2[128];
+        snprintf(want2, sizeof want2, "RSEQ-PROBE pid=%d getrseq=0 registered=1 size=", traced);
+        report(at && !strncmp(line, want2, strlen(want2)) && atoi(line + strlen(want2)) >= 32 &&
+               strstr(line, " sig=0x53053053"), "GETRSEQ reports the traced program's rseq area: %s",
+               at ? line : "(no RSEQ-PROBE line)");
+    }
 
     /* A node whose daemon dies dies with all its processes. */
     int ready[2];

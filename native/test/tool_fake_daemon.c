@@ -6,7 +6,10 @@
  * It exits when the link closes, and on SIGTERM (default action).
  * With --probe-ptrace, a program launched with a path ending in "ptrace-probe" is also put through every
  * ptrace request of the link (ATTACH ... DETACH; GIVEFD installs /dev/zero at its fd 100), and one
- * "PTRACE-PROBE" line reports each result. Owner: its only thread. */
+ * "PTRACE-PROBE" line reports each result. Then SPAWN_STUB is tried with that program's pid (taken) and with
+ * a free pid 4000 above it, whose stub is inspected (state, parent, fds), injected into and detached,
+ * then killed; one "SPAWN-STUB" line reports it. GETRSEQ of the attached program ("RSEQ-PROBE" line) must
+ * find glibc's registration, and the stub must have none. Owner: its only thread. */
 #include "ssi_proto.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 
 static int node, link_fd, probe_ptrace;
@@ -124,6 +130,97 @@ static int32_t request(uint16_t type, const void *payload, size_t len, void *bod
     }
 }
 
+/* "State:" letter and PPid of /proc/pid/status, and how many fds /proc/pid/fd lists. */
+static void inspect(int32_t pid, char *state, int *ppid, int *fds)
+{
+    char path[64], buf[2048];
+    *state = '?';
+    *ppid = -1;
+    *fds = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+        const char *s = strstr(buf, "\nState:");
+        if (s)
+            sscanf(s + 7, " %c", state);
+        s = strstr(buf, "\nPPid:");
+        if (s)
+            *ppid = atoi(s + 6);
+    }
+    snprintf(path, sizeof path, "/proc/%d/fd", pid);
+    DIR *d = opendir(path);
+    if (d) {
+        *fds = 0;
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.')
+                ++*fds;
+        closedir(d);
+    }
+}
+
+/* Fields 5 and 6 (pgrp, session) of /proc/pid/stat. */
+static void pgrp_sid(int32_t pid, int *pgrp, int *sid)
+{
+    char path[64], buf[512];
+    *pgrp = *sid = -1;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *r = strrchr(buf, ')');
+    if (r)
+        sscanf(r + 2, "%*c %*d %d %d", pgrp, sid);
+}
+
+static void probe_stub(int32_t taken)
+{
+    struct ssi_tid_req t = { .tid = taken };
+    int32_t pid = -1;
+    size_t got = 0;
+    int32_t e_taken = request(SSI_SPAWN_STUB, &t, sizeof t, &pid, sizeof pid, &got);
+    t.tid = taken + 4000;
+    pid = -1;
+    int32_t e_spawn = request(SSI_SPAWN_STUB, &t, sizeof t, &pid, sizeof pid, &got);
+    if (!e_spawn && got != sizeof pid)
+        e_spawn = -EPROTO;
+    char state = '?';
+    int ppid = -1, fds = -1;
+    int64_t ret = 0;
+    int32_t inject = -1, detach = -1;
+    char after = '?';
+    /* GETRSEQ of a thread the shim does not trace (the probed program, detached by now) */
+    struct ssi_tid_req u = { .tid = taken };
+    struct ssi_rseq_reply rs;
+    int32_t e_untraced = request(SSI_GETRSEQ, &u, sizeof u, &rs, sizeof rs, &got);
+    int32_t e_rseq = -1;
+    int pgrp = -1, sid = -1;
+    memset(&rs, 0xff, sizeof rs);
+    if (!e_spawn) {
+        inspect(pid, &state, &ppid, &fds);
+        pgrp_sid(pid, &pgrp, &sid);
+        t.tid = pid;
+        e_rseq = request(SSI_GETRSEQ, &t, sizeof t, &rs, sizeof rs, &got);
+        struct ssi_inject_req inj = { .tid = pid, .nr = SYS_getpid };
+        inject = request(SSI_INJECT, &inj, sizeof inj, &ret, sizeof ret, &got);
+        t.tid = pid;
+        detach = request(SSI_DETACH, &t, sizeof t, NULL, 0, NULL);
+        usleep(100000);
+        int p2, f2;
+        inspect(pid, &after, &p2, &f2);
+        kill(pid, SIGKILL);
+    }
+    fprintf(stderr, "fake-daemon: SPAWN-STUB taken=%d spawn=%d pid=%d state=%c ppid=%d pgrp=%d sid=%d fds=%d "
+            "rseq=%d:%llx inject=%d ret=%lld detach=%d after=%c untraced-getrseq=%d\n", e_taken, e_spawn, pid, state,
+            ppid, pgrp, sid, fds, e_rseq, (unsigned long long)rs.pointer, inject, (long long)ret, detach, after, e_untraced);
+}
+
 static void probe(int32_t pid)
 {
     struct ssi_tid_req t = { .tid = pid };
@@ -155,10 +252,18 @@ static void probe(int32_t pid)
     int32_t getx = request(SSI_GETXSTATE, &t, sizeof t, xs, sizeof xs, &got);
     if (!getx && got >= 4)
         memcpy(&xlen, xs, 4);
+    struct ssi_rseq_reply rs;
+    memset(&rs, 0, sizeof rs);
+    int32_t getrseq = request(SSI_GETRSEQ, &t, sizeof t, &rs, sizeof rs, &got);
+    if (!getrseq && got != sizeof rs)
+        getrseq = -EPROTO;
     int32_t detach = request(SSI_DETACH, &t, sizeof t, NULL, 0, NULL);
+    fprintf(stderr, "fake-daemon: RSEQ-PROBE pid=%d getrseq=%d registered=%d size=%u sig=0x%x\n", pid, getrseq,
+            rs.pointer != 0, rs.size, rs.signature);
     fprintf(stderr, "fake-daemon: PTRACE-PROBE pid=%d attach=%d getregs=%d readmem=%d writemem=%d inject=%d ret=%lld "
             "givefd=%d fd=%d setregs=%d getxstate=%d xlen=%u detach=%d\n", pid, attach, getregs, readmem, writemem,
             inject, (long long)ret, givefd, fd, setregs, getx, xlen, detach);
+    probe_stub(pid);
 }
 
 int main(int argc, char **argv)

@@ -36,6 +36,8 @@ enum ssi_msg_type {
     SSI_WRITEMEM = 0x0017,
     SSI_INJECT = 0x0018,
     SSI_GIVEFD = 0x0019,
+    SSI_SPAWN_STUB = 0x001A,  /* struct ssi_tid_req (the pid wanted); reply body: i32 pid */
+    SSI_GETRSEQ = 0x001B,     /* struct ssi_tid_req; reply body: struct ssi_rseq_reply */
     SSI_LAUNCH = 0x0101,
     SSI_GO = 0x0102,
     SSI_REPLY_BIT = 0x8000,
@@ -71,6 +73,8 @@ struct ssi_xstate_req { int32_t tid; uint32_t len; /* then u8 xsave[len] */ } __
 struct ssi_mem_req { int32_t pid; uint32_t len; uint64_t addr; /* WRITEMEM: then u8 data[len] */ } __attribute__((packed));
 struct ssi_inject_req { int32_t tid; int32_t nr; uint64_t args[6]; } __attribute__((packed));
 struct ssi_givefd_req { int32_t tid; int32_t daemon_fd; int32_t target_fd; } __attribute__((packed));
+/* PTRACE_GET_RSEQ_CONFIGURATION: the thread's rseq area (pointer 0: none registered). */
+struct ssi_rseq_reply { uint64_t pointer; uint32_t size, signature, flags, pad; } __attribute__((packed));
 
 /* Frame I/O on a stream unix socket (src/common/proto.c). All return 0 on success or -errno.
  * send: fd_to_pass < 0 means no SCM_RIGHTS; with_creds attaches SCM_CREDENTIALS of the caller.

@@ -24,6 +24,11 @@
 
 #define PAYLOAD_CAP (SSI_MAX_FRAME - sizeof(struct ssi_hdr))
 
+/* stub.c: SPAWN_STUB. Returns 0 (the stub is pid, stopped and traced) or -errno (-EEXIST: pid taken). */
+int shim_spawn_stub(pid_t pid);
+/* stub.c: GETRSEQ of a thread we trace. */
+int shim_get_rseq(pid_t tid, struct ssi_rseq_reply *out);
+
 static int listen_fd = -1;
 static int link_fd = -1;
 static int daemon_pidfd = -1;  /* GIVEFD takes fds out of the daemon with pidfd_getfd */
@@ -294,6 +299,28 @@ static int serve_ptrace(const struct ssi_hdr *h, const uint8_t *p, size_t n)
         body_len = sizeof fd32;
         break;
     }
+    case SSI_SPAWN_STUB: {
+        struct ssi_tid_req r;
+        if (n != sizeof r)
+            return -1;
+        memcpy(&r, p, sizeof r);
+        err = shim_spawn_stub(r.tid);
+        int32_t pid32 = err ? 0 : r.tid;
+        memcpy(body, &pid32, sizeof pid32);
+        body_len = sizeof pid32;
+        break;
+    }
+    case SSI_GETRSEQ: {
+        struct ssi_tid_req r;
+        if (n != sizeof r)
+            return -1;
+        memcpy(&r, p, sizeof r);
+        struct ssi_rseq_reply rs;
+        err = shim_get_rseq(r.tid, &rs);
+        memcpy(body, &rs, sizeof rs);
+        body_len = sizeof rs;
+        break;
+    }
     default:
         return -1;
     }
@@ -322,7 +349,7 @@ static void dispatch(void)
             break;
         shim_notif_reply(p, n);
         return;
-    case SSI_ATTACH ... SSI_GIVEFD:
+    case SSI_ATTACH ... SSI_GETRSEQ:
         if (serve_ptrace(h, p, n) == 0)
             return;
         break;

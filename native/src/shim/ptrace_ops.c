@@ -1,5 +1,5 @@
 /* ptrace services the shim performs for the daemon on stopped tracees (ptrace_ops.h; link protocol
- * 0x0010-0x0019 in docs/ARCHITECTURE.md).
+ * 0x0010-0x001B in docs/ARCHITECTURE.md).
  *
  * Owner: the shim's single thread. It is the tracer of every tid in the table below, and ptrace is per
  * tracer thread, so nothing here is locked and nothing may be called from another thread.

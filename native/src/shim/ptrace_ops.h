@@ -1,5 +1,5 @@
 /* ptrace services the shim performs for the daemon on a stopped tracee (docs/ARCHITECTURE.md, link
- * protocol 0x0010-0x0019). Owner: the shim's single thread; ptrace is per tracer thread, so every call
+ * protocol 0x0010-0x001B). Owner: the shim's single thread; ptrace is per tracer thread, so every call
  * for a tracee must come from the thread that attached it. All functions return 0 or -errno. */
 #ifndef SSI_PTRACE_OPS_H
 #define SSI_PTRACE_OPS_H

@@ -22,7 +22,7 @@ public final class LinkFrames {
     public static final int HELLO = 0x0001, NOTIF = 0x0002, NOTIF_REPLY = 0x0003, LAUNCHED = 0x0004,
             LISTENER_GONE = 0x0005, ATTACH = 0x0010, DETACH = 0x0011, GETREGS = 0x0012, SETREGS = 0x0013,
             GETXSTATE = 0x0014, SETXSTATE = 0x0015, READMEM = 0x0016, WRITEMEM = 0x0017, INJECT = 0x0018,
-            GIVEFD = 0x0019;
+            GIVEFD = 0x0019, SPAWN_STUB = 0x001A, GETRSEQ = 0x001B;
     /** A reply's type is the request's type | REPLY_BIT. */
     public static final int REPLY_BIT = 0x8000;
     /** NOTIF_REPLY flags: let the trapped syscall run natively. */
@@ -112,6 +112,18 @@ public final class LinkFrames {
     public static final class GiveFdReq {
         public static final int TID = 0, DAEMON_FD = 4, TARGET_FD = 8, SIZE = 12, REPLY_FD = 0;
         private GiveFdReq() {}
+    }
+
+    /** SPAWN_STUB: a {@link TidReq} carrying the pid wanted; the reply body is {@code i32 pid} at {@link #REPLY_PID}. */
+    public static final class SpawnStubReq {
+        public static final int PID = 0, SIZE = 4, REPLY_PID = 0;
+        private SpawnStubReq() {}
+    }
+
+    /** The GETRSEQ reply body (struct ssi_rseq_reply): a {@link TidReq} asks for it. */
+    public static final class RseqReply {
+        public static final int POINTER = 0, SIZE_FIELD = 8, SIGNATURE = 12, FLAGS = 16, PAD = 20, SIZE = 24;
+        private RseqReply() {}
     }
 
     private ByteBuffer frame;
@@ -250,6 +262,8 @@ public final class LinkFrames {
             case WRITEMEM -> "WRITEMEM";
             case INJECT -> "INJECT";
             case GIVEFD -> "GIVEFD";
+            case SPAWN_STUB -> "SPAWN_STUB";
+            case GETRSEQ -> "GETRSEQ";
             default -> String.format("0x%04x", type & ~REPLY_BIT);
         };
         return (type & REPLY_BIT) != 0 ? base + " reply" : base;

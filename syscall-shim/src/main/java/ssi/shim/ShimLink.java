@@ -179,6 +179,34 @@ public final class ShimLink implements AutoCloseable {
         return new Tracee(this, tid);
     }
 
+    /**
+     * SPAWN_STUB: the shim starts a restore stub with exactly this pid in the node's pid namespace
+     * (clone3 set_tid), its own child, with no fds, and holds it stopped under ptrace; the returned
+     * Tracee drives it like an attached thread (its memory and signal state are still copies of the
+     * shim's: a restore replaces them). Blocks until the stub is stopped.
+     *
+     * @throws ErrnoException EEXIST when pid is in use on this node, EINVAL when it is node-internal
+     *         (below 1 &lt;&lt; 14) or above the node's pid_max
+     */
+    public Tracee spawnStub(int pid) throws IOException {
+        ByteBuffer p = LinkFrames.payload(LinkFrames.SpawnStubReq.SIZE);
+        p.putInt(LinkFrames.SpawnStubReq.PID, pid);
+        ByteBuffer body;
+        try {
+            body = Tracee.roundTrip(this, LinkFrames.SPAWN_STUB, p, "spawn a restore stub with pid " + pid);
+        } catch (ErrnoException e) {
+            if (e.errno() == 17)
+                throw new ErrnoException("gpid " + pid + " is taken on node " + nodeId, e);
+            throw e;
+        }
+        if (body.remaining() != 4)
+            throw new ProtocolException("SPAWN_STUB reply body of " + body.remaining() + " bytes, expected 4");
+        int got = body.getInt(body.position() + LinkFrames.SpawnStubReq.REPLY_PID);
+        if (got != pid)
+            throw new ProtocolException("SPAWN_STUB for pid " + pid + " answered pid " + got);
+        return new Tracee(this, pid);
+    }
+
     /** Closes the socket; the reader thread then fails every pending request and runs onClosed. */
     @Override
     public void close() throws IOException {

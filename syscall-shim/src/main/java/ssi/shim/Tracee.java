@@ -65,6 +65,15 @@ public final class Tracee implements AutoCloseable {
         call(LinkFrames.SETXSTATE, p, "set the extended FPU state");
     }
 
+    /** The thread's rseq registration (PTRACE_GET_RSEQ_CONFIGURATION); pointer 0 when it has none. */
+    public synchronized Rseq getRseq() throws IOException {
+        ByteBuffer body = call(LinkFrames.GETRSEQ, LinkFrames.tidPayload(tid), "read the rseq registration");
+        expectBody(body, LinkFrames.RseqReply.SIZE, "GETRSEQ");
+        int at = body.position();
+        return new Rseq(body.getLong(at + LinkFrames.RseqReply.POINTER), body.getInt(at + LinkFrames.RseqReply.SIZE_FIELD),
+                body.getInt(at + LinkFrames.RseqReply.SIGNATURE), body.getInt(at + LinkFrames.RseqReply.FLAGS));
+    }
+
     /** len bytes of the process's memory at addr; any unreadable byte fails the whole read with EFAULT. */
     public synchronized byte[] read(long addr, int len) throws IOException {
         if (len < 0)

@@ -305,6 +305,84 @@ class ShimLinkTest {
     }
 
     @Test
+    void spawnStubGivesATraceeOrSaysThePidIsTaken() throws Exception {
+        start();
+        CompletableFuture<Tracee> spawning = CompletableFuture.supplyAsync(() -> {
+            try {
+                return link.spawnStub(49200);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        FakeShim.Frame f = shim.read();
+        assertEquals(0x001A, f.type());
+        assertEquals(16 + 4, f.len());
+        assertEquals(49200, f.payload().getInt(0));
+        shim.reply(f, 0, FakeShim.le(4).putInt(0, 49200));
+        Tracee t = spawning.get(10, TimeUnit.SECONDS);
+        assertEquals(49200, t.tid());
+
+        // the stub is a tracee like any other: requests name its pid
+        CompletableFuture<Long> ret = CompletableFuture.supplyAsync(() -> {
+            try {
+                return t.syscall(39);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        f = shim.read();
+        assertEquals(0x0018, f.type());
+        assertEquals(49200, f.payload().getInt(0));
+        shim.reply(f, 0, FakeShim.le(8).putLong(0, 49200));
+        assertEquals(49200L, ret.get(10, TimeUnit.SECONDS));
+
+        CompletableFuture<Tracee> taken = CompletableFuture.supplyAsync(() -> {
+            try {
+                return link.spawnStub(49201);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        f = shim.read();
+        assertEquals(0x001A, f.type());
+        assertEquals(49201, f.payload().getInt(0));
+        shim.reply(f, -17, null);
+        ExecutionException e = assertThrows(ExecutionException.class, () -> taken.get(10, TimeUnit.SECONDS));
+        ErrnoException ee = assertInstanceOf(ErrnoException.class, e.getCause().getCause());
+        assertEquals(17, ee.errno());
+        assertTrue(ee.getMessage().contains("gpid 49201 is taken") && ee.getMessage().contains("EEXIST"),
+                ee.getMessage());
+
+        CompletableFuture<Rseq> rseq = CompletableFuture.supplyAsync(() -> {
+            try {
+                return t.getRseq();
+            } catch (IOException ex) {
+                throw new RuntimeException(ex);
+            }
+        });
+        f = shim.read();
+        assertEquals(0x001B, f.type());
+        assertEquals(16 + 4, f.len());
+        assertEquals(49200, f.payload().getInt(0));
+        shim.reply(f, 0, FakeShim.le(24).putLong(0, 0x7f0012345678L).putInt(8, 32).putInt(12, 0x53053053).putInt(16, 0));
+        assertEquals(new Rseq(0x7f0012345678L, 32, 0x53053053, 0), rseq.get(10, TimeUnit.SECONDS));
+        assertTrue(rseq.get().registered());
+
+        // a reply naming another pid is a broken contract, not a stub
+        CompletableFuture<Tracee> wrong = CompletableFuture.supplyAsync(() -> {
+            try {
+                return link.spawnStub(49202);
+            } catch (IOException ex) {
+                throw new RuntimeException(ex);
+            }
+        });
+        f = shim.read();
+        shim.reply(f, 0, FakeShim.le(4).putInt(0, 49203));
+        e = assertThrows(ExecutionException.class, () -> wrong.get(10, TimeUnit.SECONDS));
+        assertInstanceOf(java.net.ProtocolException.class, e.getCause().getCause());
+    }
+
+    @Test
     void shimGoingAwayFailsPendingRequestsAndReportsClosed() throws Exception {
         start();
         CompletableFuture<ByteBuffer> a = link.request(LinkFrames.GETREGS, LinkFrames.tidPayload(1));

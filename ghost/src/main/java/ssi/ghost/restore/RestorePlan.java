@@ -1,0 +1,145 @@
+package ssi.ghost.restore;
+
+import ssi.shim.Regs;
+
+import java.io.IOException;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Everything {@link Restorer} needs to rebuild one single-threaded process, independent of how it was
+ * captured (a later step maps the checkpoint image onto it). Addresses are the process's own; all
+ * values are x86_64 Linux ones. Immutable apart from what the page sources produce.
+ *
+ * <p>Not covered yet (the restore refuses nothing of this, it simply does not carry it): other threads,
+ * children, pipes, sockets, pending signals, timers, seccomp filters (the restored process runs without
+ * the node's filter), capabilities other than what the uid change implies, process group and session
+ * (the restored process leads a session and group of its own: the stub called setsid), personality, scheduling attributes.
+ *
+ * @param pid         the pid to restore at (the node must have it free)
+ * @param vmas        the memory map, in address order, without the kernel's special mappings
+ * @param specials    the kernel's special mappings ([vdso], [vvar], [vvar_vclock]) where the process
+ *                    had them; [vsyscall] is fixed and left out
+ * @param regs        the thread's general registers as captured (a syscall it was stopped in is
+ *                    restarted, see {@link Restorer})
+ * @param xstate      the XSAVE area (PTRACE_GETREGSET NT_X86_XSTATE), or null to keep the stub's
+ * @param mm          the mm fields for PR_SET_MM_MAP
+ * @param fds         the open files
+ * @param cwd         the working directory
+ * @param umask       the file mode creation mask
+ * @param sigactions  64 entries, index sig - 1; null means SIG_DFL (entries for SIGKILL, SIGSTOP ignored)
+ * @param blockedMask the blocked signal mask (bit sig - 1)
+ * @param altStack    the signal alternate stack, or null for none
+ * @param rlimits     resource limits to set (others stay as the stub has them)
+ * @param creds       credentials, set last
+ * @param comm        the thread's name (PR_SET_NAME), or null
+ * @param tidAddress  set_tid_address, or 0 to leave it unset
+ * @param robustList  set_robust_list head and length, or null
+ * @param noNewPrivs  PR_SET_NO_NEW_PRIVS
+ * @param rseq        the rseq area to register (glibc registers one per thread), or null for none
+ */
+public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs regs, byte[] xstate, MmFields mm,
+                          List<FdPlan> fds, String cwd, int umask, SigAction[] sigactions, long blockedMask,
+                          AltStack altStack, List<Rlimit> rlimits, Creds creds, String comm, long tidAddress,
+                          RobustList robustList, boolean noNewPrivs, Rseq rseq) {
+    public static final int PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
+    public static final long PAGE = 4096;
+
+    public RestorePlan {
+        Objects.requireNonNull(vmas, "vmas");
+        Objects.requireNonNull(specials, "specials");
+        Objects.requireNonNull(regs, "regs");
+        Objects.requireNonNull(mm, "mm");
+        Objects.requireNonNull(fds, "fds");
+        Objects.requireNonNull(cwd, "cwd");
+        Objects.requireNonNull(sigactions, "sigactions");
+        Objects.requireNonNull(rlimits, "rlimits");
+        Objects.requireNonNull(creds, "creds");
+        if (sigactions.length != 64)
+            throw new IllegalArgumentException("64 sigactions (index sig - 1), not " + sigactions.length);
+        vmas = List.copyOf(vmas);
+        specials = List.copyOf(specials);
+        fds = List.copyOf(fds);
+        rlimits = List.copyOf(rlimits);
+        sigactions = sigactions.clone();
+        long prevEnd = 0;
+        for (Vma v : vmas) {
+            if (v.start() < prevEnd)
+                throw new IllegalArgumentException("VMAs overlap or are out of order at " + v);
+            prevEnd = v.end();
+        }
+    }
+
+    /**
+     * The bytes of the pages that have contents (anonymous pages, private file pages that were written):
+     * runs of whole pages in address order, inside the VMA. Called once, on the restoring thread.
+     */
+    @FunctionalInterface
+    public interface PageSource {
+        void forEachRun(PageSink sink) throws IOException;
+
+        PageSource NONE = sink -> { };
+    }
+
+    @FunctionalInterface
+    public interface PageSink {
+        /** data.length is a multiple of the page size; addr is page aligned. */
+        void accept(long addr, byte[] data) throws IOException;
+    }
+
+    /**
+     * One VMA: [start, end), final protection (PROT_* bits), shared or private, stack-like (VM_GROWSDOWN),
+     * a file path and offset, or path null for anonymous memory.
+     */
+    public record Vma(long start, long end, int prot, boolean shared, boolean growsDown, String path, long offset,
+                      PageSource pages) {
+        public Vma {
+            if ((start & (PAGE - 1)) != 0 || (end & (PAGE - 1)) != 0 || end <= start)
+                throw new IllegalArgumentException(String.format("VMA %x-%x is not whole pages", start, end));
+            if ((offset & (PAGE - 1)) != 0)
+                throw new IllegalArgumentException("file offset " + offset + " is not page aligned");
+            Objects.requireNonNull(pages, "pages");
+        }
+
+        public long length() {
+            return end - start;
+        }
+
+        @Override
+        public String toString() {
+            return String.format("%x-%x %s%s%s%s %s%s", start, end, (prot & PROT_READ) != 0 ? "r" : "-",
+                    (prot & PROT_WRITE) != 0 ? "w" : "-", (prot & PROT_EXEC) != 0 ? "x" : "-", shared ? "s" : "p",
+                    path == null ? "anon" : path, path == null ? "" : "@" + Long.toHexString(offset));
+        }
+    }
+
+    /** A special mapping of the kernel, by its name in /proc/pid/maps ("[vdso]", "[vvar]", "[vvar_vclock]"). */
+    public record Special(String name, long start, long end) { }
+
+    /** The fields of struct prctl_mm_map; exePath is opened in the process for its exe_fd (null: keep). */
+    public record MmFields(long startCode, long endCode, long startData, long endData, long startBrk, long brk,
+                           long startStack, long argStart, long argEnd, long envStart, long envEnd, byte[] auxv,
+                           String exePath) { }
+
+    /** A file opened by path at fd, with its open flags (O_APPEND, O_NONBLOCK, O_CLOEXEC...) and position. */
+    public record FdPlan(int fd, String path, int flags, long pos) { }
+
+    /** The kernel's struct sigaction (rt_sigaction): handler, flags, restorer, mask. */
+    public record SigAction(long handler, long flags, long restorer, long mask) { }
+
+    public record AltStack(long sp, int flags, long size) { }
+
+    /** RLIMIT_* number, soft and hard limit (-1 = RLIM_INFINITY). */
+    public record Rlimit(int resource, long cur, long max) { }
+
+    public record Creds(int ruid, int euid, int suid, int rgid, int egid, int sgid, int[] groups) {
+        public Creds {
+            groups = groups.clone();
+        }
+    }
+
+    public record RobustList(long head, long len) { }
+
+    /** An rseq registration: area address, registered length, abort signature. */
+    public record Rseq(long pointer, int size, int signature) { }
+}

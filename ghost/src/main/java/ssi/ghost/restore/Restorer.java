@@ -1,0 +1,552 @@
+package ssi.ghost.restore;
+
+import ssi.shim.ErrnoException;
+import ssi.shim.Regs;
+import ssi.shim.ShimLink;
+import ssi.shim.Tracee;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Rebuilds a single-threaded process from a {@link RestorePlan} in a restore stub (link request
+ * SPAWN_STUB, docs/ARCHITECTURE.md): the shim starts the stub with the plan's pid, and everything else
+ * is injected syscalls (Tracee.syscall) and memory writes (Tracee.write) over the link:
+ *
+ * <ol>
+ * <li>a scratch area at an address neither the stub nor the plan uses (paths, structs for syscalls);
+ * <li>munmap of every mapping of the stub but its vDSO/vvar (and [vsyscall], which cannot move);
+ * <li>mremap of the stub's vDSO/vvar pages onto the plan's addresses (the kernel is the same on every
+ *     node, so the contents match); those whose destination overlaps where one of them is now go
+ *     through a free area first;
+ * <li>every VMA mapped at its address with MAP_FIXED_NOREPLACE (files opened in the process, mapped,
+ *     closed), its pages written, then mprotect to the final protection;
+ * <li>fds reopened at their numbers with their flags and offsets, cwd, umask;
+ * <li>prctl(PR_SET_MM, PR_SET_MM_MAP) with the mm fields, auxv and exe; the thread name;
+ * <li>signal dispositions (all 64: the stub's are the shim's), alternate stack, rlimits, tid address,
+ *     robust futex list, rseq area (the shim removed the stub's own when it made it), no_new_privs,
+ *     blocked mask;
+ * <li>credentials last (groups, gids, uids), so the steps before keep the stub's privilege;
+ * <li>munmap of the scratch area, XSAVE state and registers, detach.
+ * </ol>
+ *
+ * <p>A thread captured inside an interrupted syscall resumes as the kernel would resume it after a
+ * signal without handler: -ERESTARTSYS/-ERESTARTNOINTR/-ERESTARTNOHAND restart the call (rax = orig_rax,
+ * rip -= 2). -ERESTART_RESTARTBLOCK is not resumed through restart_syscall: that replays the task's
+ * restart_block, kernel state of the captured task that no image carries and the stub does not have
+ * (it starts with a copy of the shim thread's). So the sleeping calls that use it (nanosleep,
+ * clock_nanosleep, poll, futex) are restarted from the start with their original arguments, which are
+ * still in the registers (a relative timeout then runs in full again); any other call returns -EINTR.
+ *
+ * <p>Only single-threaded processes whose fds are files reachable by path (regular files, /dev/null,
+ * /dev/zero, /dev/urandom...). Threads, children, pipes, sockets: later. Not thread-safe: one restore per
+ * instance and thread; the methods block on the link.
+ */
+public final class Restorer {
+    private static final int SYS_CLOSE = 3, SYS_LSEEK = 8, SYS_MMAP = 9, SYS_MPROTECT = 10, SYS_MUNMAP = 11,
+            SYS_RT_SIGACTION = 13, SYS_RT_SIGPROCMASK = 14, SYS_MREMAP = 25, SYS_CHDIR = 80, SYS_UMASK = 95,
+            SYS_SETGROUPS = 116, SYS_SETRESUID = 117, SYS_SETRESGID = 119, SYS_SIGALTSTACK = 131, SYS_PRCTL = 157,
+            SYS_SET_TID_ADDRESS = 218, SYS_OPENAT = 257, SYS_SET_ROBUST_LIST = 273, SYS_DUP3 = 292,
+            SYS_PRLIMIT64 = 302, SYS_RSEQ = 334;
+    private static final int SYS_POLL = 7, SYS_NANOSLEEP = 35, SYS_FUTEX = 202, SYS_CLOCK_NANOSLEEP = 230;
+    private static final int PROT_RW = 3, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
+            MAP_GROWSDOWN = 0x100, MAP_FIXED_NOREPLACE = 0x100000, MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
+    private static final int O_RDONLY = 0, O_RDWR = 2, O_ACCMODE = 3, O_CREAT = 0100, O_EXCL = 0200,
+            O_NOCTTY = 0400, O_TRUNC = 01000, O_CLOEXEC = 02000000;
+    private static final long AT_FDCWD = -100;
+    private static final int PR_SET_NAME = 15, PR_SET_MM = 35, PR_SET_MM_MAP = 14, PR_SET_NO_NEW_PRIVS = 38;
+    private static final int SIG_SETMASK = 2, SS_DISABLE = 2;
+    private static final int ERESTARTSYS = 512, ERESTARTNOINTR = 513, ERESTARTNOHAND = 514,
+            ERESTART_RESTARTBLOCK = 516, EINTR = 4, EEXIST = 17;
+    /** The scratch area: paths (up to PATH_MAX), the prctl_mm_map and auxv, groups. */
+    private static final long SCRATCH_SIZE = 4 * RestorePlan.PAGE;
+    /** Where free areas are looked for: above the 32-bit space, below the usual mmap area. */
+    private static final long SEARCH_FROM = 1L << 32, SEARCH_TO = 0x7ff000000000L;
+    private static final String[] SIGNAMES = {
+        "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1",
+        "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP",
+        "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH",
+        "SIGIO", "SIGPWR", "SIGSYS",
+    };
+
+    private final Tracee t;
+    private final RestorePlan plan;
+    private final int pid;
+    private final List<String> log = new ArrayList<>();
+    private long scratch;
+
+    private Restorer(Tracee t, RestorePlan plan) {
+        this.t = t;
+        this.plan = plan;
+        this.pid = plan.pid();
+    }
+
+    /**
+     * Starts a stub with the plan's pid (SPAWN_STUB), rebuilds the process in it and detaches: the
+     * process runs on, a child of the shim. On failure the stub is killed (its pid is free again) and a
+     * RestoreException says which step failed and with which errno.
+     *
+     * @return what was done, one line per step, for logs
+     */
+    public static List<String> restore(ShimLink link, RestorePlan plan) throws IOException {
+        Tracee stub;
+        try {
+            stub = link.spawnStub(plan.pid());
+        } catch (ErrnoException e) {
+            throw new RestoreException(e);
+        }
+        Restorer r = new Restorer(stub, plan);
+        try {
+            r.rebuild();
+        } catch (IOException | RuntimeException e) {
+            kill(stub, plan.pid());
+            throw e instanceof RestoreException re ? re : new RestoreException("restore of pid " + plan.pid()
+                    + " failed after: " + (r.log.isEmpty() ? "(nothing)" : r.log.get(r.log.size() - 1)), e);
+        }
+        stub.close(); // DETACH: it runs
+        r.log.add("detached: pid " + plan.pid() + " runs");
+        return List.copyOf(r.log);
+    }
+
+    private static void kill(Tracee stub, int pid) {
+        ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly); // SIGKILL
+        try {
+            stub.close(); // the shim forgets it (DETACH of a dead tracee fails, and drops it)
+        } catch (IOException ignored) {
+            // expected: it is dead
+        }
+    }
+
+    private void rebuild() throws IOException {
+        List<MapsLine> stubMaps = readMaps(pid);
+        mapScratch(stubMaps);
+        unmapStub(stubMaps);
+        moveSpecials(stubMaps);
+        for (RestorePlan.Vma v : plan.vmas())
+            mapVma(v);
+        log.add("mapped " + plan.vmas().size() + " VMAs");
+        openFds();
+        call("chdir " + plan.cwd(), SYS_CHDIR, putString(plan.cwd()));
+        call("umask", SYS_UMASK, plan.umask());
+        setMm();
+        if (plan.comm() != null)
+            call("prctl(PR_SET_NAME, " + plan.comm() + ")", SYS_PRCTL, PR_SET_NAME, putString(plan.comm()));
+        signals();
+        for (RestorePlan.Rlimit l : plan.rlimits())
+            rlimit(l);
+        if (plan.tidAddress() != 0)
+            call("set_tid_address", SYS_SET_TID_ADDRESS, plan.tidAddress());
+        if (plan.robustList() != null)
+            call("set_robust_list", SYS_SET_ROBUST_LIST, plan.robustList().head(), plan.robustList().len());
+        if (plan.rseq() != null)
+            call(String.format("rseq registration of %x", plan.rseq().pointer()), SYS_RSEQ, plan.rseq().pointer(),
+                    plan.rseq().size(), 0, plan.rseq().signature());
+        if (plan.noNewPrivs())
+            call("prctl(PR_SET_NO_NEW_PRIVS)", SYS_PRCTL, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        put(scratch, le(8).putLong(0, plan.blockedMask()).array());
+        call("rt_sigprocmask(SIG_SETMASK)", SYS_RT_SIGPROCMASK, SIG_SETMASK, scratch, 0, 8);
+        creds();
+        call("munmap of the scratch area", SYS_MUNMAP, scratch, SCRATCH_SIZE);
+        if (plan.xstate() != null)
+            t.setXstate(plan.xstate());
+        Regs regs = resumeRegs(plan.regs());
+        t.setRegs(regs);
+        log.add(String.format("registers set: rip %x rax %x (captured rip %x rax %x orig_rax %d)", regs.rip(),
+                regs.rax(), plan.regs().rip(), plan.regs().rax(), plan.regs().origRax()));
+    }
+
+    /**
+     * The registers to resume with: a syscall the thread was stopped in is set up to run again (see the
+     * class comment), and orig_rax becomes -1 so the kernel does not adjust them a second time.
+     */
+    static Regs resumeRegs(Regs r) {
+        long orig = r.origRax(), rax = r.rax();
+        if (orig >= 0) {
+            if (rax == -ERESTARTSYS || rax == -ERESTARTNOINTR || rax == -ERESTARTNOHAND) {
+                r = r.withRax(orig).withRip(r.rip() - 2);
+            } else if (rax == -ERESTART_RESTARTBLOCK) {
+                if (orig == SYS_NANOSLEEP || orig == SYS_CLOCK_NANOSLEEP || orig == SYS_POLL || orig == SYS_FUTEX)
+                    r = r.withRax(orig).withRip(r.rip() - 2);
+                else
+                    r = r.withRax(-EINTR);
+            }
+        }
+        return r.withOrigRax(-1);
+    }
+
+    // ---- memory
+
+    /** One line of /proc/pid/maps. */
+    record MapsLine(long start, long end, String perms, String name) {
+        boolean special() {
+            return name.startsWith("[v") && !name.equals("[vsyscall]");
+        }
+    }
+
+    static List<MapsLine> readMaps(int pid) throws IOException {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(Path.of("/proc", Integer.toString(pid), "maps"));
+        } catch (NoSuchFileException e) {
+            throw new RestoreException(3, "the stub (pid " + pid + ") is gone");
+        }
+        List<MapsLine> out = new ArrayList<>();
+        for (String line : lines)
+            out.add(parseMapsLine(line));
+        return out;
+    }
+
+    static MapsLine parseMapsLine(String line) {
+        String[] f = line.trim().split("\\s+", 6);
+        String[] range = f[0].split("-");
+        return new MapsLine(Long.parseUnsignedLong(range[0], 16), Long.parseUnsignedLong(range[1], 16), f[1],
+                f.length > 5 ? f[5] : "");
+    }
+
+    /** The lowest free, page-aligned area of size bytes in [SEARCH_FROM, SEARCH_TO) avoiding every busy range. */
+    static long findFree(long size, List<long[]> busy) {
+        List<long[]> b = new ArrayList<>(busy);
+        b.sort(Comparator.comparingLong(x -> x[0]));
+        long at = SEARCH_FROM;
+        for (long[] r : b) {
+            if (r[1] <= at)
+                continue;
+            if (r[0] >= at + size)
+                break;
+            at = (r[1] + RestorePlan.PAGE - 1) & -RestorePlan.PAGE;
+        }
+        if (at + size > SEARCH_TO)
+            throw new IllegalStateException("no free area of " + size + " bytes");
+        return at;
+    }
+
+    private List<long[]> busy(List<MapsLine> stubMaps) {
+        List<long[]> busy = new ArrayList<>();
+        for (MapsLine m : stubMaps)
+            busy.add(new long[] {m.start(), m.end()});
+        for (RestorePlan.Vma v : plan.vmas())
+            busy.add(new long[] {v.start(), v.end()});
+        for (RestorePlan.Special s : plan.specials())
+            busy.add(new long[] {s.start(), s.end()});
+        if (scratch != 0)
+            busy.add(new long[] {scratch, scratch + SCRATCH_SIZE});
+        return busy;
+    }
+
+    private void mapScratch(List<MapsLine> stubMaps) throws IOException {
+        long want = findFree(SCRATCH_SIZE, busy(stubMaps));
+        long got = call("mmap of the scratch area", SYS_MMAP, want, SCRATCH_SIZE, PROT_RW,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (got != want)
+            throw new RestoreException(0, String.format("the scratch mmap at %x returned %x", want, got));
+        scratch = got;
+        log.add(String.format("scratch area at %x", scratch));
+    }
+
+    private void unmapStub(List<MapsLine> stubMaps) throws IOException {
+        int n = 0;
+        for (MapsLine m : stubMaps) {
+            if (m.special() || m.name().equals("[vsyscall]"))
+                continue;
+            call("munmap of the stub's " + m, SYS_MUNMAP, m.start(), m.end() - m.start());
+            n++;
+        }
+        // kernel special mappings the process did not have (another layout) go too
+        for (MapsLine m : stubMaps) {
+            if (m.special() && plan.specials().stream().noneMatch(s -> s.name().equals(m.name()))) {
+                call("munmap of the stub's " + m, SYS_MUNMAP, m.start(), m.end() - m.start());
+                n++;
+            }
+        }
+        log.add("unmapped " + n + " mappings of the stub");
+    }
+
+    private void moveSpecials(List<MapsLine> stubMaps) throws IOException {
+        Map<String, long[]> now = new HashMap<>();
+        for (MapsLine m : stubMaps)
+            if (m.special() && plan.specials().stream().anyMatch(s -> s.name().equals(m.name())))
+                now.put(m.name(), new long[] {m.start(), m.end()});
+        List<SpecialMove> moves = planSpecialMoves(now, plan.specials(), busy(stubMaps));
+        for (SpecialMove m : moves)
+            remap(m.name(), m.from(), m.len(), m.to());
+        log.add("moved " + plan.specials().size() + " kernel special mappings in " + moves.size() + " mremaps");
+    }
+
+    /** One mremap of a kernel special mapping. */
+    record SpecialMove(String name, long from, long len, long to) { }
+
+    /**
+     * The mremaps that put the special mappings now at {@code now} (name to [start, end)) at the plan's
+     * addresses without one landing on another (MREMAP_FIXED unmaps whatever is at the destination):
+     * when any destination overlaps where any of them is now, every one that moves first goes to a free
+     * area (avoiding busy), then each to its destination. Those already in place stay.
+     */
+    static List<SpecialMove> planSpecialMoves(Map<String, long[]> now, List<RestorePlan.Special> targets,
+                                              List<long[]> busy) throws RestoreException {
+        Map<String, long[]> at = new HashMap<>();
+        now.forEach((k, v) -> at.put(k, v.clone()));
+        List<RestorePlan.Special> moving = new ArrayList<>();
+        for (RestorePlan.Special s : targets) {
+            long[] cur = at.get(s.name());
+            if (cur == null)
+                throw new RestoreException(0, "the process had " + s.name() + " but the stub has none (a "
+                        + "different kernel?)");
+            if (cur[1] - cur[0] != s.end() - s.start())
+                throw new RestoreException(0, String.format("%s is %d bytes here but was %d bytes in the process "
+                        + "(a different kernel?)", s.name(), cur[1] - cur[0], s.end() - s.start()));
+            if (cur[0] != s.start())
+                moving.add(s);
+        }
+        boolean conflict = moving.stream().anyMatch(s -> at.values().stream()
+                .anyMatch(c -> c[0] < s.end() && s.start() < c[1]));
+        List<SpecialMove> out = new ArrayList<>();
+        List<long[]> taken = new ArrayList<>(busy);
+        at.values().forEach(c -> taken.add(c.clone()));
+        if (conflict) {
+            for (RestorePlan.Special s : moving) {
+                long[] cur = at.get(s.name());
+                long len = cur[1] - cur[0];
+                long tmp = findFree(len, taken);
+                taken.add(new long[] {tmp, tmp + len});
+                out.add(new SpecialMove(s.name(), cur[0], len, tmp));
+                at.put(s.name(), new long[] {tmp, tmp + len});
+            }
+        }
+        for (RestorePlan.Special s : moving) {
+            long[] cur = at.get(s.name());
+            out.add(new SpecialMove(s.name(), cur[0], cur[1] - cur[0], s.start()));
+            at.put(s.name(), new long[] {s.start(), s.end()});
+        }
+        return out;
+    }
+
+    private void remap(String name, long from, long len, long to) throws IOException {
+        long got = call(String.format("mremap of %s from %x to %x", name, from, to), SYS_MREMAP, from, len, len,
+                MREMAP_MAYMOVE | MREMAP_FIXED, to);
+        if (got != to)
+            throw new RestoreException(0, String.format("mremap of %s to %x returned %x", name, to, got));
+    }
+
+    private void mapVma(RestorePlan.Vma v) throws IOException {
+        // mapped writable first (but a shared file mapping, whose pages are the file's) to take the pages
+        boolean writable = v.path() == null || !v.shared();
+        int prot = writable ? v.prot() | PROT_RW : v.prot();
+        int flags = MAP_FIXED_NOREPLACE | (v.shared() ? MAP_SHARED : MAP_PRIVATE)
+                | (v.path() == null ? MAP_ANONYMOUS : 0) | (v.growsDown() ? MAP_GROWSDOWN : 0);
+        long fd = -1;
+        if (v.path() != null) {
+            int oflags = (v.shared() && (v.prot() & RestorePlan.PROT_WRITE) != 0 ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+            fd = call("open of " + v.path() + " to map " + v, SYS_OPENAT, AT_FDCWD, putString(v.path()), oflags, 0);
+        }
+        long got;
+        try {
+            got = t.syscall(SYS_MMAP, v.start(), v.length(), prot, flags, fd, v.path() == null ? 0 : v.offset());
+        } finally {
+            if (fd >= 0)
+                call("close of the mapped file's fd", SYS_CLOSE, fd);
+        }
+        if (isError(got))
+            throw new RestoreException((int) -got, "mmap of " + v + " failed" + (got == -EEXIST
+                    ? ": something is already mapped there" : ""));
+        if (got != v.start())
+            throw new RestoreException(0, String.format("mmap of %s returned %x", v, got));
+        if (writable) {
+            v.pages().forEachRun((addr, data) -> {
+                if (addr < v.start() || addr + data.length > v.end())
+                    throw new RestoreException(0, String.format("a page run %x+%d lies outside %s", addr,
+                            data.length, v));
+                t.write(addr, data);
+            });
+            if (prot != v.prot())
+                call("mprotect of " + v, SYS_MPROTECT, v.start(), v.length(), v.prot());
+        }
+    }
+
+    // ---- files
+
+    private void openFds() throws IOException {
+        List<RestorePlan.FdPlan> fds = new ArrayList<>(plan.fds());
+        fds.sort(Comparator.comparingInt(RestorePlan.FdPlan::fd));
+        for (RestorePlan.FdPlan f : fds) {
+            int flags = f.flags() & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
+            String what = "fd " + f.fd() + " (" + f.path() + ")";
+            long got = call("open of " + what, SYS_OPENAT, AT_FDCWD, putString(f.path()), flags, 0);
+            if (got != f.fd()) {
+                call("dup3 for " + what, SYS_DUP3, got, f.fd(), flags & O_CLOEXEC);
+                call("close of the temporary fd for " + what, SYS_CLOSE, got);
+            }
+            if (f.pos() != 0) {
+                long pos = call("lseek of " + what, SYS_LSEEK, f.fd(), f.pos(), 0);
+                if (pos != f.pos())
+                    throw new RestoreException(0, what + ": lseek to " + f.pos() + " gave " + pos);
+            }
+        }
+        log.add("opened " + fds.size() + " fds");
+    }
+
+    // ---- mm
+
+    private void setMm() throws IOException {
+        RestorePlan.MmFields m = plan.mm();
+        long exeFd = -1;
+        if (m.exePath() != null)
+            exeFd = call("open of the executable " + m.exePath(), SYS_OPENAT, AT_FDCWD, putString(m.exePath()),
+                    O_RDONLY | O_CLOEXEC, 0);
+        try {
+            byte[] auxv = m.auxv() == null ? new byte[0] : m.auxv();
+            long rc = prctlMmMap(m, auxv, exeFd);
+            if (isError(rc))
+                throw new RestoreException((int) -rc, "prctl(PR_SET_MM, PR_SET_MM_MAP) refused the mm fields of "
+                        + "pid " + pid + ": " + diagnoseMm(m, auxv, exeFd, rc));
+        } finally {
+            if (exeFd >= 0)
+                call("close of the executable's fd", SYS_CLOSE, exeFd);
+        }
+        log.add(String.format("mm fields set (brk %x, stack %x, exe %s)", m.brk(), m.startStack(), m.exePath()));
+    }
+
+    /** struct prctl_mm_map (104 bytes) at scratch + 2 pages, the auxv after it. */
+    private long prctlMmMap(RestorePlan.MmFields m, byte[] auxv, long exeFd) throws IOException {
+        long at = scratch + 2 * RestorePlan.PAGE;
+        ByteBuffer b = le(104 + auxv.length);
+        long[] f = {m.startCode(), m.endCode(), m.startData(), m.endData(), m.startBrk(), m.brk(), m.startStack(),
+            m.argStart(), m.argEnd(), m.envStart(), m.envEnd()};
+        for (int i = 0; i < f.length; i++)
+            b.putLong(8 * i, f[i]);
+        b.putLong(88, auxv.length == 0 ? 0 : at + 104);
+        b.putInt(96, auxv.length);
+        b.putInt(100, (int) exeFd);
+        b.put(104, auxv);
+        put(at, b.array());
+        return t.syscall(SYS_PRCTL, PR_SET_MM, PR_SET_MM_MAP, at, 104, 0);
+    }
+
+    /** Which field the kernel refused: the kernel's own checks, then the same call without exe, then without auxv. */
+    private String diagnoseMm(RestorePlan.MmFields m, byte[] auxv, long exeFd, long rc) throws IOException {
+        List<String> bad = new ArrayList<>();
+        String[][] order = {{"start_code", "end_code"}, {"start_data", "end_data"}, {"start_brk", "brk"},
+            {"arg_start", "arg_end"}, {"env_start", "env_end"}};
+        long[][] pairs = {{m.startCode(), m.endCode()}, {m.startData(), m.endData()}, {m.startBrk(), m.brk()},
+            {m.argStart(), m.argEnd()}, {m.envStart(), m.envEnd()}};
+        for (int i = 0; i < pairs.length; i++) {
+            boolean strict = i == 0;
+            if (strict ? Long.compareUnsigned(pairs[i][0], pairs[i][1]) >= 0
+                    : Long.compareUnsigned(pairs[i][0], pairs[i][1]) > 0)
+                bad.add(String.format("%s %x is not %s %s %x", order[i][0], pairs[i][0], strict ? "below" : "at most",
+                        order[i][1], pairs[i][1]));
+        }
+        long[] all = {m.startCode(), m.endCode(), m.startData(), m.endData(), m.startBrk(), m.brk(), m.startStack(),
+            m.argStart(), m.argEnd(), m.envStart(), m.envEnd()};
+        String[] names = {"start_code", "end_code", "start_data", "end_data", "start_brk", "brk", "start_stack",
+            "arg_start", "arg_end", "env_start", "env_end"};
+        for (int i = 0; i < all.length; i++)
+            if (Long.compareUnsigned(all[i], 0x10000) < 0 || Long.compareUnsigned(all[i], 0x7ffffffff000L) >= 0)
+                bad.add(String.format("%s %x is outside the user address space", names[i], all[i]));
+        if (auxv.length > 0x1a0 || auxv.length % 16 != 0)
+            bad.add("auxv of " + auxv.length + " bytes (at most 416, whole pairs)");
+        if (!bad.isEmpty())
+            return String.join("; ", bad);
+        if (exeFd >= 0 && !isError(prctlMmMap(m, auxv, -1)))
+            return "the executable " + m.exePath() + " (exe_fd); the other fields were accepted without it, "
+                    + "so the exe link is the stub's";
+        if (auxv.length > 0 && !isError(prctlMmMap(m, new byte[0], -1)))
+            return "the auxv (" + auxv.length + " bytes); the other fields were accepted without it";
+        return "no single field explains errno " + -rc + (rc == -1 ? " (EPERM: CAP_SYS_ADMIN or "
+                + "CAP_CHECKPOINT_RESTORE missing?)" : "");
+    }
+
+    // ---- signals, limits, credentials
+
+    private void signals() throws IOException {
+        int set = 0;
+        for (int sig = 1; sig <= 64; sig++) {
+            if (sig == 9 || sig == 19)
+                continue;
+            RestorePlan.SigAction a = plan.sigactions()[sig - 1];
+            ByteBuffer b = le(32);
+            if (a != null)
+                b.putLong(0, a.handler()).putLong(8, a.flags()).putLong(16, a.restorer()).putLong(24, a.mask());
+            put(scratch, b.array());
+            call("rt_sigaction of " + sigName(sig), SYS_RT_SIGACTION, sig, scratch, 0, 8);
+            if (a != null && a.handler() != 0)
+                set++;
+        }
+        RestorePlan.AltStack as = plan.altStack();
+        ByteBuffer b = le(24);
+        if (as == null)
+            b.putInt(8, SS_DISABLE);
+        else
+            b.putLong(0, as.sp()).putInt(8, as.flags()).putLong(16, as.size());
+        put(scratch, b.array());
+        call("sigaltstack", SYS_SIGALTSTACK, scratch, 0);
+        log.add("signal dispositions set (" + set + " not SIG_DFL)");
+    }
+
+    static String sigName(int sig) {
+        return sig <= SIGNAMES.length ? SIGNAMES[sig - 1] : "SIGRT" + (sig - 32);
+    }
+
+    private void rlimit(RestorePlan.Rlimit l) throws IOException {
+        put(scratch, le(16).putLong(0, l.cur()).putLong(8, l.max()).array());
+        long rc = t.syscall(SYS_PRLIMIT64, 0, l.resource(), scratch, 0);
+        if (isError(rc))
+            throw new RestoreException((int) -rc, "prlimit64 of resource " + l.resource() + " to " + l.cur() + "/"
+                    + l.max() + " refused" + (rc == -1 ? " (raising a hard limit needs CAP_SYS_RESOURCE, which this "
+                    + "node does not have)" : ""));
+    }
+
+    private void creds() throws IOException {
+        RestorePlan.Creds c = plan.creds();
+        ByteBuffer g = le(4 * Math.max(1, c.groups().length));
+        for (int i = 0; i < c.groups().length; i++)
+            g.putInt(4 * i, c.groups()[i]);
+        put(scratch, g.array());
+        call("setgroups", SYS_SETGROUPS, c.groups().length, scratch);
+        call("setresgid", SYS_SETRESGID, c.rgid(), c.egid(), c.sgid());
+        call("setresuid", SYS_SETRESUID, c.ruid(), c.euid(), c.suid());
+        log.add("credentials set (uid " + c.ruid() + "/" + c.euid() + "/" + c.suid() + ", gid " + c.rgid() + "/"
+                + c.egid() + "/" + c.sgid() + ", " + c.groups().length + " groups)");
+    }
+
+    // ---- helpers
+
+    private long putString(String s) throws IOException {
+        byte[] b = s.getBytes(StandardCharsets.UTF_8);
+        if (b.length + 1 > 2 * RestorePlan.PAGE)
+            throw new RestoreException(36, "path too long: " + s);
+        byte[] z = new byte[b.length + 1];
+        System.arraycopy(b, 0, z, 0, b.length);
+        put(scratch, z);
+        return scratch;
+    }
+
+    private void put(long addr, byte[] data) throws IOException {
+        t.write(addr, data);
+    }
+
+    /** An injected syscall that must succeed; its failure names what it was for and the errno. */
+    private long call(String what, int nr, long... args) throws IOException {
+        long r = t.syscall(nr, args);
+        if (isError(r))
+            throw new RestoreException((int) -r, "restore of pid " + pid + ": " + what + " failed");
+        return r;
+    }
+
+    static boolean isError(long raw) {
+        return raw < 0 && raw >= -4095;
+    }
+
+    private static ByteBuffer le(int n) {
+        return ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
+    }
+}
