@@ -125,6 +125,7 @@ public final class Ssi implements Callable<Integer> {
                 .addSubcommand(kill)
                 .addSubcommand(new CommandLine(new CapsetCommand(this)))
                 .addSubcommand(new CommandLine(new CheckpointCommand(this)))
+                .addSubcommand(new CommandLine(new RestartCommand(this)))
                 .addSubcommand(new CommandLine(new ImageCommand(), new ImageFactory(this)));
         // Set after the tree is built: picocli copies these settings to the subcommands present now.
         root.setOut(out);
@@ -157,7 +158,7 @@ public final class Ssi implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        throw new ParameterException(spec.commandLine(), "missing command (one of: cluster, nodes, ps, kill, capset, checkpoint, image)");
+        throw new ParameterException(spec.commandLine(), "missing command (one of: cluster, nodes, ps, kill, capset, checkpoint, restart, image)");
     }
 
     /** Builds the `image` subcommands with this instance (they print through its writers). */

@@ -40,6 +40,7 @@ class CliParsingTest {
             case ControlMessages.Shutdown s -> Reply.ok();
             case ControlMessages.Checkpoint c -> Reply.checkpointed(new ControlMessages.Checkpointed(
                     c.dir().isEmpty() ? "/var/lib/ssi/checkpoints/" + c.gpid() + "-1" : c.dir(), 12_400, 2, 3L << 20));
+            case ControlMessages.Restart x -> Reply.restarted(new ControlMessages.Restarted(16390, 41_600));
         };
     }
 
@@ -49,7 +50,7 @@ class CliParsingTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"", "cluster", "cluster start", "cluster stop", "nodes", "ps", "kill", "capset", "checkpoint",
-            "image", "image show"})
+            "restart", "image", "image show"})
     void everyCommandHasHelpAndADescription(String command) {
         String[] words = command.isEmpty() ? new String[0] : command.split(" ");
         String[] args = java.util.Arrays.copyOf(words, words.length + 1);
@@ -79,6 +80,27 @@ class CliParsingTest {
     }
 
     @Test
+    void restartSendsAnAbsoluteDirAndReportsGpidNodeAndTime() {
+        Cli c = cli();
+        Cli.Result r = c.run("restart", "img");
+        assertEquals(0, r.code(), r.err());
+        String abs = Path.of("img").toAbsolutePath().normalize().toString();
+        assertEquals(List.of(new ControlMessages.Restart(abs)), c.requests());
+        assertEquals("restarted 16390 on node 1 in 42 ms\n", r.out());
+        assertEquals(2, cli().run("restart").code());
+    }
+
+    @Test
+    void restartRefusalIsOneLineAndExit1() {
+        Cli c = new Cli().answering(req -> Reply.error(ControlMessages.EEXIST, "gpid 16390 is taken on node 1; nothing was started"));
+        Cli.Result r = c.run("restart", "/tmp/img");
+        assertEquals(1, r.code());
+        assertTrue(r.err().startsWith("ssi: restart /tmp/img: "), r.err());
+        assertTrue(r.err().contains("gpid 16390 is taken on node 1"), r.err());
+        assertEquals("", r.out());
+    }
+
+    @Test
     void checkpointRefusalIsOneLineWithTheDaemonsReason() {
         Cli c = new Cli().answering(req -> Reply.error(ControlMessages.EOPNOTSUPP,
                 "process 16390 fd 5 is a TCP socket to 10.0.0.1:80: not supported"));
@@ -92,7 +114,7 @@ class CliParsingTest {
     void missingCommandIsAUsageError() {
         Cli.Result r = cli().run();
         assertEquals(2, r.code());
-        assertEquals("ssi: missing command (one of: cluster, nodes, ps, kill, capset, checkpoint, image); see `ssi --help`\n", r.err());
+        assertEquals("ssi: missing command (one of: cluster, nodes, ps, kill, capset, checkpoint, restart, image); see `ssi --help`\n", r.err());
         Cli.Result c = cli().run("cluster");
         assertEquals(2, c.code());
         assertTrue(c.err().startsWith("ssi: cluster: missing command (start or stop)"), c.err());

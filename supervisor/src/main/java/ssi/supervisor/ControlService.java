@@ -8,6 +8,7 @@ import ssi.comm.control.ControlMessages;
 import ssi.comm.control.ControlMessages.CapGet;
 import ssi.comm.control.ControlMessages.CapSet;
 import ssi.comm.control.ControlMessages.Checkpoint;
+import ssi.comm.control.ControlMessages.Restart;
 import ssi.comm.control.ControlMessages.Kill;
 import ssi.comm.control.ControlMessages.NodeInfo;
 import ssi.comm.control.ControlMessages.Nodes;
@@ -92,6 +93,8 @@ final class ControlService {
                     yield onOwner(caller, c.gpid(), c,
                             () -> Reply.checkpointed(local.checkpoint(caller.uid(), c.gpid(), c.dir(), c.stop())));
                 }
+                // the node that receives it restarts the image there (the CLI talks to that node's socket)
+                case Restart r -> done(Reply.restarted(local.restart(caller.uid(), r.dir())));
             };
         } catch (Refused r) {
             return done(r.reply());

@@ -49,6 +49,19 @@ final class LocalNode {
 
     LocalNode(int nodeId, ProcessTable table, PidLayout layout, CapabilityTable caps, NativeSignals natives, NodeLog log,
               Checkpointer checkpointer, Path checkpointRoot) {
+        this(nodeId, table, layout, caps, natives, log, checkpointer, checkpointRoot, null);
+    }
+
+    /** Rebuilds an image's application on this node (ssi.ghost.restore.ImageRestore#restart with the node's link). */
+    interface Restarter {
+        ssi.ghost.restore.ImageRestore.Result restart(Path dir, int callerUid, int callerGid) throws IOException;
+    }
+
+    private final Restarter restarter;
+
+    LocalNode(int nodeId, ProcessTable table, PidLayout layout, CapabilityTable caps, NativeSignals natives, NodeLog log,
+              Checkpointer checkpointer, Path checkpointRoot, Restarter restarter) {
+        this.restarter = restarter;
         this.checkpointer = checkpointer;
         this.checkpointRoot = checkpointRoot;
         this.nodeId = nodeId;
@@ -152,6 +165,35 @@ final class LocalNode {
         } catch (IOException e) {
             if (dir.isEmpty()) removeEmpty(target);
             throw new Refused(ControlMessages.EIO, "checkpoint of process " + gpid + " on node " + nodeId + " failed: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Restarts the image in dir on this node for callerUid (root, or the image's owner, who must be able to
+     * read it: the image is read with the caller's file-system identity). Every check runs before the stub
+     * is spawned; a failure leaves nothing behind. Runs on the calling worker thread.
+     */
+    ControlMessages.Restarted restart(int callerUid, String dir) throws Refused {
+        Path target = Path.of(dir);
+        if (dir.isEmpty() || !target.isAbsolute())
+            throw new Refused(ControlMessages.EINVAL, "the image directory must be an absolute path (got " + dir + ")");
+        if (restarter == null) throw new Refused(ControlMessages.EIO, "node " + nodeId + " has no link to its shim: cannot restart processes");
+        try {
+            ssi.ghost.restore.ImageRestore.Result r = restarter.restart(target.normalize(), callerUid, primaryGid(callerUid));
+            log.info("restart of " + target + " for uid " + callerUid + ": gpid " + r.gpid() + " runs, in " + r.micros() + " us");
+            return new ControlMessages.Restarted(r.gpid(), r.micros());
+        } catch (ssi.ghost.restore.RestoreException e) {
+            int errno = switch (e.errno()) {
+                case ControlMessages.EPERM, ControlMessages.EEXIST, ControlMessages.EOPNOTSUPP, ControlMessages.EINVAL,
+                     ControlMessages.ESRCH -> e.errno();
+                case 13 -> ControlMessages.EPERM;
+                default -> ControlMessages.EIO;
+            };
+            throw new Refused(errno, "restart of " + target + " on node " + nodeId + " failed: " + e.getMessage());
+        } catch (ssi.ghost.dump.CheckpointException e) {
+            throw new Refused(e.errno(), "restart of " + target + " on node " + nodeId + " failed: " + e.getMessage());
+        } catch (IOException | RuntimeException e) {
+            throw new Refused(ControlMessages.EIO, "restart of " + target + " on node " + nodeId + " failed: " + e.getMessage());
         }
     }
 

@@ -84,7 +84,8 @@ public final class NodeDaemon implements AutoCloseable {
             NativeSignals natives = new NativeSignals();
             // The checkpointer uses the link only when a CHECKPOINT arrives, after the link has started below.
             LocalNode local = new LocalNode(id, table, layout, caps, natives, log,
-                    new Checkpointer(d.link, ctx.procRoot(), id), LocalNode.DEFAULT_CHECKPOINTS);
+                    new Checkpointer(d.link, ctx.procRoot(), id), LocalNode.DEFAULT_CHECKPOINTS,
+                    (dir, uid, gid) -> ssi.ghost.restore.ImageRestore.restart(d.link, dir, uid, gid, ctx.procRoot(), id));
 
             // The RPC handler must exist to start the transport, and the control service it serves needs
             // the started transport: the handler answers "starting" until serve() is called.

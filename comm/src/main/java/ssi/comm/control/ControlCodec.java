@@ -40,6 +40,7 @@ public final class ControlCodec {
                 case CapSet c -> { out.writeInt(c.gpid()); out.writeInt(c.set()); out.writeInt(c.raise()); out.writeInt(c.lower()); }
                 case Shutdown s -> out.writeBoolean(s.wholeCluster());
                 case Checkpoint c -> { out.writeInt(c.gpid()); out.writeUTF(c.dir()); out.writeBoolean(c.stop()); }
+                case Restart r2 -> out.writeUTF(r2.dir());
             }
         });
     }
@@ -56,6 +57,7 @@ public final class ControlCodec {
                 case ControlMessages.CAPSET -> new CapSet(in.readInt(), in.readInt(), in.readInt(), in.readInt());
                 case ControlMessages.SHUTDOWN -> new Shutdown(in.readBoolean());
                 case ControlMessages.CHECKPOINT -> new Checkpoint(in.readInt(), in.readUTF(), in.readBoolean());
+                case ControlMessages.RESTART -> new Restart(in.readUTF());
                 default -> throw new ProtocolException("unknown control request type " + type);
             };
         });
@@ -96,6 +98,7 @@ public final class ControlCodec {
                     Checkpointed c = r.checkpoint();
                     out.writeUTF(c.dir()); out.writeLong(c.freezeMicros()); out.writeInt(c.processes()); out.writeLong(c.pageBytes());
                 }
+                case ControlMessages.RESTART -> { out.writeInt(r.restart().gpid()); out.writeLong(r.restart().micros()); }
                 default -> {}
             }
         });
@@ -129,6 +132,7 @@ public final class ControlCodec {
                         Reply.caps(new CapSets(in.readInt(), in.readInt(), in.readInt(), in.readInt(), in.readInt()));
                 case ControlMessages.CHECKPOINT ->
                         Reply.checkpointed(new Checkpointed(in.readUTF(), in.readLong(), in.readInt(), in.readLong()));
+                case ControlMessages.RESTART -> Reply.restarted(new Restarted(in.readInt(), in.readLong()));
                 default -> Reply.ok();
             };
         });

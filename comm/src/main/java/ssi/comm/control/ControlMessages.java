@@ -11,11 +11,11 @@ public final class ControlMessages {
     private ControlMessages() {}
 
     public static final int PING = 1, NODES = 2, PS = 3, KILL = 4, CAPGET = 5, CAPSET = 6, SHUTDOWN = 7,
-            CHECKPOINT = 8;
+            CHECKPOINT = 8, RESTART = 9;
 
     /** A request; {@link #type()} is its wire type. */
     public sealed interface Request permits Ping, Nodes, Ps, Kill, CapGet, CapSet, Shutdown,
-            Checkpoint {
+            Checkpoint, Restart {
         int type();
     }
 
@@ -42,6 +42,15 @@ public final class ControlMessages {
      */
     public record Checkpoint(int gpid, String dir, boolean stop) implements Request { public int type() { return CHECKPOINT; } }
 
+    /**
+     * Restart the image in dir (absolute, on the receiving node's file system) on the node that receives
+     * the request, with the image's gpid.
+     */
+    public record Restart(String dir) implements Request { public int type() { return RESTART; } }
+
+    /** A restarted application: its root gpid and how long the restart took. */
+    public record Restarted(int gpid, long micros) {}
+
     /** A written checkpoint: where, how long the application was frozen, how many processes, page bytes. */
     public record Checkpointed(String dir, long freezeMicros, int processes, long pageBytes) {}
 
@@ -61,7 +70,11 @@ public final class ControlMessages {
      * other status is an errno value and message says what went wrong in words a person can act on.
      */
     public record Reply(int status, String message, int nodeId, List<NodeInfo> nodes, List<ProcessInfo> processes,
-                        CapSets caps, Checkpointed checkpoint) {
+                        CapSets caps, Checkpointed checkpoint, Restarted restart) {
+        public Reply(int status, String message, int nodeId, List<NodeInfo> nodes, List<ProcessInfo> processes,
+                     CapSets caps, Checkpointed checkpoint) {
+            this(status, message, nodeId, nodes, processes, caps, checkpoint, null);
+        }
         public static Reply ok() { return new Reply(0, "", 0, List.of(), List.of(), null, null); }
         public static Reply error(int errno, String message) { return new Reply(errno, message, 0, List.of(), List.of(), null, null); }
         public static Reply pong(int nodeId) { return new Reply(0, "", nodeId, List.of(), List.of(), null, null); }
@@ -69,6 +82,7 @@ public final class ControlMessages {
         public static Reply processes(List<ProcessInfo> p) { return new Reply(0, "", 0, List.of(), List.copyOf(p), null, null); }
         public static Reply caps(CapSets c) { return new Reply(0, "", 0, List.of(), List.of(), c, null); }
         public static Reply checkpointed(Checkpointed c) { return new Reply(0, "", 0, List.of(), List.of(), null, c); }
+        public static Reply restarted(Restarted r) { return new Reply(0, "", 0, List.of(), List.of(), null, null, r); }
         public boolean isOk() { return status == 0; }
     }
 

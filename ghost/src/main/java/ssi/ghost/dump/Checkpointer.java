@@ -210,6 +210,7 @@ public final class Checkpointer {
         Records.ITimers itimers;
         Records.Mm mm;
         List<Records.ThreadRec> threads = new ArrayList<>();
+        List<Records.RseqRec> rseqs = new ArrayList<>();
         // Every injection happens between map and unmap of the scratch page, and the memory map is read
         // after the unmap, so the page is never part of the image.
         try (Scratch s = Scratch.map(t, pid)) {
@@ -217,6 +218,10 @@ public final class Checkpointer {
             sigacts = Signals.dump(fs, pid, t, s);
             itimers = Signals.dumpITimers(t, s);
             for (Tracee th : freezer.threads(pid)) threads.add(Threads.dump(fs, pid, th, s));
+            for (Tracee th : freezer.threads(pid)) {
+                ssi.shim.Rseq rs = th.getRseq();
+                if (rs.registered()) rseqs.add(new Records.RseqRec(th.tid(), rs.pointer(), rs.size(), rs.signature()));
+            }
             mm = Memory.dumpMm(fs, pid, t);
         }
         ProcFs.Stat st = fs.stat(fs.dir(pid));
@@ -231,7 +236,34 @@ public final class Checkpointer {
         List<Records.Vma> vmas = Memory.vmas(fs, pid);
         List<Records.Pagemap> pagemaps = Memory.dumpPages(fs, pid, vmas, pages);
         List<Records.Fd> fds = Fds.saveDeleted(pid, found, data);
-        return new ProcessImage(proc, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, pagemaps);
+        return new ProcessImage(proc, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, pagemaps, rseqs,
+                fileStats(proc, vmas, fds));
+    }
+
+    /**
+     * stat of every regular file the process maps (not shared anonymous memory), has open by a path that
+     * still names it, or runs: a restart compares them with what it finds then.
+     */
+    static List<Records.FileStat> fileStats(Records.ProcessRec proc, List<Records.Vma> vmas, List<Records.Fd> fds) {
+        java.util.Set<String> paths = new java.util.LinkedHashSet<>();
+        if (!proc.exe().isEmpty()) paths.add(proc.exe());
+        for (Records.Vma v : vmas) if (v.kind() == Records.VMA_FILE) paths.add(v.path());
+        for (Records.Fd f : fds) if (f.kind() == Records.FD_REG) paths.add(f.path());
+        List<Records.FileStat> out = new ArrayList<>();
+        for (String p : paths) {
+            if (!p.startsWith("/") || p.endsWith(" (deleted)")) continue;
+            try {
+                Path path = Path.of(p);
+                if (!java.nio.file.Files.isRegularFile(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) continue;
+                Map<String, Object> a = java.nio.file.Files.readAttributes(path, "unix:dev,ino,size,lastModifiedTime",
+                        java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                out.add(new Records.FileStat(p, (Long) a.get("dev"), (Long) a.get("ino"), (Long) a.get("size"),
+                        ((java.nio.file.attribute.FileTime) a.get("lastModifiedTime")).to(java.util.concurrent.TimeUnit.NANOSECONDS)));
+            } catch (IOException | RuntimeException e) {
+                // not reachable by that path (shmem, another mount namespace): nothing to compare later
+            }
+        }
+        return out;
     }
 
     private static String linkOr(Path p) {

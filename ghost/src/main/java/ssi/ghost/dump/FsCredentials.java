@@ -17,7 +17,7 @@ import java.lang.invoke.MethodHandle;
  * <p>Owner: the thread that called {@link #become}; it must {@link #close} on that same thread (a
  * platform thread: a virtual thread could move to another carrier in between).
  */
-final class FsCredentials implements AutoCloseable {
+public final class FsCredentials implements AutoCloseable {
     private static final MethodHandle SETFSUID, SETFSGID;
     static {
         Linker l = Linker.nativeLinker();
@@ -35,7 +35,7 @@ final class FsCredentials implements AutoCloseable {
     }
 
     /** Switches this thread's fs uid and gid; fails if the kernel did not take them. */
-    static FsCredentials become(int uid, int gid) throws IOException {
+    public static FsCredentials become(int uid, int gid) throws IOException {
         if (Thread.currentThread().isVirtual()) throw new IllegalStateException("setfsuid on a virtual thread");
         int oldGid = call(SETFSGID, gid);
         int oldUid = call(SETFSUID, uid);
@@ -44,7 +44,7 @@ final class FsCredentials implements AutoCloseable {
             call(SETFSUID, oldUid);
             call(SETFSGID, oldGid);
             throw new CheckpointException(CheckpointException.EIO, "cannot take the file-system identity of uid " + uid
-                    + " to write the image");
+                    + " for the image");
         }
         return new FsCredentials(oldUid, oldGid);
     }

@@ -107,6 +107,9 @@ public final class ImagePrinter {
                     th.xstate().length, sigset(th.blocked()), sigset(th.pending()),
                     th.altSize() != 0 && (th.altFlags() & 2) == 0 ? String.format(", altstack %x+%d", th.altSp(), th.altSize()) : "");
         }
+        for (Records.RseqRec rs : p.rseqs()) {
+            out.printf("  rseq of thread %d: at %x, %d bytes, signature %08x%n", rs.tid(), rs.pointer(), rs.size(), rs.signature());
+        }
         Map<Long, Long> stored = new HashMap<>();
         for (Pagemap m : p.pagemaps()) stored.put(m.vmaStart(), m.pages());
         out.printf("  vmas (%d):%n", p.vmas().size());
@@ -121,6 +124,10 @@ public final class ImagePrinter {
                     : f.kind() == Records.FD_REG_DELETED ? " (" + f.dataLength() + " bytes saved)" : "";
             out.printf("    %3d %-12s %s pos %d flags 0%o%s%s%n", f.fd(), Records.fdKind(f.kind()), f.path(), f.pos(),
                     f.flags(), f.cloexec() ? " cloexec" : "", extra);
+        }
+        if (!p.files().isEmpty()) out.printf("  files (%d):%n", p.files().size());
+        for (Records.FileStat f : p.files()) {
+            out.printf("    %s inode %d size %d mtime %s%n", f.path(), f.inode(), f.size(), Instant.ofEpochSecond(0, f.mtimeNanos()));
         }
     }
 

@@ -23,7 +23,14 @@ import java.util.List;
  * VMA with stored pages. Immutable; any thread.
  */
 public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, List<ThreadRec> threads, SigActs sigacts,
-                           Mm mm, ITimers itimers, List<Vma> vmas, List<Fd> fds, List<Pagemap> pagemaps) {
+                           Mm mm, ITimers itimers, List<Vma> vmas, List<Fd> fds, List<Pagemap> pagemaps,
+                           List<Records.RseqRec> rseqs, List<Records.FileStat> files) {
+
+    /** An image without rseq registrations and file stats. */
+    public ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, List<ThreadRec> threads, SigActs sigacts,
+                        Mm mm, ITimers itimers, List<Vma> vmas, List<Fd> fds, List<Pagemap> pagemaps) {
+        this(process, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, pagemaps, List.of(), List.of());
+    }
 
     public int gpid() { return process.gpid(); }
 
@@ -40,6 +47,8 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
             for (Vma v : vmas) w.record(ImageFormat.REC_VMA, v::write);
             for (Fd f : fds) w.record(ImageFormat.REC_FD, f::write);
             for (Pagemap p : pagemaps) w.record(ImageFormat.REC_PAGEMAP, p::write);
+            for (Records.RseqRec r : rseqs) w.record(ImageFormat.REC_RSEQ, r::write);
+            for (Records.FileStat f : files) w.record(ImageFormat.REC_FILESTAT, f::write);
             w.commit(ownerUid);
         }
     }
@@ -57,6 +66,8 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
         List<Vma> vmas = new ArrayList<>();
         List<Fd> fds = new ArrayList<>();
         List<Pagemap> pagemaps = new ArrayList<>();
+        List<Records.RseqRec> rseqs = new ArrayList<>();
+        List<Records.FileStat> files = new ArrayList<>();
         for (MetaReader.Rec r : MetaReader.read(file, ImageFormat.MAGIC_PROCESS)) {
             MetaReader.Dec d = r.dec(file);
             try {
@@ -71,6 +82,8 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
                     case ImageFormat.REC_VMA -> vmas.add(Vma.read(d.in()));
                     case ImageFormat.REC_FD -> fds.add(Fd.read(d.in()));
                     case ImageFormat.REC_PAGEMAP -> pagemaps.add(Pagemap.read(d.in()));
+                    case ImageFormat.REC_RSEQ -> rseqs.add(Records.RseqRec.read(d.in()));
+                    case ImageFormat.REC_FILESTAT -> files.add(Records.FileStat.read(d.in()));
                     default -> throw d.error("unknown record type in a process file");
                 }
             } catch (EOFException e) {
@@ -89,7 +102,7 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
             throw new ImageException(file, 0, "holds process " + process.gpid() + ", expected " + gpid);
         }
         return new ProcessImage(process, creds, rlimits, List.copyOf(threads), sigacts, mm, itimers, List.copyOf(vmas),
-                List.copyOf(fds), List.copyOf(pagemaps));
+                List.copyOf(fds), List.copyOf(pagemaps), List.copyOf(rseqs), List.copyOf(files));
     }
 
     private static <T> T once(MetaReader.Dec d, T old, T value) throws ImageException {

@@ -220,6 +220,29 @@ public final class Records {
         }
     }
 
+    /** A thread's rseq registration (PTRACE_GET_RSEQ_CONFIGURATION); only threads that have one get a record. */
+    public record RseqRec(int tid, long pointer, int size, int signature) {
+        void write(DataOutputStream o) throws IOException {
+            o.writeInt(tid); o.writeLong(pointer); o.writeInt(size); o.writeInt(signature);
+        }
+        static RseqRec read(DataInputStream i) throws IOException {
+            return new RseqRec(i.readInt(), i.readLong(), i.readInt(), i.readInt());
+        }
+    }
+
+    /**
+     * A regular file the process maps or has open by path (or runs), as stat(2) saw it at the checkpoint:
+     * a restart refuses when the file is not the same any more.
+     */
+    public record FileStat(String path, long dev, long inode, long size, long mtimeNanos) {
+        void write(DataOutputStream o) throws IOException {
+            o.writeUTF(path); o.writeLong(dev); o.writeLong(inode); o.writeLong(size); o.writeLong(mtimeNanos);
+        }
+        static FileStat read(DataInputStream i) throws IOException {
+            return new FileStat(i.readUTF(), i.readLong(), i.readLong(), i.readLong(), i.readLong());
+        }
+    }
+
     /** getitimer of ITIMER_REAL, VIRTUAL, PROF: per timer interval sec, usec, value sec, usec. */
     public record ITimers(long[] values) {
         void write(DataOutputStream o) throws IOException {

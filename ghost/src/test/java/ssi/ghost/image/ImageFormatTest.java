@@ -148,6 +148,30 @@ class ImageFormatTest {
     }
 
     @Test
+    void version2RecordsRoundTripAndVersion1IsRefused() throws IOException {
+        Path d2 = tmp.resolve("img2");
+        Images.prepareDir(d2, 0);
+        ProcessImage base = image(GPID, List.of(), List.of());
+        ProcessImage withNew = new ProcessImage(base.process(), base.creds(), base.rlimits(), base.threads(), base.sigacts(),
+                base.mm(), base.itimers(), base.vmas(), base.fds(), base.pagemaps(),
+                List.of(new RseqRec(GPID, 0x7f0000001000L, 32, 0x53053053)),
+                List.of(new FileStat("/tmp/pattern", 2049, 77, 12345, 1_700_000_000_123_456_789L)));
+        withNew.write(d2, 0);
+        ProcessImage back = ProcessImage.read(d2, GPID);
+        assertEquals(withNew.rseqs(), back.rseqs());
+        assertEquals(withNew.files(), back.files());
+        assertEquals(List.of(), ProcessImage.read(dir, GPID).rseqs());
+        // a file of version 1 (no RSEQ/FILESTAT records) is refused with the version message
+        Path f = d2.resolve(ImageFormat.processFile(GPID));
+        byte[] b = Files.readAllBytes(f);
+        b[4] = 0;
+        b[5] = 1;
+        Files.write(f, b);
+        ImageException e = assertThrows(ImageException.class, () -> ProcessImage.read(d2, GPID));
+        assertTrue(e.getMessage().endsWith("image format version 1, this ssi reads 2"), e.getMessage());
+    }
+
+    @Test
     void wrongVersion() throws IOException {
         Path f = dir.resolve(ImageFormat.INVENTORY);
         byte[] b = Files.readAllBytes(f);
@@ -156,7 +180,7 @@ class ImageFormatTest {
         Files.write(f, b);
         ImageException e = damaged();
         assertEquals(4, e.offset());
-        assertTrue(e.getMessage().endsWith("image format version 7, this ssi reads 1"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("image format version 7, this ssi reads 2"), e.getMessage());
     }
 
     @Test
@@ -230,7 +254,7 @@ class ImageFormatTest {
         StringWriter sw = new StringWriter();
         ImagePrinter.print(img, img.verifyData(), new PrintWriter(sw));
         String out = sw.toString();
-        assertTrue(out.contains("format version 1"), out);
+        assertTrue(out.contains("format version 2"), out);
         assertTrue(out.contains("2 process(es), 6 page(s) stored"), out);
         assertTrue(out.contains("every checksum verified"), out);
         assertTrue(out.contains("  16390  ppid 16385"), out);

@@ -1,0 +1,276 @@
+package ssi.ghost.restore;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import ssi.ghost.image.DataWriter;
+import ssi.ghost.image.Image;
+import ssi.ghost.image.ImageFormat;
+import ssi.ghost.image.Images;
+import ssi.ghost.image.ProcessImage;
+import ssi.ghost.image.Records.*;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static ssi.ghost.image.Records.*;
+
+/**
+ * The image-to-plan adapter on synthetic images: every field lands where the restorer wants it, pages
+ * come from the pages file at their addresses, a deleted file comes back with its bytes, and every
+ * check (shape, files, owner, gpid, checksums) refuses before anything would be spawned.
+ */
+class ImageRestoreTest {
+    @TempDir
+    Path tmp;
+    Path dir, work, exe, data, proc;
+    static final int GPID = 16390;
+
+    @BeforeEach
+    void setUp() throws IOException {
+        dir = tmp.resolve("img");
+        work = Files.createDirectory(tmp.resolve("work"));
+        exe = Files.writeString(work.resolve("prog"), "ELF?");
+        data = Files.writeString(work.resolve("data"), "0123456789");
+        proc = Files.createDirectory(tmp.resolve("proc"));
+    }
+
+    private static long ino(Path p) throws IOException {
+        return (Long) Files.getAttribute(p, "unix:ino");
+    }
+
+    /** Writes an image of one process (threads threads, plus extra fds), and a tree of processes entries. */
+    private void writeImage(int threads, int processes, List<Fd> extraFds) throws IOException {
+        Images.prepareDir(dir, 0);
+        long[] regs = new long[27];
+        for (int i = 0; i < 27; i++) regs[i] = 0x100L * i + 1;
+        List<SigAction> acts = new ArrayList<>();
+        for (int s = 1; s <= 64; s++) acts.add(new SigAction(s, s == 10 ? 0x401234 : s == 13 ? 1 : 0, s == 10 ? 0x04000000 : 0,
+                s == 10 ? 0x7f00 : 0, s == 10 ? 1L << 11 : 0));
+        long[] cur = new long[16], max = new long[16];
+        Arrays.fill(cur, -1);
+        Arrays.fill(max, -1);
+        cur[7] = 1024; max[7] = 4096;
+        List<ThreadRec> ths = new ArrayList<>();
+        for (int t = 0; t < threads; t++) ths.add(new ThreadRec(GPID + t, regs, new byte[] {1, 2, 3}, 1L << 11, 0, 0x7000, 0, 8192));
+        List<Pagemap> maps = new ArrayList<>();
+        List<Fd> fds = new ArrayList<>();
+        try (DataWriter pages = DataWriter.create(dir, ImageFormat.pagesFile(GPID), ImageFormat.MAGIC_PAGES, GPID);
+             DataWriter fdata = DataWriter.create(dir, ImageFormat.fileDataFile(GPID), ImageFormat.MAGIC_FILEDATA, GPID)) {
+            byte[] two = new byte[2 * ImageFormat.PAGE_SIZE];
+            Arrays.fill(two, (byte) 7);
+            two[5000] = 42;
+            DataWriter.Chunk a = pages.append(ByteBuffer.wrap(two));
+            maps.add(new Pagemap(0x10000000L, List.of(new PageRun(1, 2, a.offset(), a.crc()))));
+            DataWriter.Chunk d = fdata.append(ByteBuffer.wrap("gone but open".getBytes()));
+            fds.add(new Fd(0, FD_CHR, 0, false, 0, "/dev/null", ino(Path.of("/dev/null")), -1, -1, 0));
+            fds.add(new Fd(3, FD_REG, 02 | 02000, true, 7, data.toString(), ino(data), -1, -1, 0));
+            fds.add(new Fd(4, FD_REG_DELETED, 02, false, 5, work.resolve("old").toString(), 78, d.offset(), d.length(), d.crc()));
+            fds.addAll(extraFds);
+            ProcessImage img = new ProcessImage(
+                    new ProcessRec(GPID, "prog", List.of("./prog"), exe.toString(), work.toString(), "/", 0),
+                    new Creds(new int[] {1000, 1001, 1002, 1000}, new int[] {100, 101, 102, 100}, new int[] {100, 27}, 027,
+                            0, 0, 0, 0x1ffffffffffL, 0, true),
+                    new Rlimits(cur, max), ths, new SigActs(0, acts),
+                    new Mm(0x400000, 0x401000, 0x600000, 0x601000, 0x602000, 0x623000, 0x7ffd0000, 1, 2, 3, 4, new byte[] {9, 9}),
+                    new ITimers(new long[12]),
+                    List.of(new Vma(0x400000L, 0x401000L, PROT_READ | PROT_EXEC, false, 0, 8, 1, ino(exe), exe.toString(), VMA_FILE, "rd ex mr mw me"),
+                            new Vma(0x10000000L, 0x10004000L, PROT_READ | PROT_WRITE, false, 0, 0, 0, 0, "", VMA_ANON, "rd wr mr mw me ac"),
+                            new Vma(0x7ffd0000L, 0x7ffe0000L, PROT_READ | PROT_WRITE, false, 0, 0, 0, 0, "[stack]", VMA_STACK, "rd wr mr mw me gd ac"),
+                            new Vma(0x7fff0000L, 0x7fff2000L, PROT_READ | PROT_EXEC, false, 0, 0, 0, 0, "[vdso]", VMA_VDSO, "rd ex"),
+                            new Vma(0x7fff2000L, 0x7fff6000L, PROT_READ, false, 0, 0, 0, 0, "[vvar]", VMA_VVAR, "rd"),
+                            new Vma(0xffffffffff600000L, 0xffffffffff601000L, PROT_EXEC, false, 0, 0, 0, 0, "[vsyscall]", VMA_VSYSCALL, "ex")),
+                    fds, maps, List.of(new RseqRec(GPID, 0x7f0000001000L, 32, 0x53053053)),
+                    List.of(stat(exe), stat(data)));
+            img.write(dir, 0);
+            pages.commit(0);
+            fdata.commit(0);
+        }
+        List<TreeEntry> tree = new ArrayList<>();
+        tree.add(new TreeEntry(GPID, 1, GPID, GPID, 1000, 4, threads));
+        for (int k = 1; k < processes; k++) tree.add(new TreeEntry(GPID + 100 + k, GPID, GPID, GPID, 1000, 4, 1));
+        Image.writeInventory(dir, new Inventory(1_700_000_000_000L, 1, 1000, GPID, "host1"), tree, 0);
+    }
+
+    private static FileStat stat(Path p) throws IOException {
+        var a = Files.readAttributes(p, "unix:dev,ino,size,lastModifiedTime");
+        return new FileStat(p.toString(), (Long) a.get("dev"), (Long) a.get("ino"), (Long) a.get("size"),
+                ((java.nio.file.attribute.FileTime) a.get("lastModifiedTime")).to(java.util.concurrent.TimeUnit.NANOSECONDS));
+    }
+
+    private ImageRestore prepare() throws IOException {
+        return ImageRestore.prepare(dir, 0, 0, proc, 1);
+    }
+
+    @Test
+    void everyFieldReachesThePlan() throws IOException {
+        writeImage(1, 1, List.of());
+        try (ImageRestore r = prepare()) {
+            RestorePlan p = r.plan();
+            assertEquals(GPID, p.pid());
+            assertEquals(0x100L * 16 + 1, p.regs().toArray()[16]);
+            assertArrayEquals(new byte[] {1, 2, 3}, p.xstate());
+            assertEquals(work.toString(), p.cwd());
+            assertEquals(027, p.umask());
+            assertEquals(1L << 11, p.blockedMask());
+            assertEquals(new RestorePlan.AltStack(0x7000, 0, 8192), p.altStack());
+            assertEquals(new RestorePlan.SigAction(0x401234, 0x04000000, 0x7f00, 1L << 11), p.sigactions()[9]);
+            assertEquals(1, p.sigactions()[12].handler()); // SIGPIPE ignored
+            assertNull(p.sigactions()[0]); // SIGHUP default
+            assertEquals(16, p.rlimits().size());
+            assertEquals(new RestorePlan.Rlimit(7, 1024, 4096), p.rlimits().get(7));
+            assertEquals(1000, p.creds().ruid());
+            assertEquals(1001, p.creds().euid());
+            assertEquals(1002, p.creds().suid());
+            assertEquals(102, p.creds().sgid());
+            assertArrayEquals(new int[] {100, 27}, p.creds().groups());
+            assertTrue(p.noNewPrivs());
+            assertEquals("prog", p.comm());
+            assertEquals(0x623000, p.mm().brk());
+            assertEquals(exe.toString(), p.mm().exePath());
+            assertArrayEquals(new byte[] {9, 9}, p.mm().auxv());
+            assertEquals(new RestorePlan.Rseq(0x7f0000001000L, 32, 0x53053053), p.rseq());
+
+            // vsyscall left out, vdso/vvar as specials, the stack grows down, the file VMA keeps its path
+            assertEquals(List.of(new RestorePlan.Special("[vdso]", 0x7fff0000L, 0x7fff2000L),
+                    new RestorePlan.Special("[vvar]", 0x7fff2000L, 0x7fff6000L)), p.specials());
+            assertEquals(3, p.vmas().size());
+            assertEquals(exe.toString(), p.vmas().get(0).path());
+            assertNull(p.vmas().get(1).path());
+            assertFalse(p.vmas().get(1).growsDown());
+            assertTrue(p.vmas().get(2).growsDown());
+
+            // pages 1..2 of the anonymous VMA, at their addresses
+            List<long[]> got = new ArrayList<>();
+            List<byte[]> bytes = new ArrayList<>();
+            p.vmas().get(1).pages().forEachRun((addr, b) -> { got.add(new long[] {addr, b.length}); bytes.add(b); });
+            assertEquals(1, got.size());
+            assertEquals(0x10001000L, got.getFirst()[0]);
+            assertEquals(8192, got.getFirst()[1]);
+            assertEquals(42, bytes.getFirst()[5000]);
+
+            // fds: flags with O_CLOEXEC from the cloexec bit, positions; the deleted one re-created with its bytes
+            assertEquals(new RestorePlan.FdPlan(0, "/dev/null", 0, 0), p.fds().get(0));
+            assertEquals(new RestorePlan.FdPlan(3, data.toString(), 02 | 02000 | 02000000, 7), p.fds().get(1));
+            RestorePlan.FdPlan gone = p.fds().get(2);
+            assertEquals(5, gone.pos());
+            assertEquals("gone but open", Files.readString(Path.of(gone.path())));
+            r.close();
+            assertFalse(Files.exists(Path.of(gone.path())), "the private copy outlives the restore");
+        }
+    }
+
+    @Test
+    void severalThreadsOrProcessesAreNotSupportedYet() throws IOException {
+        writeImage(2, 1, List.of());
+        RestoreException e = assertThrows(RestoreException.class, this::prepare);
+        assertTrue(e.getMessage().startsWith("not supported yet: 1 processes / 2 threads"), e.getMessage());
+        assertEquals(95, e.errno());
+    }
+
+    @Test
+    void severalProcessesAreNotSupportedYet() throws IOException {
+        writeImage(1, 1, List.of());
+        Image one = Image.load(dir);
+        ImageRestore.checkShape(one);
+        List<TreeEntry> tree = new ArrayList<>(one.tree());
+        tree.add(new TreeEntry(GPID + 1, GPID, GPID, GPID, 1000, 4, 2));
+        Image three = new Image(dir, one.inventory(), tree, one.processes());
+        RestoreException e = assertThrows(RestoreException.class, () -> ImageRestore.checkShape(three));
+        assertTrue(e.getMessage().startsWith("not supported yet: 2 processes / 3 threads"), e.getMessage());
+    }
+
+    @Test
+    void aPipeIsNotSupportedYet() throws IOException {
+        writeImage(1, 1, List.of(new Fd(5, FD_PIPE, 1, false, 0, "pipe:[99]", 99, -1, -1, 0)));
+        RestoreException e = assertThrows(RestoreException.class, this::prepare);
+        assertTrue(e.getMessage().contains("not supported yet: fd 5 is a pipe"), e.getMessage());
+    }
+
+    @Test
+    void aReplacedFileDiffers() throws IOException {
+        writeImage(1, 1, List.of());
+        long was = ino(data);
+        Path copy = work.resolve("copy");
+        Files.copy(data, copy);
+        Files.move(copy, data, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        RestoreException e = assertThrows(RestoreException.class, this::prepare);
+        assertTrue(e.getMessage().startsWith("file " + data + " differs from the checkpoint (inode " + ino(data) + ", was " + was + ")"),
+                e.getMessage());
+    }
+
+    @Test
+    void aFileWrittenSinceTheCheckpointDiffersBySize() throws IOException {
+        writeImage(1, 1, List.of());
+        Files.writeString(data, "0123456789abc");
+        RestoreException e = assertThrows(RestoreException.class, this::prepare);
+        assertTrue(e.getMessage().startsWith("file " + data + " differs from the checkpoint (size 13, was 10)"), e.getMessage());
+    }
+
+    @Test
+    void aFileRewrittenInPlaceDiffersByMtime() throws IOException {
+        writeImage(1, 1, List.of());
+        Files.setLastModifiedTime(data, java.nio.file.attribute.FileTime.fromMillis(1_000_000_000_000L));
+        RestoreException e = assertThrows(RestoreException.class, this::prepare);
+        assertTrue(e.getMessage().startsWith("file " + data + " differs from the checkpoint (modified 2001-09-09T01:46:40Z, was "),
+                e.getMessage());
+    }
+
+    @Test
+    void aMissingBackingFileIsNamed() throws IOException {
+        writeImage(1, 1, List.of());
+        Files.delete(exe);
+        RestoreException e = assertThrows(RestoreException.class, this::prepare);
+        assertTrue(e.getMessage().startsWith("file " + exe + " is missing"), e.getMessage());
+    }
+
+    @Test
+    void aTakenGpidIsNamedWithItsNode() throws IOException {
+        writeImage(1, 1, List.of());
+        Files.createDirectory(proc.resolve(Integer.toString(GPID)));
+        RestoreException e = assertThrows(RestoreException.class, this::prepare);
+        assertTrue(e.getMessage().startsWith("gpid " + GPID + " is taken on node 1"), e.getMessage());
+        assertEquals(17, e.errno());
+    }
+
+    @Test
+    void aFlippedPageByteIsAChecksumErrorBeforeAnything() throws IOException {
+        writeImage(1, 1, List.of());
+        try (RandomAccessFile f = new RandomAccessFile(dir.resolve(ImageFormat.pagesFile(GPID)).toFile(), "rw")) {
+            f.seek(ImageFormat.DATA_START + 10);
+            f.write(99);
+        }
+        IOException e = assertThrows(IOException.class, this::prepare);
+        assertTrue(e.getMessage().contains("checksum mismatch in pages 1..2 of the VMA at 0x10000000"), e.getMessage());
+    }
+
+    @Test
+    void aWrongVersionIsRefused() throws IOException {
+        writeImage(1, 1, List.of());
+        try (RandomAccessFile f = new RandomAccessFile(dir.resolve(ImageFormat.processFile(GPID)).toFile(), "rw")) {
+            f.seek(4);
+            f.writeShort(9);
+        }
+        IOException e = assertThrows(IOException.class, this::prepare);
+        assertTrue(e.getMessage().contains("image format version 9, this ssi reads " + ImageFormat.VERSION), e.getMessage());
+    }
+
+    @Test
+    void theOwnerMustBeTheCallerAndTheCredsTheCallers() throws IOException {
+        writeImage(1, 1, List.of());
+        Image img = Image.load(dir);
+        RestoreException e = assertThrows(RestoreException.class, () -> ImageRestore.checkOwnerOf(img, 1001, 100));
+        assertTrue(e.getMessage().contains("uid 1001 may not restart the image at " + dir + ", which belongs to uid 1000"),
+                e.getMessage());
+        // owner 1000, but the process's effective uid is 1001: only root
+        RestoreException creds = assertThrows(RestoreException.class, () -> ImageRestore.checkOwnerOf(img, 1000, 100));
+        assertTrue(creds.getMessage().contains("holds a process of uid 1001, not of the caller 1000"), creds.getMessage());
+    }
+}

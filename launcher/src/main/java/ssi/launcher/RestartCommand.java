@@ -1,0 +1,65 @@
+package ssi.launcher;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import ssi.comm.control.ControlMessages;
+import ssi.comm.control.ControlMessages.Reply;
+import ssi.comm.control.ControlMessages.Restarted;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code ssi restart DIR [--node N]}: brings the application saved in an image back, with its gpid, on
+ * node N (default: the local node). One RESTART request to node N's own control socket; that daemon
+ * reads the image with the caller's rights, checks it and rebuilds the process.
+ */
+@Command(name = "restart", description = "Bring the application saved in the image DIR back to life, with the same gpid.",
+        footer = {"", "The process comes back on node N (--node, default the local node) with its memory, registers, "
+                + "open files at their offsets, signal handlers and mask, cwd, umask, rlimits and credentials. Every "
+                + "check runs before anything is created: the image must be complete and every checksum right, the "
+                + "files the process used must be the same ones (a changed file is reported as differing), the gpid "
+                + "must be free on that node, and the caller must be root or the image's owner. Today only one "
+                + "single-threaded process can be restarted; an image with more processes or threads is refused."})
+final class RestartCommand implements Callable<Integer> {
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
+    boolean help;
+
+    @Parameters(index = "0", paramLabel = "DIR", description = "Image directory (as `ssi checkpoint -o` wrote it). A "
+            + "relative path is taken from the current directory.")
+    Path dir;
+
+    /** Bounds a restart that hangs; big images take a while to load. */
+    static final Duration TIMEOUT = Duration.ofMinutes(30);
+
+    private final Ssi ssi;
+
+    RestartCommand(Ssi ssi) {
+        this.ssi = ssi;
+    }
+
+    @Override
+    public Integer call() throws SsiException {
+        String what = "restart " + dir;
+        String abs = dir.toAbsolutePath().normalize().toString();
+        int node = ssi.node();
+        Reply r;
+        try (ControlSource.Connection c = ssi.open(node, what)) {
+            Duration saved = ssi.requestTimeout;
+            ssi.requestTimeout = TIMEOUT;
+            try {
+                r = ssi.call(c, node, new ControlMessages.Restart(abs), what);
+            } finally {
+                ssi.requestTimeout = saved;
+            }
+        }
+        if (!r.isOk()) throw new SsiException(what, Errno.describe(r), "nothing was started; see " + ssi.logOf(node) + " for details");
+        Restarted done = r.restart();
+        ssi.out().println(String.format(Locale.ROOT, "restarted %d on node %d in %d ms", done.gpid(), node,
+                Math.round(done.micros() / 1000.0)));
+        return 0;
+    }
+}

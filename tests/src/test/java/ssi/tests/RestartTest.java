@@ -1,0 +1,260 @@
+package ssi.tests;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * `ssi restart` end to end on a live one-node cluster with the real daemon. The subject (resources
+ * restart/restart-counter.c) counts every 50 ms into a file it holds open at an offset, has SIGUSR1 and
+ * SIGUSR2 handlers and 4 MiB of patterned memory. It is checkpointed with --stop and restarted: it must
+ * carry on counting from where it stopped (no gap, no repeat, through the same fd offset), run its
+ * SIGUSR1 handler, and on SIGUSR2 find its memory intact and write PASS. A second restart while it runs
+ * names the taken gpid and starts nothing; a corrupted pages file, a replaced backing file and a
+ * non-owner are refused with nothing started.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@Timeout(value = 300)
+class RestartTest {
+    private static final Duration BOUND = Duration.ofSeconds(60);
+    private static final String HEADER = "header line of 30 bytes......\n";
+    private static final List<String> AS_NOBODY = List.of("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups");
+
+    private TestCluster cluster;
+    private Path work, program;
+
+    @BeforeAll
+    void start() throws IOException {
+        work = Files.createTempDirectory("ssi-restart-work-");
+        Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
+        program = work.resolve("restart-counter");
+        Path src = TestCluster.home().resolve("tests/src/test/resources/restart/restart-counter.c");
+        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", program.toString(), src.toString())).expectExit(0);
+        cluster = TestCluster.create("restart");
+        cluster.start(2, false);
+    }
+
+    @AfterAll
+    void stop() {
+        try {
+            if (cluster != null) cluster.close();
+        } finally {
+            TestCluster.deleteTree(work);
+        }
+    }
+
+    /** Whether `ssi ps` (every node) lists gpid. */
+    private boolean listed(int gpid) {
+        return cluster.ps(1).stream().anyMatch(r -> r.gpid() == gpid);
+    }
+
+    /** The nodes `ssi ps` lists gpid on. */
+    private List<Integer> listedOn(int gpid) {
+        return cluster.ps(1).stream().filter(r -> r.gpid() == gpid).map(TestCluster.PsRow::node).toList();
+    }
+
+    /** The count lines of the data file after the header, checked to run 1, 2, 3... with no gap or repeat. */
+    private static List<Long> counts(Path data, String context) {
+        String all = Cmd.read(data);
+        assertTrue(all.startsWith(HEADER), () -> "header overwritten: " + all + context);
+        List<Long> out = new ArrayList<>();
+        for (String l : all.substring(HEADER.length()).split("\n")) {
+            if (l.isEmpty() || l.startsWith("usr1 ")) continue;
+            long v = Long.parseLong(l);
+            assertEquals(out.size() + 1L, v, () -> "count out of sequence after " + out.size() + ":\n" + all + context);
+            out.add(v);
+        }
+        return out;
+    }
+
+    @Test
+    void checkpointStopRestartCarriesOnAndRefusesBadRestarts() throws IOException {
+        Path data = work.resolve("data");
+        Path result = work.resolve("result");
+        Files.writeString(data, HEADER);
+        Cmd.Bg bg = cluster.ssiRunBg(1, program.toString(), data.toString(), result.toString());
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.substring(6).trim());
+        Cmd.waitUntil(BOUND, () -> Cmd.read(data).split("\n").length > 6, () -> "no counting: " + Cmd.read(data) + bg.describe());
+
+        Path img = work.resolve("img");
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+        Cmd.waitUntil(BOUND, () -> !bg.isAlive() && !listed(gpid), () -> "still running after --stop: " + bg.describe());
+        long stoppedAt = counts(data, "").size();
+        long sizeAtStop = Files.size(data);
+        // the image carries the rseq registration glibc made and the stat of the files it uses
+        String show = cluster.ssi("image", "show", img.toString()).expectExit(0).out();
+        assertTrue(Pattern.compile("(?m)^  rseq of thread " + gpid + ": at [0-9a-f]+").matcher(show).find(), show);
+        assertTrue(show.contains("    " + data + " inode " + Files.getAttribute(data, "unix:ino") + " size " + sizeAtStop + " "), show);
+        Cmd.sleep(300);
+        assertEquals(sizeAtStop, Files.size(data), "the stopped program still wrote");
+
+        // restart at the same gpid, same node
+        Cmd.Result r = cluster.ssi("restart", img.toString()).expectExit(0);
+        assertTrue(Pattern.compile("restarted " + gpid + " on node 1 in \\d+ ms\n").matcher(r.out()).matches(), r::describe);
+        assertTrue(listed(gpid), "ssi ps does not list the restarted " + gpid);
+        String ctx = "\n" + cluster.logs();
+        Cmd.waitUntil(BOUND, () -> counts(data, ctx).size() >= stoppedAt + 5, () -> "no counting after restart:\n" + Cmd.read(data) + ctx);
+        // the first line after the restart continues the count exactly where the file stopped
+        String after = Cmd.read(data).substring((int) sizeAtStop);
+        assertTrue(after.startsWith((stoppedAt + 1) + "\n"), () -> "continued with " + after + ctx);
+
+        // its SIGUSR1 handler runs
+        cluster.ssi("kill", "-s", "USR1", Integer.toString(gpid)).expectExit(0);
+        Cmd.waitUntil(BOUND, () -> Cmd.read(data).substring((int) sizeAtStop).contains("usr1 "), () -> "no usr1 line:\n" + Cmd.read(data) + ctx);
+
+        // a second restart while it runs: the gpid is taken, nothing new starts
+        Cmd.Result twice = cluster.ssi("restart", img.toString());
+        assertEquals(1, twice.exit(), twice::describe);
+        assertTrue(twice.err().contains("gpid " + gpid + " is taken"), twice::describe);
+        assertEquals(List.of(1), listedOn(gpid), "ps after a refused restart");
+
+        // a non-owner may not restart it
+        Cmd.Result nobody = cluster.ssiAs(AS_NOBODY, "restart", img.toString());
+        assertEquals(1, nobody.exit(), nobody::describe);
+        assertTrue(nobody.err().contains("may not"), nobody::describe);
+
+        // SIGUSR2: it verifies its memory and reports
+        cluster.ssi("kill", "-s", "USR2", Integer.toString(gpid)).expectExit(0);
+        Cmd.waitUntil(BOUND, () -> Files.exists(result) && Cmd.read(result).endsWith("\n"), () -> "no result" + ctx);
+        assertTrue(Cmd.read(result).startsWith("PASS "), () -> Cmd.read(result) + ctx);
+        Cmd.waitUntil(BOUND, () -> !listed(gpid), () -> "it did not exit" + ctx);
+        counts(data, ctx); // the whole file is still one unbroken sequence
+
+        // a corrupted pages file: checksum error, nothing started
+        Path bad = copyImage(img, "img-bad");
+        Path pages = bad.resolve("pages-" + gpid + ".img");
+        try (RandomAccessFile f = new RandomAccessFile(pages.toFile(), "rw")) {
+            f.seek(4096 + 100);
+            int b = f.read();
+            f.seek(4096 + 100);
+            f.write(b ^ 0xff);
+        }
+        Cmd.Result corrupt = cluster.ssi("restart", bad.toString());
+        assertEquals(1, corrupt.exit(), corrupt::describe);
+        assertTrue(corrupt.err().contains("checksum mismatch"), corrupt::describe);
+        assertFalse(listed(gpid), "a stub or process is left after a refused restart");
+
+        // a truncated process file
+        Path cut = copyImage(img, "img-cut");
+        Path proc = cut.resolve("proc-" + gpid + ".img");
+        byte[] whole = Files.readAllBytes(proc);
+        Files.write(proc, java.util.Arrays.copyOf(whole, whole.length / 2));
+        Cmd.Result truncated = cluster.ssi("restart", cut.toString());
+        assertEquals(1, truncated.exit(), truncated::describe);
+        assertTrue(truncated.err().contains("truncated"), truncated::describe);
+        assertFalse(listed(gpid));
+
+        // the file it had open grew since the checkpoint: "differs" by size, nothing started
+        long was = Files.size(data);
+        Files.writeString(data, "more\n", java.nio.file.StandardOpenOption.APPEND);
+        Cmd.Result grew = cluster.ssi("restart", img.toString());
+        assertEquals(1, grew.exit(), grew::describe);
+        assertTrue(grew.err().contains("file " + data + " differs from the checkpoint (size " + (was + 5) + ", was " + sizeAtStop + ")"),
+                grew::describe);
+        assertFalse(listed(gpid));
+
+        // the file it had open was replaced by another: "differs", nothing started
+        Path copy = work.resolve("data.new");
+        Files.copy(data, copy);
+        Files.move(copy, data, StandardCopyOption.REPLACE_EXISTING);
+        Cmd.Result differs = cluster.ssi("restart", img.toString());
+        assertEquals(1, differs.exit(), differs::describe);
+        assertTrue(differs.err().contains("file " + data + " differs from the checkpoint"), differs::describe);
+        assertFalse(listed(gpid));
+    }
+
+    /** The host pid of the process that is gpid in its node's namespace (last NSpid field), or -1. */
+    private static long hostPidOf(int gpid, String mentioning) {
+        for (long pid : TestCluster.processesMentioning(mentioning)) {
+            try {
+                for (String l : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+                    if (!l.startsWith("NSpid:")) continue;
+                    String[] f = l.substring(6).trim().split("\\s+");
+                    if (f[f.length - 1].equals(Integer.toString(gpid))) return pid;
+                }
+            } catch (IOException e) {
+                // gone meanwhile
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * A restart on another node keeps the gpid (clone3 set_tid with a pid of node 1's range in node 2's
+     * namespace): the process counts on there, its handler runs, and it verifies its memory.
+     */
+    @Test
+    void restartOnAnotherNodeKeepsTheGpid() throws IOException {
+        Path data = work.resolve("data-n2");
+        Path result = work.resolve("result-n2");
+        Files.writeString(data, HEADER);
+        Cmd.Bg bg = cluster.ssiRunBg(1, program.toString(), data.toString(), result.toString());
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.substring(6).trim());
+        assertEquals(1, TestCluster.nodeOf(gpid));
+        Cmd.waitUntil(BOUND, () -> Cmd.read(data).split("\n").length > 4, () -> "no counting: " + Cmd.read(data) + bg.describe());
+        Path img = work.resolve("img-n2");
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+        Cmd.waitUntil(BOUND, () -> !bg.isAlive() && !listed(gpid), () -> "still running after --stop: " + bg.describe());
+        long stoppedAt = counts(data, "").size();
+        long sizeAtStop = Files.size(data);
+
+        Cmd.Result r = cluster.ssi("restart", img.toString(), "--node", "2").expectExit(0);
+        assertTrue(Pattern.compile("restarted " + gpid + " on node 2 in \\d+ ms\n").matcher(r.out()).matches(), r::describe);
+        String ctx = "\n" + cluster.logs();
+        long host = hostPidOf(gpid, data.toString());
+        assertTrue(host > 0, () -> "no process is gpid " + gpid + " in a node namespace" + ctx);
+        try {
+            carriesOnOnNode2(gpid, host, data, result, img, stoppedAt, sizeAtStop, ctx);
+        } finally {
+            if (hostPidOf(gpid, data.toString()) > 0) Cmd.run(Cmd.env(), work, List.of("kill", "-KILL", Long.toString(host)));
+        }
+    }
+
+    private void carriesOnOnNode2(int gpid, long host, Path data, Path result, Path img, long stoppedAt, long sizeAtStop,
+                                  String ctx) throws IOException {
+        // it lives in node 2's namespace: node 2 reports it, node 1 does not
+        assertEquals(List.of(2), listedOn(gpid), "ssi ps after a restart on node 2");
+        Cmd.waitUntil(BOUND, () -> counts(data, ctx).size() >= stoppedAt + 5, () -> "no counting after restart:\n" + Cmd.read(data) + ctx);
+        String after = Cmd.read(data).substring((int) sizeAtStop);
+        assertTrue(after.startsWith((stoppedAt + 1) + "\n"), () -> "continued with " + after + ctx);
+        Cmd.run(Cmd.env(), work, List.of("kill", "-USR1", Long.toString(host))).expectExit(0);
+        Cmd.waitUntil(BOUND, () -> Cmd.read(data).substring((int) sizeAtStop).contains("usr1 "), () -> "no usr1 line:\n" + Cmd.read(data) + ctx);
+        // node 2 refuses a second restart of the same gpid
+        Cmd.Result twice = cluster.ssi("restart", img.toString(), "--node", "2");
+        assertEquals(1, twice.exit(), twice::describe);
+        assertTrue(twice.err().contains("gpid " + gpid + " is taken on node 2"), twice::describe);
+        Cmd.run(Cmd.env(), work, List.of("kill", "-USR2", Long.toString(host))).expectExit(0);
+        Cmd.waitUntil(BOUND, () -> Files.exists(result) && Cmd.read(result).endsWith("\n"), () -> "no result" + ctx);
+        assertTrue(Cmd.read(result).startsWith("PASS "), () -> Cmd.read(result) + ctx);
+        Cmd.waitUntil(BOUND, () -> hostPidOf(gpid, data.toString()) < 0, () -> "it did not exit" + ctx);
+        counts(data, ctx);
+    }
+
+    private Path copyImage(Path img, String name) throws IOException {
+        Path to = work.resolve(name);
+        Cmd.run(Cmd.env(), work, List.of("cp", "-a", img.toString(), to.toString())).expectExit(0);
+        return to;
+    }
+}
