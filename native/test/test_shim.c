@@ -1110,6 +1110,7 @@ int main(void)
         /* SPAWN_STUB: the traced program's pid is taken; a free one gives a stopped, fd-less child of
          * the shim that runs injected syscalls and resumes on DETACH. */
         char line[512] = "";
+        char key0[64];
         wait_log(log_path, "SPAWN-STUB ", 10000);
         char *at = strstr(slurp(log_path), "SPAWN-STUB ");
         if (at)
@@ -1121,6 +1122,27 @@ int main(void)
         report(at && !strcmp(line, want), "SPAWN_STUB refuses a taken pid with EEXIST and starts a traced, "
                "fd-less stub child of the shim, in a session of its own, with no rseq registration at a free one: %s",
                at ? line : "(no SPAWN-STUB line)");
+        /* INSTALL_FILTER: the stub runs under the node's filter with no_new_privs, nothing of the injection
+         * is left in it, a second one is refused, and the shim announced its listener like a launch's. */
+        snprintf(key0, sizeof key0, "INSTALL-FILTER pid=%d ", stub);
+        wait_log(log_path, key0, 5000);
+        at = strstr(slurp(log_path), key0);
+        line[0] = 0;
+        if (at)
+            snprintf(line, sizeof line, "%.*s", (int)strcspn(at, "\n"), at);
+        unsigned lid = 0;
+        const char *l_at = at ? strstr(line, " listener=") : NULL;
+        if (l_at)
+            lid = (unsigned)strtoul(l_at + 10, NULL, 10);
+        snprintf(want, sizeof want, "INSTALL-FILTER pid=%d filter=0 listener=%u fds=0 maps-same=1 again=%d "
+                 "seccomp=2 nnp=1", stub, lid, -EBUSY);
+        report(at && lid != 0 && !strcmp(line, want), "INSTALL_FILTER puts the node's filter and no_new_privs into a "
+               "restore stub, leaving no fd or mapping, and refuses a second one: %s", at ? line : "(no line)");
+        char launched0[128];
+        snprintf(launched0, sizeof launched0, "LAUNCHED pid=%d uid=0 gid=0 listener=%u path=", stub, lid);
+        char *lg = slurp(log_path);
+        report(lid != 0 && strstr(lg, launched0) != NULL, "the shim announced the stub's listener to the daemon: %s",
+               launched0);
         /* glibc registers rseq in every thread: GETRSEQ sees the probed program's */
         char key[64];
         snprintf(key, sizeof key, "RSEQ-PROBE pid=%d ", traced);

@@ -8,7 +8,9 @@
  * ptrace request of the link (ATTACH ... DETACH; GIVEFD installs /dev/zero at its fd 100), and one
  * "PTRACE-PROBE" line reports each result. Then SPAWN_STUB is tried with that program's pid (taken) and with
  * a free pid 4000 above it, whose stub is inspected (state, parent, fds), injected into and detached,
- * then killed; one "SPAWN-STUB" line reports it. GETRSEQ of the attached program ("RSEQ-PROBE" line) must
+ * then killed; one "SPAWN-STUB" line reports it. Before the detach the stub also gets INSTALL_FILTER (twice:
+ * the second must say EBUSY); one "INSTALL-FILTER" line reports the listener, its fds and mappings right
+ * after, and its Seccomp and NoNewPrivs after the detach. GETRSEQ of the attached program ("RSEQ-PROBE" line) must
  * find glibc's registration, and the stub must have none. Owner: its only thread. */
 #include "ssi_proto.h"
 #include <errno.h>
@@ -179,6 +181,36 @@ static void pgrp_sid(int32_t pid, int *pgrp, int *sid)
         sscanf(r + 2, "%*c %*d %d %d", pgrp, sid);
 }
 
+/* Lines of /proc/pid/<what>, or -1. */
+static int count_lines(int32_t pid, const char *what)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, what);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    int n = 0, c;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+/* The number after key in /proc/pid/status, or -1. */
+static int status_field(int32_t pid, const char *key)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *s = strstr(buf, key);
+    return s ? atoi(s + strlen(key)) : -1;
+}
+
 static void probe_stub(int32_t taken)
 {
     struct ssi_tid_req t = { .tid = taken };
@@ -201,6 +233,9 @@ static void probe_stub(int32_t taken)
     int32_t e_untraced = request(SSI_GETRSEQ, &u, sizeof u, &rs, sizeof rs, &got);
     int32_t e_rseq = -1;
     int pgrp = -1, sid = -1;
+    int32_t filter = -1, filter_again = -1;
+    uint32_t lid = 0;
+    int fds_after = -1, maps0 = -1, maps_same = 0, seccomp = -1, nnp = -1;
     memset(&rs, 0xff, sizeof rs);
     if (!e_spawn) {
         inspect(pid, &state, &ppid, &fds);
@@ -209,16 +244,33 @@ static void probe_stub(int32_t taken)
         e_rseq = request(SSI_GETRSEQ, &t, sizeof t, &rs, sizeof rs, &got);
         struct ssi_inject_req inj = { .tid = pid, .nr = SYS_getpid };
         inject = request(SSI_INJECT, &inj, sizeof inj, &ret, sizeof ret, &got);
+        /* INSTALL_FILTER: the stub leaves with the node's filter, no_new_privs, no extra fd or mapping */
+        maps0 = count_lines(pid, "maps");
+        t.tid = pid;
+        filter = request(SSI_INSTALL_FILTER, &t, sizeof t, &lid, sizeof lid, &got);
+        if (!filter && got != sizeof lid)
+            filter = -EPROTO;
+        int s2, p3, f3;
+        char st3;
+        inspect(pid, &st3, &s2, &f3);
+        fds_after = f3;
+        maps_same = count_lines(pid, "maps") == maps0;
+        filter_again = request(SSI_INSTALL_FILTER, &t, sizeof t, NULL, 0, NULL);
         t.tid = pid;
         detach = request(SSI_DETACH, &t, sizeof t, NULL, 0, NULL);
         usleep(100000);
         int p2, f2;
         inspect(pid, &after, &p2, &f2);
+        seccomp = status_field(pid, "Seccomp:");
+        nnp = status_field(pid, "NoNewPrivs:");
+        (void)p3;
         kill(pid, SIGKILL);
     }
     fprintf(stderr, "fake-daemon: SPAWN-STUB taken=%d spawn=%d pid=%d state=%c ppid=%d pgrp=%d sid=%d fds=%d "
             "rseq=%d:%llx inject=%d ret=%lld detach=%d after=%c untraced-getrseq=%d\n", e_taken, e_spawn, pid, state,
             ppid, pgrp, sid, fds, e_rseq, (unsigned long long)rs.pointer, inject, (long long)ret, detach, after, e_untraced);
+    fprintf(stderr, "fake-daemon: INSTALL-FILTER pid=%d filter=%d listener=%u fds=%d maps-same=%d again=%d "
+            "seccomp=%d nnp=%d\n", pid, filter, lid, fds_after, maps_same, filter_again, seccomp, nnp);
 }
 
 static void probe(int32_t pid)

@@ -5,49 +5,18 @@
  * program, reporting exec failures with the shell's words and statuses (127 not found, 126 not
  * executable). */
 #include "client.h"
+#include "ssi_filter.h"
 #include "ssi_proto.h"
 #include <errno.h>
 #include <limits.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-
-/* The filter is built at compile time from the generated X-macro list: arch check, syscall number with
- * the x32 bit cleared, one comparison per trapped syscall, then ALLOW or USER_NOTIF. */
-enum {
-#define SSI_SYSCALL(name, nr, by_shim) SSI_TRAP_##name,
-#include "ssi_syscalls.h"
-#undef SSI_SYSCALL
-    SSI_TRAP_COUNT
-};
-/* Classic BPF jump offsets are 8 bits wide; past this the filter needs a different layout. */
-_Static_assert(SSI_TRAP_COUNT + 2 <= 255, "too many trapped syscalls for a linear filter");
-
-#define X32_SYSCALL_BIT 0x40000000u
-
-static const struct sock_filter trap_filter[] = {
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    /* Other ABIs (i386 via int 0x80) run untrapped: their numbers differ, trapping them would need a
-     * table of their own. Jump to ALLOW. */
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, SSI_TRAP_COUNT + 2),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-    BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~X32_SYSCALL_BIT),
-    /* entry i sits at 4 + i; USER_NOTIF at 5 + COUNT, so the jump skips COUNT - i instructions */
-#define SSI_SYSCALL(name, nr, by_shim) \
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, SSI_TRAP_COUNT - SSI_TRAP_##name, 0),
-#include "ssi_syscalls.h"
-#undef SSI_SYSCALL
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-};
 
 /* The shell's command search, done before the filter exists: the first regular file with execute
  * permission in $PATH, else the first non-directory found (exec then fails with EACCES, as in bash).
@@ -166,12 +135,8 @@ __attribute__((noreturn)) static void run_program(const struct launch_req *req)
 
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         die("cannot set no_new_privs: %s", strerror(errno));
-    struct sock_fprog prog = {
-        .len = sizeof trap_filter / sizeof trap_filter[0],
-        .filter = (struct sock_filter *)trap_filter,
-    };
     int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                                &prog);
+                                ssi_trap_filter());
     if (listener < 0 && errno == EBUSY)
         die("%s already runs under a seccomp listener (ssi-run inside a program of the cluster?); run "
             "the program directly, it is on the cluster already", req->argv[0]);

@@ -38,6 +38,15 @@ enum ssi_msg_type {
     SSI_GIVEFD = 0x0019,
     SSI_SPAWN_STUB = 0x001A,  /* struct ssi_tid_req (the pid wanted); reply body: i32 pid */
     SSI_GETRSEQ = 0x001B,     /* struct ssi_tid_req; reply body: struct ssi_rseq_reply */
+    /* struct ssi_tid_req (a stopped tracee, typically a restore stub); reply body: u32 listener_id. The
+     * shim injects prctl(PR_SET_NO_NEW_PRIVS), a scratch mmap, seccomp(SET_MODE_FILTER, NEW_LISTENER) of
+     * the node's trap filter, close of the listener and munmap, keeps a copy of the listener
+     * (pidfd_getfd) and registers it like a LAUNCH's (LAUNCHED with the tracee's pid, real uid/gid and
+     * exe). A failure before seccomp() succeeded leaves no scratch page and no fd behind (no_new_privs,
+     * once set, cannot be cleared); a filter whose listener the shim could not adopt cannot be removed
+     * (its traps then fail with ENOSYS): the caller should kill the tracee. Refused with EBUSY when the
+     * tracee already runs under a seccomp filter, ESRCH when it is not traced by the shim. */
+    SSI_INSTALL_FILTER = 0x001C,
     SSI_LAUNCH = 0x0101,
     SSI_GO = 0x0102,
     SSI_REPLY_BIT = 0x8000,

@@ -131,6 +131,50 @@ static void go(int fd, uint32_t req_id, int error, const char *fmt, ...)
         shim_log("sending GO failed: %s", strerror(-rc));
 }
 
+/* What a LAUNCH and an INSTALL_FILTER share once they hold a validated listener (filter.c). */
+int shim_adopt_listener(int lfd, pid_t pid, uid_t uid, gid_t gid, const char *path, uint32_t *lid_out,
+                        enum shim_adopt_stage *stage)
+{
+    /* The trapped task then wakes the listener's responder thread (blocked in NOTIF_RECV, notify.c) on
+     * its own CPU and the answer wakes it back the same way: the cross-CPU wakeups this machine makes so
+     * expensive are avoided. Older kernels lack it; still works. */
+    if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) < 0) {
+        static int warned;
+        if (!warned++)
+            shim_log("SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP unavailable (%s): traps will be slower (logged once)",
+                     strerror(errno));
+    }
+    uint32_t lid;
+    *stage = SHIM_ADOPT_TABLE;
+    int rc = shim_listener_add(lfd, &lid);
+    if (rc < 0) {
+        close(lfd);
+        return rc;
+    }
+    char msg[sizeof(struct ssi_launched) + PATH_MAX];
+    size_t plen = strnlen(path, PATH_MAX - 1);
+    struct ssi_launched l = { .pid = pid, .uid = uid, .gid = gid, .listener_id = lid };
+    memcpy(msg, &l, sizeof l);
+    memcpy(msg + sizeof l, path, plen);
+    msg[sizeof l + plen] = 0;
+    *stage = SHIM_ADOPT_LINK;
+    if (shim_link_send(SSI_LAUNCHED, msg, sizeof l + plen + 1) < 0) {
+        shim_listener_remove(lid);
+        return -EHOSTDOWN;
+    }
+    /* The responder starts only now, so a listener that never became the daemon's has no thread to stop.
+     * The process traps nothing before it is let go (GO, or the restore's DETACH), and a trap would
+     * simply wait in the kernel until the thread runs. */
+    *stage = SHIM_ADOPT_START;
+    rc = shim_listener_start(lid);
+    if (rc < 0) {
+        shim_listener_end(lid); /* the daemon heard LAUNCHED: it hears the end too */
+        return rc;
+    }
+    *lid_out = lid;
+    return 0;
+}
+
 /* Validates a LAUNCH and adopts its listener. Consumes lfd in every case. */
 static void launch(int fd, const uint8_t *frame, int lfd, const struct ucred *cr)
 {
@@ -174,40 +218,18 @@ static void launch(int fd, const uint8_t *frame, int lfd, const struct ucred *cr
         go(fd, h->req_id, -EAGAIN, "node %d's daemon is not linked yet; retry in a moment", node);
         goto reject;
     }
-    /* The trapped task then wakes the listener's responder thread (blocked in NOTIF_RECV, notify.c) on
-     * its own CPU and the answer wakes it back the same way: the cross-CPU wakeups this machine makes so
-     * expensive are avoided. Older kernels lack it; still works. */
-    if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) < 0) {
-        static int warned;
-        if (!warned++)
-            shim_log("SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP unavailable (%s): traps will be slower (logged once)",
-                     strerror(errno));
-    }
     uint32_t lid;
-    int rc = shim_listener_add(lfd, &lid);
-    if (rc < 0) {
+    enum shim_adopt_stage stage;
+    int rc = shim_adopt_listener(lfd, req.pid, cr->uid, cr->gid, path, &lid, &stage);
+    lfd = -1; /* consumed */
+    if (rc == 0)
+        go(fd, h->req_id, 0, "%s", "");
+    else if (stage == SHIM_ADOPT_TABLE)
         go(fd, h->req_id, rc, "cannot adopt the listener of pid %d: %s", req.pid, strerror(-rc));
-        goto reject;
-    }
-    char msg[sizeof(struct ssi_launched) + PATH_MAX];
-    size_t plen = strlen(path) + 1;
-    struct ssi_launched l = { .pid = req.pid, .uid = cr->uid, .gid = cr->gid, .listener_id = lid };
-    memcpy(msg, &l, sizeof l);
-    memcpy(msg + sizeof l, path, plen);
-    if (shim_link_send(SSI_LAUNCHED, msg, sizeof l + plen) < 0) {
-        shim_listener_remove(lid);
-        go(fd, h->req_id, -EHOSTDOWN, "node %d lost its daemon link while launching pid %d", node, req.pid);
-        return;
-    }
-    /* The responder starts only now, so a listener that never became the daemon's has no thread to stop.
-     * P traps nothing before GO, and a trap would simply wait in the kernel until the thread runs. */
-    rc = shim_listener_start(lid);
-    if (rc < 0) {
-        shim_listener_end(lid); /* the daemon heard LAUNCHED: it hears the end too */
+    else if (stage == SHIM_ADOPT_LINK)
+        go(fd, h->req_id, rc, "node %d lost its daemon link while launching pid %d", node, req.pid);
+    else
         go(fd, h->req_id, rc, "cannot start a responder thread for pid %d: %s", req.pid, strerror(-rc));
-        return;
-    }
-    go(fd, h->req_id, 0, "%s", "");
     return;
 reject:
     if (lfd >= 0)

@@ -321,6 +321,17 @@ static int serve_ptrace(const struct ssi_hdr *h, const uint8_t *p, size_t n)
         body_len = sizeof rs;
         break;
     }
+    case SSI_INSTALL_FILTER: {
+        struct ssi_tid_req r;
+        if (n != sizeof r)
+            return -1;
+        memcpy(&r, p, sizeof r);
+        uint32_t lid = 0;
+        err = shim_install_filter(r.tid, &lid);
+        memcpy(body, &lid, sizeof lid);
+        body_len = sizeof lid;
+        break;
+    }
     default:
         return -1;
     }
@@ -349,7 +360,7 @@ static void dispatch(void)
             break;
         shim_notif_reply(p, n);
         return;
-    case SSI_ATTACH ... SSI_GETRSEQ:
+    case SSI_ATTACH ... SSI_INSTALL_FILTER:
         if (serve_ptrace(h, p, n) == 0)
             return;
         break;

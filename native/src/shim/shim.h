@@ -99,6 +99,18 @@ void shim_launch_accept(void);
 void shim_launch_event(uint32_t tag, uint32_t events);
 void shim_launch_sweep(uint64_t now_ms);
 
+/* Registers the seccomp listener lfd (validated by the caller) of process pid, which runs as uid/gid the
+ * program at path, as the node's: SYNC_WAKE_UP, a listener id, LAUNCHED to the daemon, then its responder
+ * thread. A LAUNCH and an INSTALL_FILTER (filter.c) both end here. Consumes lfd in every case. Returns 0
+ * (*lid_out set) or -errno, with *stage saying which step failed (for the caller's message). */
+enum shim_adopt_stage { SHIM_ADOPT_TABLE = 1, SHIM_ADOPT_LINK, SHIM_ADOPT_START };
+int shim_adopt_listener(int lfd, pid_t pid, uid_t uid, gid_t gid, const char *path, uint32_t *lid_out,
+                        enum shim_adopt_stage *stage);
+
+/* filter.c: INSTALL_FILTER. Injects the trap filter (ssi_filter.h) into tid, a stopped tracee of ours,
+ * and adopts a copy of its listener like a launch's. Returns 0 (*lid_out set) or -errno. */
+int shim_install_filter(pid_t tid, uint32_t *lid_out);
+
 /* link.c: the link socket (the node daemon). */
 int shim_link_open(const char *path);
 void shim_link_accept(void);

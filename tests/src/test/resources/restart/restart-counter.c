@@ -1,9 +1,12 @@
-/* Subject of RestartTest. argv: DATA RESULT.
+/* Subject of RestartTest. argv: DATA RESULT [KILLFILE].
  * Fills 4 MiB of heap and a static array with a pattern, opens DATA (which must exist) for writing at
  * its end (its header stays untouched), installs SIGUSR1 and SIGUSR2 handlers, prints "ready <pid>",
  * then every 50 ms writes the next count ("1\n", "2\n", ...) through that fd, so the file offset carries
  * the count. SIGUSR1 makes it write "usr1 <count>\n" next. SIGUSR2 makes it verify both patterns and
- * the count's shadow copy, write PASS or FAIL <why> to RESULT and exit. */
+ * the count's shadow copy, write PASS or FAIL <why> to RESULT and exit. With KILLFILE, once that file
+ * appears holding a pid, it sends that pid SIGTERM with kill(2) (once) and writes
+ * "kill <pid> <return> <errno>\n" to KILLFILE.out (a pid of another node: the kill must be forwarded). */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,7 +31,9 @@ static void put(int fd, const char *s)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) { fprintf(stderr, "usage: restart-counter DATA RESULT\n"); return 2; }
+    if (argc != 3 && argc != 4) { fprintf(stderr, "usage: restart-counter DATA RESULT [KILLFILE]\n"); return 2; }
+    const char *killfile = argc == 4 ? argv[3] : NULL;
+    int killed = 0;
     unsigned char *mem = malloc(SIZE);
     if (!mem) return 2;
     for (size_t i = 0; i < SIZE; i++) mem[i] = (unsigned char)(i * 13 + 5);
@@ -54,6 +59,27 @@ int main(int argc, char **argv)
             seen = usr1;
             snprintf(line, sizeof line, "usr1 %ld\n", count);
             put(fd, line);
+        }
+        if (killfile && !killed && access(killfile, R_OK) == 0) {
+            char buf[32] = "";
+            int k = open(killfile, O_RDONLY);
+            ssize_t n = k >= 0 ? read(k, buf, sizeof buf - 1) : -1;
+            if (k >= 0) close(k);
+            if (n > 0 && memchr(buf, '\n', (size_t)n)) {
+                killed = 1;
+                buf[n] = 0;
+                int target = atoi(buf);
+                int rc = kill(target, SIGTERM);
+                int err = rc < 0 ? errno : 0;
+                char out[4096];
+                snprintf(out, sizeof out, "%s.out", killfile);
+                int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                if (o >= 0) {
+                    snprintf(line, sizeof line, "kill %d %d %d\n", target, rc, err);
+                    put(o, line);
+                    close(o);
+                }
+            }
         }
         count++;
         shadow += 2;

@@ -22,7 +22,8 @@ public final class LinkFrames {
     public static final int HELLO = 0x0001, NOTIF = 0x0002, NOTIF_REPLY = 0x0003, LAUNCHED = 0x0004,
             LISTENER_GONE = 0x0005, ATTACH = 0x0010, DETACH = 0x0011, GETREGS = 0x0012, SETREGS = 0x0013,
             GETXSTATE = 0x0014, SETXSTATE = 0x0015, READMEM = 0x0016, WRITEMEM = 0x0017, INJECT = 0x0018,
-            GIVEFD = 0x0019, SPAWN_STUB = 0x001A, GETRSEQ = 0x001B;
+            GIVEFD = 0x0019, SPAWN_STUB = 0x001A, GETRSEQ = 0x001B,
+            INSTALL_FILTER = 0x001C;
     /** A reply's type is the request's type | REPLY_BIT. */
     public static final int REPLY_BIT = 0x8000;
     /** NOTIF_REPLY flags: let the trapped syscall run natively. */
@@ -118,6 +119,12 @@ public final class LinkFrames {
     public static final class SpawnStubReq {
         public static final int PID = 0, SIZE = 4, REPLY_PID = 0;
         private SpawnStubReq() {}
+    }
+
+    /** INSTALL_FILTER: a {@link TidReq}; the reply body is {@code u32 listener_id} at {@link #REPLY_LISTENER_ID}. */
+    public static final class InstallFilterReq {
+        public static final int TID = 0, SIZE = 4, REPLY_LISTENER_ID = 0, REPLY_SIZE = 4;
+        private InstallFilterReq() {}
     }
 
     /** The GETRSEQ reply body (struct ssi_rseq_reply): a {@link TidReq} asks for it. */
@@ -264,6 +271,7 @@ public final class LinkFrames {
             case GIVEFD -> "GIVEFD";
             case SPAWN_STUB -> "SPAWN_STUB";
             case GETRSEQ -> "GETRSEQ";
+            case INSTALL_FILTER -> "INSTALL_FILTER";
             default -> String.format("0x%04x", type & ~REPLY_BIT);
         };
         return (type & REPLY_BIT) != 0 ? base + " reply" : base;

@@ -207,6 +207,27 @@ public final class ShimLink implements AutoCloseable {
         return new Tracee(this, pid);
     }
 
+    /**
+     * INSTALL_FILTER: the shim injects the node's seccomp trap filter (with no_new_privs) into tid, a
+     * stopped tracee (a restore stub), and registers a copy of its listener like a launched program's
+     * (the daemon hears LAUNCHED with the tracee's pid, real uid/gid and executable). From then on every
+     * syscall the filter traps waits on the shim, so the caller must inject none of them into tid any
+     * more (the shim would wait on the tracee it holds stopped). Blocks until the shim answers.
+     *
+     * @return the listener id the shim gave it
+     * @throws ErrnoException EBUSY when tid already runs under a seccomp filter, ESRCH when the shim does
+     *         not trace it; after a failure the tracee should be killed (a filter that is in force
+     *         cannot be taken back)
+     */
+    public int installFilter(int tid) throws IOException {
+        ByteBuffer body = Tracee.roundTrip(this, LinkFrames.INSTALL_FILTER, LinkFrames.tidPayload(tid),
+                "install the node's seccomp filter into tid " + tid);
+        if (body.remaining() != LinkFrames.InstallFilterReq.REPLY_SIZE)
+            throw new ProtocolException("INSTALL_FILTER reply body of " + body.remaining() + " bytes, expected "
+                    + LinkFrames.InstallFilterReq.REPLY_SIZE);
+        return body.getInt(body.position() + LinkFrames.InstallFilterReq.REPLY_LISTENER_ID);
+    }
+
     /** Closes the socket; the reader thread then fails every pending request and runs onClosed. */
     @Override
     public void close() throws IOException {

@@ -383,6 +383,53 @@ class ShimLinkTest {
     }
 
     @Test
+    void installFilterSendsTheTidAndReturnsTheListenerId() throws Exception {
+        start();
+        CompletableFuture<Integer> installing = CompletableFuture.supplyAsync(() -> {
+            try {
+                return link.installFilter(49210);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        FakeShim.Frame f = shim.read();
+        assertEquals(0x001C, f.type());
+        assertEquals(16 + 4, f.len());
+        assertEquals(49210, f.payload().getInt(0));
+        shim.reply(f, 0, FakeShim.le(4).putInt(0, 0x200001));
+        assertEquals(0x200001, installing.get(10, TimeUnit.SECONDS));
+
+        CompletableFuture<Integer> busy = CompletableFuture.supplyAsync(() -> {
+            try {
+                return link.installFilter(49211);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        f = shim.read();
+        assertEquals(0x001C, f.type());
+        assertEquals(49211, f.payload().getInt(0));
+        shim.reply(f, -16, null);
+        ExecutionException e = assertThrows(ExecutionException.class, () -> busy.get(10, TimeUnit.SECONDS));
+        ErrnoException ee = assertInstanceOf(ErrnoException.class, e.getCause().getCause());
+        assertEquals(16, ee.errno());
+        assertTrue(ee.getMessage().contains("tid 49211"), ee.getMessage());
+
+        // a reply without the listener id breaks the contract
+        CompletableFuture<Integer> shortReply = CompletableFuture.supplyAsync(() -> {
+            try {
+                return link.installFilter(49212);
+            } catch (IOException ex) {
+                throw new RuntimeException(ex);
+            }
+        });
+        f = shim.read();
+        shim.reply(f, 0, FakeShim.le(2));
+        e = assertThrows(ExecutionException.class, () -> shortReply.get(10, TimeUnit.SECONDS));
+        assertInstanceOf(java.net.ProtocolException.class, e.getCause().getCause());
+    }
+
+    @Test
     void shimGoingAwayFailsPendingRequestsAndReportsClosed() throws Exception {
         start();
         CompletableFuture<ByteBuffer> a = link.request(LinkFrames.GETREGS, LinkFrames.tidPayload(1));

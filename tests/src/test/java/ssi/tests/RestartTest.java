@@ -27,7 +27,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * restart/restart-counter.c) counts every 50 ms into a file it holds open at an offset, has SIGUSR1 and
  * SIGUSR2 handlers and 4 MiB of patterned memory. It is checkpointed with --stop and restarted: it must
  * carry on counting from where it stopped (no gap, no repeat, through the same fd offset), run its
- * SIGUSR1 handler, and on SIGUSR2 find its memory intact and write PASS. A second restart while it runs
+ * SIGUSR1 handler, run under the node's seccomp filter (its kill of a gpid of node 2 is forwarded), and
+ * on SIGUSR2 find its memory intact and write PASS. A second restart while it runs
  * names the taken gpid and starts nothing; a corrupted pages file, a replaced backing file and a
  * non-owner are refused with nothing started.
  */
@@ -90,7 +91,8 @@ class RestartTest {
         Path data = work.resolve("data");
         Path result = work.resolve("result");
         Files.writeString(data, HEADER);
-        Cmd.Bg bg = cluster.ssiRunBg(1, program.toString(), data.toString(), result.toString());
+        Path killfile = work.resolve("killfile");
+        Cmd.Bg bg = cluster.ssiRunBg(1, program.toString(), data.toString(), result.toString(), killfile.toString());
         String first = bg.awaitFirstLine(BOUND);
         assertTrue(first.startsWith("ready "), bg::describe);
         int gpid = Integer.parseInt(first.substring(6).trim());
@@ -117,6 +119,28 @@ class RestartTest {
         // the first line after the restart continues the count exactly where the file stopped
         String after = Cmd.read(data).substring((int) sizeAtStop);
         assertTrue(after.startsWith((stoppedAt + 1) + "\n"), () -> "continued with " + after + ctx);
+
+        // it runs under the node's seccomp filter with no_new_privs, as every program ssi-run launches...
+        long host = hostPidOf(gpid, data.toString());
+        assertTrue(host > 0, () -> "no process is gpid " + gpid + " in a node namespace" + ctx);
+        String status = Files.readString(Path.of("/proc", Long.toString(host), "status"));
+        assertTrue(Pattern.compile("(?m)^Seccomp:\\s+2$").matcher(status).find(), () -> status + ctx);
+        assertTrue(Pattern.compile("(?m)^NoNewPrivs:\\s+1$").matcher(status).find(), () -> status + ctx);
+        // ...so its kill(2) of a gpid of node 2 is trapped and forwarded there (natively it would be ESRCH)
+        Cmd.Bg target = cluster.ssiRunBg(2, "/bin/sh", "-c", "echo ready $$; exec sleep 300");
+        try {
+            String tl = target.awaitFirstLine(BOUND);
+            assertTrue(tl.startsWith("ready "), target::describe);
+            int tgpid = Integer.parseInt(tl.substring(6).trim());
+            assertEquals(2, TestCluster.nodeOf(tgpid));
+            Path killed = work.resolve("killfile.out");
+            Files.writeString(killfile, tgpid + "\n");
+            Cmd.waitUntil(BOUND, () -> Files.exists(killed) && Cmd.read(killed).endsWith("\n"), () -> "no kill result" + ctx);
+            assertEquals("kill " + tgpid + " 0 0\n", Cmd.read(killed), () -> "the restored process's kill" + ctx);
+            assertEquals(128 + 15, target.awaitExit(BOUND), target::describe);
+        } finally {
+            if (target.isAlive()) target.kill();
+        }
 
         // its SIGUSR1 handler runs
         cluster.ssi("kill", "-s", "USR1", Integer.toString(gpid)).expectExit(0);

@@ -36,7 +36,9 @@ import java.util.Map;
  * <li>signal dispositions (all 64: the stub's are the shim's), alternate stack, rlimits, tid address,
  *     robust futex list, rseq area (the shim removed the stub's own when it made it), no_new_privs,
  *     blocked mask;
- * <li>credentials last (groups, gids, uids), so the steps before keep the stub's privilege;
+ * <li>credentials (groups, gids, uids), so the steps before keep the stub's privilege;
+ * <li>the node's seccomp filter and no_new_privs (link request INSTALL_FILTER), as a program ssi-run
+ *     launches has them; no syscall the filter traps may be injected after it;
  * <li>munmap of the scratch area, XSAVE state and registers, detach.
  * </ol>
  *
@@ -79,13 +81,15 @@ public final class Restorer {
         "SIGIO", "SIGPWR", "SIGSYS",
     };
 
+    private final ShimLink link;
     private final Tracee t;
     private final RestorePlan plan;
     private final int pid;
     private final List<String> log = new ArrayList<>();
     private long scratch;
 
-    private Restorer(Tracee t, RestorePlan plan) {
+    private Restorer(ShimLink link, Tracee t, RestorePlan plan) {
+        this.link = link;
         this.t = t;
         this.plan = plan;
         this.pid = plan.pid();
@@ -105,7 +109,7 @@ public final class Restorer {
         } catch (ErrnoException e) {
             throw new RestoreException(e);
         }
-        Restorer r = new Restorer(stub, plan);
+        Restorer r = new Restorer(link, stub, plan);
         try {
             r.rebuild();
         } catch (IOException | RuntimeException e) {
@@ -156,6 +160,18 @@ public final class Restorer {
         put(scratch, le(8).putLong(0, plan.blockedMask()).array());
         call("rt_sigprocmask(SIG_SETMASK)", SYS_RT_SIGPROCMASK, SIG_SETMASK, scratch, 0, 8);
         creds();
+        // The node's seccomp filter (INSTALL_FILTER), as every program ssi-run launches has it: its
+        // signals to other nodes are trapped and forwarded again. Order matters:
+        //  - after the fds, mm fields (the exe the shim reports in LAUNCHED) and credentials: the shim
+        //    announces the process with the uid/gid it has now, and the daemon gives it the SSI
+        //    capabilities of that uid (root's if it were still the stub's); no_new_privs, which the
+        //    shim sets, lets a non-root task install a filter, so dropping privilege first costs nothing;
+        //  - before the last injected syscall that could be trapped: from here on every syscall the
+        //    filter traps (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo) would wait on the
+        //    shim, which holds this tracee stopped. Only munmap (never trapped), the XSAVE state and the
+        //    registers follow; add no trapped call after this line.
+        int listener = link.installFilter(pid);
+        log.add("seccomp filter installed (listener " + listener + ")");
         call("munmap of the scratch area", SYS_MUNMAP, scratch, SCRATCH_SIZE);
         if (plan.xstate() != null)
             t.setXstate(plan.xstate());
