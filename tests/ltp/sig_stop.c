@@ -120,9 +120,16 @@ static void tstp_handler(void)
     if (child == 0) {
         close(p[0]);
         signal(SIGTSTP, on_tstp);
+        /* SIGTSTP stays blocked except inside sigsuspend: with a check-then-pause() loop, a signal
+         * landing between the check and pause() would leave the child paused for good. */
+        sigset_t block, wait_mask;
+        sigemptyset(&block);
+        sigaddset(&block, SIGTSTP);
+        sigprocmask(SIG_BLOCK, &block, &wait_mask);
+        sigdelset(&wait_mask, SIGTSTP);
         tst_write_full(p[1], "r", 1);
         while (!tstp_seen)
-            pause();
+            sigsuspend(&wait_mask);
         /* back from the stop */
         tst_write_full(p[1], "c", 1);
         _exit(5);
