@@ -56,16 +56,7 @@ final class CheckpointCommand implements Callable<Integer> {
         // The daemon runs elsewhere (another cwd, maybe another node): it gets an absolute path.
         String dir = output == null ? "" : output.toAbsolutePath().normalize().toString();
         int node = ssi.node();
-        Reply r;
-        try (ControlSource.Connection c = ssi.open(node, what)) {
-            Duration saved = ssi.requestTimeout;
-            ssi.requestTimeout = TIMEOUT;
-            try {
-                r = ssi.call(c, node, new ControlMessages.Checkpoint(gpid, dir, stop), what);
-            } finally {
-                ssi.requestTimeout = saved;
-            }
-        }
+        Reply r = ssi.callOnce(node, new ControlMessages.Checkpoint(gpid, dir, stop), what, TIMEOUT);
         if (!r.isOk()) throw new SsiException(what, Errno.describe(r), "nothing was written; see " + ssi.logOf(node) + " for details");
         Checkpointed done = r.checkpoint();
         ssi.out().println(String.format(Locale.ROOT, "checkpoint of %d (%d process%s, %.1f MiB) written to %s; frozen %d ms%s",

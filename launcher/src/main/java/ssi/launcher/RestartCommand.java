@@ -46,16 +46,7 @@ final class RestartCommand implements Callable<Integer> {
         String what = "restart " + dir;
         String abs = dir.toAbsolutePath().normalize().toString();
         int node = ssi.node();
-        Reply r;
-        try (ControlSource.Connection c = ssi.open(node, what)) {
-            Duration saved = ssi.requestTimeout;
-            ssi.requestTimeout = TIMEOUT;
-            try {
-                r = ssi.call(c, node, new ControlMessages.Restart(abs), what);
-            } finally {
-                ssi.requestTimeout = saved;
-            }
-        }
+        Reply r = ssi.callOnce(node, new ControlMessages.Restart(abs), what, TIMEOUT);
         if (!r.isOk()) throw new SsiException(what, Errno.describe(r), "nothing was started; see " + ssi.logOf(node) + " for details");
         Restarted done = r.restart();
         ssi.out().println(String.format(Locale.ROOT, "restarted %d on node %d in %d ms", done.gpid(), node,

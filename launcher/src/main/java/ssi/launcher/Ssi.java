@@ -231,8 +231,20 @@ public final class Ssi implements Callable<Integer> {
 
     /** One request on an open connection, with the ordinary timeout; transport failures become SsiException. */
     Reply call(ControlSource.Connection c, int node, Request request, String what) throws SsiException {
+        return call(c, node, request, what, requestTimeout);
+    }
+
+    /** Opens, sends one request that may take up to timeout (a checkpoint, a restart), closes. */
+    Reply callOnce(int node, Request request, String what, Duration timeout) throws SsiException {
+        try (ControlSource.Connection c = open(node, what)) {
+            return call(c, node, request, what, timeout);
+        }
+    }
+
+    private Reply call(ControlSource.Connection c, int node, Request request, String what, Duration timeout)
+            throws SsiException {
         try {
-            return NodeProbe.call(c, request, requestTimeout);
+            return NodeProbe.call(c, request, timeout);
         } catch (IOException e) {
             throw new SsiException(what, "node " + node + " did not answer: " + e.getMessage(),
                     "see " + logOf(node) + " for what its daemon did");
