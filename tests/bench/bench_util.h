@@ -8,6 +8,11 @@
 #include <string.h>
 #include <errno.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/seccomp.h>
+#include "ssi_filter.h"
 
 static inline double now_ns(void)
 {
@@ -40,4 +45,13 @@ static inline long arg_long(const char *s, const char *who)
     }
     return v;
 }
+/* Installs the very filter ssi-run's programs run under (native/src/common/ssi_filter.c, generated from
+ * syscalls.tsv) with a listener; returns the listener fd or -1 with errno set. */
+static inline int install_trap_filter(void)
+{
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, ssi_trap_filter());
+}
+
 #endif

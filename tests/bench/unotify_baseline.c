@@ -1,8 +1,8 @@
 /* unotify_baseline [N [PIN [WAIT [SYNC]]]]: the cost of a bare seccomp user-notification round trip,
  * the floor for a trapped syscall under ssi-run.
  *
- * A child installs a filter (SECCOMP_FILTER_FLAG_NEW_LISTENER) that traps the signal syscalls ssi-run
- * traps (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo) and passes the listener to the parent
+ * A child installs ssi-run's own filter (SECCOMP_FILTER_FLAG_NEW_LISTENER), which traps the signal
+ * syscalls, and passes the listener to the parent
  * over a socketpair (SCM_RIGHTS). The parent asks for SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP and answers
  * every notification with SECCOMP_USER_NOTIF_FLAG_CONTINUE in a tight loop; the child times N calls of
  * kill(getpid(), 0).
@@ -18,8 +18,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <unistd.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -39,27 +37,6 @@
 
 static volatile sig_atomic_t child_gone;
 static void on_chld(int sig) { (void)sig; child_gone = 1; }
-
-static int install_filter(void)
-{
-    struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_kill, 4, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_tkill, 3, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_tgkill, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_sigqueueinfo, 1, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_tgsigqueueinfo, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return -1;
-    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
-}
 
 static int send_fd(int sock, int fd)
 {
@@ -96,7 +73,7 @@ static int recv_fd(int sock)
 
 static int child_main(int sock, long n, int cpu)
 {
-    int lfd = install_filter();
+    int lfd = install_trap_filter();
     if (lfd < 0) {
         fprintf(stderr, "unotify_baseline: seccomp(NEW_LISTENER): %s\n", strerror(errno));
         return 1;
