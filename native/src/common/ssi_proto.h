@@ -47,6 +47,14 @@ enum ssi_msg_type {
      * (its traps then fail with ENOSYS): the caller should kill the tracee. Refused with EBUSY when the
      * tracee already runs under a seccomp filter, ESRCH when it is not traced by the shim. */
     SSI_INSTALL_FILTER = 0x001C,
+    /* struct ssi_clone_req; reply body: i32 tid. The shim injects clone3(flags, exit_signal, set_tid =
+     * {new_tid}) into the stopped tracee `tid` with PTRACE_O_TRACEFORK/TRACECLONE set for that one call,
+     * so the new process (flags without CLONE_THREAD) or thread (with it) starts traced by the shim and
+     * held in its first stop; `scratch` is 128 writable bytes in the tracee for clone_args. */
+    SSI_CLONE_INTO = 0x0020,
+    /* struct ssi_peeksig_req; reply body: u32 count, then count x 128-byte siginfo (PTRACE_PEEKSIGINFO of
+     * a stopped tracee's private queue, or its process's shared queue when shared != 0), at most 64. */
+    SSI_PEEKSIGINFO = 0x0021,
     SSI_LAUNCH = 0x0101,
     SSI_GO = 0x0102,
     SSI_REPLY_BIT = 0x8000,
@@ -83,6 +91,8 @@ struct ssi_mem_req { int32_t pid; uint32_t len; uint64_t addr; /* WRITEMEM: then
 struct ssi_inject_req { int32_t tid; int32_t nr; uint64_t args[6]; } __attribute__((packed));
 struct ssi_givefd_req { int32_t tid; int32_t daemon_fd; int32_t target_fd; } __attribute__((packed));
 /* PTRACE_GET_RSEQ_CONFIGURATION: the thread's rseq area (pointer 0: none registered). */
+struct ssi_clone_req { int32_t tid, new_tid; uint64_t flags; uint32_t exit_signal, pad; uint64_t scratch; } __attribute__((packed));
+struct ssi_peeksig_req { int32_t tid; uint32_t shared; } __attribute__((packed));
 struct ssi_rseq_reply { uint64_t pointer; uint32_t size, signature, flags, pad; } __attribute__((packed));
 
 /* Frame I/O on a stream unix socket (src/common/proto.c). All return 0 on success or -errno.

@@ -332,6 +332,29 @@ static int serve_ptrace(const struct ssi_hdr *h, const uint8_t *p, size_t n)
         body_len = sizeof lid;
         break;
     }
+    case SSI_CLONE_INTO: {
+        struct ssi_clone_req r;
+        if (n != sizeof r)
+            return -1;
+        memcpy(&r, p, sizeof r);
+        err = pt_clone_into(r.tid, r.new_tid, r.flags, r.exit_signal, r.scratch);
+        int32_t tid32 = err ? 0 : r.new_tid;
+        memcpy(body, &tid32, sizeof tid32);
+        body_len = sizeof tid32;
+        break;
+    }
+    case SSI_PEEKSIGINFO: {
+        struct ssi_peeksig_req r;
+        if (n != sizeof r)
+            return -1;
+        memcpy(&r, p, sizeof r);
+        int count = 0;
+        err = pt_peek_siginfo(r.tid, r.shared != 0, body + 4, 64, &count);
+        uint32_t c32 = err ? 0 : (uint32_t)count;
+        memcpy(body, &c32, sizeof c32);
+        body_len = 4 + (size_t)c32 * 128;
+        break;
+    }
     default:
         return -1;
     }
@@ -361,6 +384,7 @@ static void dispatch(void)
         shim_notif_reply(p, n);
         return;
     case SSI_ATTACH ... SSI_INSTALL_FILTER:
+    case SSI_CLONE_INTO ... SSI_PEEKSIGINFO:
         if (serve_ptrace(h, p, n) == 0)
             return;
         break;

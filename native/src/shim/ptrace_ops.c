@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/sched.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -675,4 +676,85 @@ out:
     if (lsock >= 0)
         close(lsock);
     return rc;
+}
+
+/* struct clone_args up to set_tid_size (CLONE_ARGS_SIZE_VER1, 80 bytes), then the one-entry tid array. */
+struct clone_scratch {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size;
+    int32_t tid_array[2];
+};
+
+int pt_clone_into(pid_t tid, pid_t new_tid, uint64_t flags, uint32_t exit_signal, uint64_t scratch)
+{
+    if (!find_tracee(tid))
+        return -ESRCH;
+    if (new_tid <= 0)
+        return -EINVAL;
+    if (find_tracee(new_tid))
+        return -EALREADY;
+    /* clone3 with these would make a child we cannot hold or that shares what it must not */
+    const uint64_t refused = CLONE_VFORK | CLONE_PTRACE | CLONE_UNTRACED | CLONE_PIDFD | CLONE_PARENT_SETTID |
+                             CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | CLONE_SETTLS | CLONE_NEWPID |
+                             CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_INTO_CGROUP;
+    if (flags & refused)
+        return -EINVAL;
+    struct clone_scratch cs;
+    memset(&cs, 0, sizeof cs);
+    cs.flags = flags;
+    cs.exit_signal = (flags & CLONE_THREAD) ? 0 : exit_signal;
+    cs.set_tid = scratch + offsetof(struct clone_scratch, tid_array);
+    cs.set_tid_size = 1;
+    cs.tid_array[0] = new_tid;
+    int rc = pt_writemem(tid, scratch, &cs, sizeof cs);
+    if (rc)
+        return rc;
+    /* In the table before the child exists, so the reaper stashes its first stop for us. */
+    if (!add_tracee(new_tid))
+        return -ENOMEM;
+    long opts = PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE;
+    if (ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)opts) < 0) {
+        rc = -errno;
+        drop_tracee(new_tid);
+        return rc;
+    }
+    int64_t ret = 0;
+    rc = inject6(tid, SYS_clone3, scratch, offsetof(struct clone_scratch, tid_array), 0, 0, 0, 0, &ret);
+    ptrace(PTRACE_SETOPTIONS, tid, 0, 0);
+    if (!rc && ret < 0)
+        rc = (int)ret;
+    if (!rc && ret != new_tid) {
+        /* cannot happen with set_tid: never leave a stray task */
+        kill((pid_t)ret, SIGKILL);
+        rc = -EPROTO;
+    }
+    if (rc) {
+        drop_tracee(new_tid);
+        return rc;
+    }
+    /* An auto-attached child of a seized tracee starts in a PTRACE_EVENT_STOP; it inherited the options. */
+    rc = wait_interrupt_stop(new_tid);
+    if (!rc && ptrace(PTRACE_SETOPTIONS, new_tid, 0, 0) < 0)
+        rc = -errno;
+    if (rc) {
+        syscall(SYS_tgkill, (flags & CLONE_THREAD) ? tid : new_tid, new_tid, SIGKILL);
+        drop_tracee(new_tid);
+        return rc;
+    }
+    return 0;
+}
+
+#ifndef PTRACE_PEEKSIGINFO_SHARED
+#define PTRACE_PEEKSIGINFO_SHARED 1
+#endif
+
+int pt_peek_siginfo(pid_t tid, int shared, void *buf, int max, int *n_out)
+{
+    if (!find_tracee(tid))
+        return -ESRCH;
+    struct { uint64_t off; uint32_t flags; int32_t nr; } args = { 0, shared ? PTRACE_PEEKSIGINFO_SHARED : 0, max };
+    long n = ptrace(PTRACE_PEEKSIGINFO, tid, &args, buf);
+    if (n < 0)
+        return -errno;
+    *n_out = (int)n;
+    return 0;
 }

@@ -32,5 +32,12 @@ int pt_inject_syscall(pid_t tid, long nr, const uint64_t args[6], int64_t *ret_o
 /* Installs a copy of local_fd (an fd of the shim) in the tracee at target_fd (or the lowest free fd when
  * target_fd < 0); *installed_fd_out gets the number. */
 int pt_give_fd(pid_t tid, int local_fd, int target_fd, int *installed_fd_out);
+/* clone3 injected into the stopped tracee tid with set_tid = {new_tid}, PTRACE_O_TRACEFORK/TRACECLONE
+ * set for that call only: the new process or thread is in the tracee table and held in its first stop
+ * when this returns. scratch: 128 writable bytes in the tracee (clone_args and the tid array). */
+int pt_clone_into(pid_t tid, pid_t new_tid, uint64_t flags, uint32_t exit_signal, uint64_t scratch);
+/* PTRACE_PEEKSIGINFO of a stopped tracee: up to max siginfos (128 bytes each) of its private queue, or
+ * of the shared queue of its thread group; *n_out gets the count. */
+int pt_peek_siginfo(pid_t tid, int shared, void *buf, int max, int *n_out);
 
 #endif

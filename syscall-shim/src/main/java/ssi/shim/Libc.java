@@ -18,12 +18,44 @@ final class Libc {
         @SaveError
         long syscall(long number, long a1, long a2, long a3);
 
+        /**
+         * syscall() with six arguments, bound to the same symbol (jnr-ffi does not overload by arity);
+         * with one argument fewer jnr-ffi's call leaves the last one unset (seen under strace).
+         */
+        @SaveError
+        long syscall6(long number, long a1, long a2, long a3, long a4, long a5, long a6);
+
         @SaveError
         int close(int fd);
+
+        @SaveError
+        int pipe2(@jnr.ffi.annotations.Out int[] fds, int flags);
+
+        @SaveError
+        long read(int fd, @jnr.ffi.annotations.Out byte[] buf, long count);
+
+        @SaveError
+        long recv(int fd, @jnr.ffi.annotations.Out byte[] buf, long len, int flags);
+
+        @SaveError
+        int fcntl(int fd, int cmd, int arg);
+
+        @SaveError
+        int socket(int domain, int type, int protocol);
+
+        @SaveError
+        long send(int fd, @jnr.ffi.annotations.In byte[] buf, long len, int flags);
+
+        @SaveError
+        long write(int fd, @jnr.ffi.annotations.In byte[] buf, long count);
+
+        @SaveError
+        int getsockopt(int fd, int level, int name, @jnr.ffi.annotations.Out int[] val,
+                       @jnr.ffi.annotations.In @jnr.ffi.annotations.Out int[] len);
     }
 
     private static final class Holder {
-        static final C C = LibraryLoader.create(Libc.C.class).load("c");
+        static final C C = LibraryLoader.create(Libc.C.class).map("syscall6", "syscall").load("c");
         static final jnr.ffi.Runtime RUNTIME = jnr.ffi.Runtime.getRuntime(C);
     }
 

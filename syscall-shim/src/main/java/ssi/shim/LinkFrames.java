@@ -23,7 +23,7 @@ public final class LinkFrames {
             LISTENER_GONE = 0x0005, ATTACH = 0x0010, DETACH = 0x0011, GETREGS = 0x0012, SETREGS = 0x0013,
             GETXSTATE = 0x0014, SETXSTATE = 0x0015, READMEM = 0x0016, WRITEMEM = 0x0017, INJECT = 0x0018,
             GIVEFD = 0x0019, SPAWN_STUB = 0x001A, GETRSEQ = 0x001B,
-            INSTALL_FILTER = 0x001C;
+            INSTALL_FILTER = 0x001C, CLONE_INTO = 0x0020, PEEKSIGINFO = 0x0021;
     /** A reply's type is the request's type | REPLY_BIT. */
     public static final int REPLY_BIT = 0x8000;
     /** NOTIF_REPLY flags: let the trapped syscall run natively. */
@@ -119,6 +119,18 @@ public final class LinkFrames {
     public static final class SpawnStubReq {
         public static final int PID = 0, SIZE = 4, REPLY_PID = 0;
         private SpawnStubReq() {}
+    }
+
+    /** struct ssi_clone_req; the reply body is {@code i32 tid}. */
+    public static final class CloneReq {
+        public static final int TID = 0, NEW_TID = 4, FLAGS = 8, EXIT_SIGNAL = 16, PAD = 20, SCRATCH = 24, SIZE = 32;
+        private CloneReq() {}
+    }
+
+    /** struct ssi_peeksig_req; the reply body is {@code u32 count} then count 128-byte siginfos. */
+    public static final class PeekSigReq {
+        public static final int TID = 0, SHARED = 4, SIZE = 8, SIGINFO = 128;
+        private PeekSigReq() {}
     }
 
     /** INSTALL_FILTER: a {@link TidReq}; the reply body is {@code u32 listener_id} at {@link #REPLY_LISTENER_ID}. */

@@ -228,6 +228,57 @@ public final class ShimLink implements AutoCloseable {
         return body.getInt(body.position() + LinkFrames.InstallFilterReq.REPLY_LISTENER_ID);
     }
 
+    /**
+     * CLONE_INTO: the shim injects clone3 into parent (a stopped tracee) with these flags and
+     * set_tid = {newTid}, tracing the result: a new process (flags without CLONE_THREAD, exit signal
+     * exitSignal) or thread, held in its first stop, returned as a Tracee. It starts where the injected
+     * call returned, with the parent's registers and rax 0: set its registers before it runs.
+     * scratch is 128 writable bytes in the parent for the clone_args.
+     *
+     * @throws ErrnoException EEXIST when newTid is taken, EINVAL for flags the shim refuses
+     */
+    public Tracee cloneInto(Tracee parent, int newTid, long flags, int exitSignal, long scratch) throws IOException {
+        ByteBuffer p = LinkFrames.payload(LinkFrames.CloneReq.SIZE);
+        p.putInt(LinkFrames.CloneReq.TID, parent.tid());
+        p.putInt(LinkFrames.CloneReq.NEW_TID, newTid);
+        p.putLong(LinkFrames.CloneReq.FLAGS, flags);
+        p.putInt(LinkFrames.CloneReq.EXIT_SIGNAL, exitSignal);
+        p.putLong(LinkFrames.CloneReq.SCRATCH, scratch);
+        ByteBuffer body;
+        try {
+            body = Tracee.roundTrip(this, LinkFrames.CLONE_INTO, p, "clone " + newTid + " from " + parent.tid());
+        } catch (ErrnoException e) {
+            if (e.errno() == 17)
+                throw new ErrnoException("gpid " + newTid + " is taken on node " + nodeId, e);
+            throw e;
+        }
+        if (body.remaining() != 4 || body.getInt(body.position()) != newTid)
+            throw new ProtocolException("CLONE_INTO for tid " + newTid + " answered something else");
+        return new Tracee(this, newTid);
+    }
+
+    /**
+     * PEEKSIGINFO: the queued siginfos (128 bytes each, at most 64) of a stopped tracee's own queue, or of
+     * its process's shared queue, oldest first, left queued.
+     */
+    public java.util.List<byte[]> peekSiginfo(int tid, boolean shared) throws IOException {
+        ByteBuffer p = LinkFrames.payload(LinkFrames.PeekSigReq.SIZE);
+        p.putInt(LinkFrames.PeekSigReq.TID, tid);
+        p.putInt(LinkFrames.PeekSigReq.SHARED, shared ? 1 : 0);
+        ByteBuffer body = Tracee.roundTrip(this, LinkFrames.PEEKSIGINFO, p, "read the pending signals of " + tid);
+        int at = body.position();
+        int n = body.getInt(at);
+        if (n < 0 || n > 64 || body.remaining() != 4 + n * LinkFrames.PeekSigReq.SIGINFO)
+            throw new ProtocolException("PEEKSIGINFO reply of " + body.remaining() + " bytes for " + n + " siginfos");
+        java.util.List<byte[]> out = new java.util.ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            byte[] si = new byte[LinkFrames.PeekSigReq.SIGINFO];
+            body.get(at + 4 + i * si.length, si);
+            out.add(si);
+        }
+        return out;
+    }
+
     /** Closes the socket; the reader thread then fails every pending request and runs onClosed. */
     @Override
     public void close() throws IOException {

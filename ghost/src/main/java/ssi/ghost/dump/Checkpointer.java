@@ -69,19 +69,32 @@ public final class Checkpointer {
 
             // Inspect first: every refusal comes before the first file is written.
             Map<Integer, Fds.Found> files = new LinkedHashMap<>();
+            Map<Long, ssi.shim.UnixDiag.Info>[] unixCache = new Map[1];
+            Fds.UnixSockets unix = () -> {
+                if (unixCache[0] == null) unixCache[0] = ssi.shim.UnixDiag.all();
+                return unixCache[0];
+            };
             for (ProcTree.Member m : tree.members()) {
                 if (m.state() == 'Z' || m.state() == 'X') {
                     throw CheckpointException.unsupported("process " + m.pid() + " (" + m.comm() + ") is a zombie (it exited "
                             + "and its parent has not reaped it): not supported");
                 }
-                files.put(m.pid(), Fds.dump(fs, m.pid()));
+                files.put(m.pid(), Fds.dump(fs, m.pid(), unix));
                 refuseTimers(m.pid());
             }
-            Map<Integer, List<Records.Fd>> fdsByPid = new HashMap<>();
+            SharedFds.checkVfork(tree.pids());
+            Map<Integer, List<Records.Fd>> fdsByPid = new LinkedHashMap<>();
             files.forEach((pid, f) -> fdsByPid.put(pid, f.fds()));
             Fds.checkPipes(fdsByPid);
-            java.util.Set<Long> pipesSeen = new java.util.HashSet<>();
-            for (ProcTree.Member m : tree.members()) Fds.checkPipesEmpty(m.pid(), fdsByPid.get(m.pid()), freezer.any(m.pid()), pipesSeen);
+            boolean sockets = fdsByPid.values().stream().flatMap(List::stream).anyMatch(f -> f.kind() == Records.FD_UNIX);
+            Map<Long, ssi.shim.UnixDiag.Info> socks = sockets ? unix.get() : Map.of();
+            if (sockets) SharedFds.checkSockets(fdsByPid, socks);
+            Map<Integer, Map<Integer, byte[]>> queued = new HashMap<>();
+            Map<Integer, List<Records.Fd>> shared = SharedFds.queues(SharedFds.identify(fdsByPid), socks, queued);
+            for (var e : shared.entrySet()) {
+                Fds.Found f = files.get(e.getKey());
+                files.put(e.getKey(), new Fds.Found(e.getValue(), f.deleted(), queued.getOrDefault(e.getKey(), Map.of())));
+            }
 
             // Every path operation on the image (create, rename, chmod, remove) runs with the caller's fs
             // identity; /proc is read with the daemon's own (a process that changed uid has root-owned
@@ -111,7 +124,7 @@ public final class Checkpointer {
             List<Records.TreeEntry> entries = new ArrayList<>();
             for (ProcTree.Member m : tree.members()) {
                 entries.add(new Records.TreeEntry(m.pid(), m.ppid(), m.pgid(), m.sid(), m.ruid(), ssiCaps.applyAsInt(m.pid()),
-                        freezer.threads(m.pid()).size()));
+                        freezer.threads(m.pid()).size(), m.exitSignal()));
             }
             Records.Inventory inv = new Records.Inventory(System.currentTimeMillis(), nodeId, callerUid, root, hostname());
             caller.run(() -> {
@@ -211,6 +224,7 @@ public final class Checkpointer {
         Records.Mm mm;
         List<Records.ThreadRec> threads = new ArrayList<>();
         List<Records.RseqRec> rseqs = new ArrayList<>();
+        List<Records.SigQueue> sigqueues = new ArrayList<>();
         // Every injection happens between map and unmap of the scratch page, and the memory map is read
         // after the unmap, so the page is never part of the image.
         try (Scratch s = Scratch.map(t, pid)) {
@@ -224,6 +238,13 @@ public final class Checkpointer {
             }
             mm = Memory.dumpMm(fs, pid, t);
         }
+        // Queued signals with their siginfo: each thread's own queue, and the process's shared one.
+        for (Tracee th : freezer.threads(pid)) {
+            List<byte[]> q = link.peekSiginfo(th.tid(), false);
+            if (!q.isEmpty()) sigqueues.add(new Records.SigQueue(th.tid(), q));
+        }
+        List<byte[]> sharedQ = link.peekSiginfo(t.tid(), true);
+        if (!sharedQ.isEmpty()) sigqueues.add(new Records.SigQueue(0, sharedQ));
         ProcFs.Stat st = fs.stat(fs.dir(pid));
         String comm = st == null ? "?" : st.comm();
         Path d = fs.dir(pid);
@@ -237,7 +258,7 @@ public final class Checkpointer {
         List<Records.Pagemap> pagemaps = Memory.dumpPages(fs, pid, vmas, pages);
         List<Records.Fd> fds = Fds.saveDeleted(pid, found, data);
         return new ProcessImage(proc, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, pagemaps, rseqs,
-                fileStats(proc, vmas, fds));
+                fileStats(proc, vmas, fds), sigqueues);
     }
 
     /**

@@ -30,11 +30,23 @@ final class Fds {
     private static final List<String> DEVICES = List.of("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom");
     private static final String DELETED = " (deleted)";
 
-    /** What dump found: the records, and the deleted files whose bytes must be saved. */
-    record Found(List<Records.Fd> fds, Map<Integer, Path> deleted) {}
+    /**
+     * What dump found: the records, the deleted files whose bytes must be saved, and the bytes queued in
+     * pipes and sockets to save on some of these fds (fd -> bytes; SharedFds fills it in).
+     */
+    record Found(List<Records.Fd> fds, Map<Integer, Path> deleted, Map<Integer, byte[]> queued) {
+        Found(List<Records.Fd> fds, Map<Integer, Path> deleted) {
+            this(fds, deleted, Map.of());
+        }
+    }
+
+    /** The UNIX sockets of the node (sock_diag), asked once per checkpoint and only if some fd is a socket. */
+    interface UnixSockets {
+        Map<Long, ssi.shim.UnixDiag.Info> get() throws IOException;
+    }
 
     /** Inspects every fd of pid; throws an EOPNOTSUPP CheckpointException at the first unsupported one. */
-    static Found dump(ProcFs fs, int pid) throws IOException {
+    static Found dump(ProcFs fs, int pid, UnixSockets unix) throws IOException {
         Path fdDir = fs.dir(pid).resolve("fd");
         List<Records.Fd> out = new ArrayList<>();
         Map<Integer, Path> deleted = new HashMap<>();
@@ -91,7 +103,10 @@ final class Fds {
                 out.add(new Records.Fd(fd, Records.FD_PIPE, flags, cloexec, pos, target, ino, -1, -1, 0));
             } else if (target.startsWith("socket:[")) {
                 long ino = Long.parseLong(target.substring(8, target.length() - 1));
-                throw CheckpointException.unsupported(where + " is " + Sockets.describe(fs, pid, ino) + ": not supported");
+                if (!unix.get().containsKey(ino))
+                    throw CheckpointException.unsupported(where + " is " + Sockets.describe(fs, pid, ino) + ": not supported");
+                // a UNIX socket: SharedFds checks it is one end of a pair inside the application
+                out.add(new Records.Fd(fd, Records.FD_UNIX, flags, cloexec, pos, target, ino, -1, -1, 0));
             } else {
                 throw CheckpointException.unsupported(where + " is " + target + ": not supported");
             }
@@ -123,32 +138,19 @@ final class Fds {
         }
     }
 
-    private static final int SYS_IOCTL = 16, FIONREAD = 0x541B;
-
     /**
-     * Refuses pipes that hold unread bytes: the image does not carry pipe contents yet, and dropping
-     * them would change what the reader sees after a restore. FIONREAD is asked inside the process
-     * (an injected ioctl on its own fd), once per pipe.
+     * Copies the bytes of every deleted-but-open file, and the queued bytes of pipes and sockets, into
+     * data; returns the fds with their data chunk.
      */
-    static void checkPipesEmpty(int pid, List<Records.Fd> fds, ssi.shim.Tracee t, java.util.Set<Long> seen) throws IOException {
-        List<Records.Fd> pipes = fds.stream().filter(f -> f.kind() == Records.FD_PIPE && seen.add(f.inode())).toList();
-        if (pipes.isEmpty()) return;
-        try (Scratch s = Scratch.map(t, pid)) {
-            for (Records.Fd f : pipes) {
-                s.call(t, "ioctl(" + f.fd() + ", FIONREAD)", SYS_IOCTL, f.fd(), FIONREAD, s.addr);
-                int queued = s.read(4).getInt(0);
-                if (queued > 0) {
-                    throw CheckpointException.unsupported("process " + pid + " fd " + f.fd() + " is a pipe (inode " + f.inode()
-                            + ") holding " + queued + " unread bytes: saving pipe contents is not supported");
-                }
-            }
-        }
-    }
-
-    /** Copies the bytes of every deleted-but-open file into data; returns the fds with their data chunk. */
     static List<Records.Fd> saveDeleted(int pid, Found found, DataWriter data) throws IOException {
         List<Records.Fd> out = new ArrayList<>();
         for (Records.Fd f : found.fds()) {
+            byte[] queued = found.queued().get(f.fd());
+            if (queued != null) {
+                DataWriter.Chunk c = data.append(java.nio.ByteBuffer.wrap(queued));
+                out.add(f.withData(c.offset(), c.length(), c.crc()));
+                continue;
+            }
             Path link = found.deleted().get(f.fd());
             if (link == null) {
                 out.add(f);
@@ -160,8 +162,7 @@ final class Fds {
             try (FileChannel ch = FileChannel.open(link, StandardOpenOption.READ)) {
                 c = data.appendAll(ch);
             }
-            out.add(new Records.Fd(f.fd(), f.kind(), f.flags(), f.cloexec(), f.pos(), f.path(), f.inode(), c.offset(),
-                    c.length(), c.crc()));
+            out.add(f.withData(c.offset(), c.length(), c.crc()));
         }
         return out;
     }

@@ -12,8 +12,13 @@ import java.util.Map;
  * fork while the first ones are being attached. Immutable; any thread.
  */
 public record ProcTree(List<Member> members) {
-    /** One process: identity, ids, uids (real, effective, saved) and stat state. */
-    public record Member(int pid, int ppid, int pgid, int sid, int ruid, int euid, int suid, char state, String comm) {}
+    /** One process: identity, ids, uids (real, effective, saved), stat state and exit signal (stat field 38). */
+    public record Member(int pid, int ppid, int pgid, int sid, int ruid, int euid, int suid, char state, String comm,
+                         int exitSignal) {
+        public Member(int pid, int ppid, int pgid, int sid, int ruid, int euid, int suid, char state, String comm) {
+            this(pid, ppid, pgid, sid, ruid, euid, suid, state, comm, 17);
+        }
+    }
 
     /** The tree under root, or null when root does not exist. */
     public static ProcTree collect(java.nio.file.Path procRoot, int root) {
@@ -42,7 +47,13 @@ public record ProcTree(List<Member> members) {
             } catch (java.io.IOException e) {
                 continue; // gone meanwhile
             }
-            out.add(new Member(pid, s.ppid(), s.pgid(), s.sid(), uids[0], uids[1], uids[2], s.state(), s.comm()));
+            int exitSignal = 17;
+            try {
+                exitSignal = (int) s.field(38);
+            } catch (RuntimeException e) {
+                // an old kernel's shorter stat: SIGCHLD
+            }
+            out.add(new Member(pid, s.ppid(), s.pgid(), s.sid(), uids[0], uids[1], uids[2], s.state(), s.comm(), exitSignal));
             todo.addAll(children.getOrDefault(pid, List.of()));
         }
         return new ProcTree(List.copyOf(out));

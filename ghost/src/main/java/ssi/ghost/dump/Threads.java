@@ -16,7 +16,10 @@ import java.util.Map;
 final class Threads {
     private Threads() {}
 
-    private static final int SYS_SIGALTSTACK = 131;
+    private static final int SYS_SIGALTSTACK = 131, SYS_PRCTL = 157, SYS_GET_ROBUST_LIST = 274;
+    private static final int PR_GET_TID_ADDRESS = 40;
+    /** Scratch offsets for the clear_child_tid pointer and the robust list head and length. */
+    private static final int TIDADDR_AT = 3136, ROBUST_AT = 3144, ROBUST_LEN_AT = 3152;
     /** Scratch offset for stack_t (past what Signals and Rlimits use). */
     private static final int ALTSTACK_AT = 3072;
 
@@ -25,8 +28,15 @@ final class Threads {
         byte[] xstate = t.getXstate();
         s.call(t, "sigaltstack", SYS_SIGALTSTACK, 0, s.addr + ALTSTACK_AT);
         ByteBuffer b = s.read(ALTSTACK_AT + 24).position(ALTSTACK_AT).slice().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        long altSp = b.getLong(0), altSize = b.getLong(16);
+        int altFlags = b.getInt(8);
+        // Both per thread, so asked of the thread itself: what pthread_join waits on (the kernel clears
+        // and wakes it when the thread ends) and the futexes it holds robustly.
+        s.call(t, "prctl(PR_GET_TID_ADDRESS)", SYS_PRCTL, PR_GET_TID_ADDRESS, s.addr + TIDADDR_AT, 0, 0, 0);
+        s.call(t, "get_robust_list", SYS_GET_ROBUST_LIST, 0, s.addr + ROBUST_AT, s.addr + ROBUST_LEN_AT);
+        ByteBuffer f = s.read(ROBUST_LEN_AT + 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         Map<String, String> st = ProcFs.status(fs.dir(pid).resolve("task").resolve(Integer.toString(t.tid())));
         return new Records.ThreadRec(t.tid(), regs, xstate, ProcFs.hex(st, "SigBlk"), ProcFs.hex(st, "SigPnd"),
-                b.getLong(0), b.getInt(8), b.getLong(16));
+                altSp, altFlags, altSize, f.getLong(TIDADDR_AT), f.getLong(ROBUST_AT), f.getLong(ROBUST_LEN_AT));
     }
 }

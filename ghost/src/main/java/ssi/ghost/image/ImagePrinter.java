@@ -38,8 +38,9 @@ public final class ImagePrinter {
             int d = depth.getOrDefault(e.ppid(), -1) + 1;
             depth.put(e.gpid(), d);
             ProcessImage p = img.processes().get(e.gpid());
-            out.printf("  %s%d  ppid %d pgid %d sid %d uid %d threads %d ssi-caps %s  %s%n", "  ".repeat(d), e.gpid(),
+            out.printf("  %s%d  ppid %d pgid %d sid %d uid %d threads %d ssi-caps %s%s  %s%n", "  ".repeat(d), e.gpid(),
                     e.ppid(), e.pgid(), e.sid(), e.uid(), e.threads(), ssiCaps(e.ssiCaps()),
+                    e.exitSignal() == 17 ? "" : " exit-signal " + (e.exitSignal() == 0 ? "none" : Signals.name(e.exitSignal())),
                     p == null ? "?" : String.join(" ", p.process().cmdline()));
         }
         for (ProcessImage p : img.processes().values()) {
@@ -106,6 +107,15 @@ public final class ImagePrinter {
                     regs.length > 16 ? regs[16] : 0, regs.length > 19 ? regs[19] : 0, regs.length > 21 ? regs[21] : 0,
                     th.xstate().length, sigset(th.blocked()), sigset(th.pending()),
                     th.altSize() != 0 && (th.altFlags() & 2) == 0 ? String.format(", altstack %x+%d", th.altSp(), th.altSize()) : "");
+            if (th.clearTid() != 0 || th.robustHead() != 0)
+                out.printf("    clear_child_tid %x, robust list %x (%d bytes)%n", th.clearTid(), th.robustHead(), th.robustLen());
+        }
+        for (Records.SigQueue q : p.sigqueues()) {
+            StringBuilder b = new StringBuilder();
+            for (byte[] si : q.siginfos())
+                b.append(b.isEmpty() ? "" : ", ").append(Signals.name(Records.SigQueue.signo(si))).append(" code ")
+                        .append(Records.SigQueue.code(si));
+            out.printf("  queued signals of %s: %s%n", q.tid() == 0 ? "the process" : "thread " + q.tid(), b);
         }
         for (Records.RseqRec rs : p.rseqs()) {
             out.printf("  rseq of thread %d: at %x, %d bytes, signature %08x%n", rs.tid(), rs.pointer(), rs.size(), rs.signature());
@@ -120,8 +130,12 @@ public final class ImagePrinter {
         }
         out.printf("  fds (%d):%n", p.fds().size());
         for (Fd f : p.fds()) {
-            String extra = f.kind() == Records.FD_PIPE ? " inode " + f.inode() + ((f.flags() & 3) == 1 ? " write end" : " read end")
-                    : f.kind() == Records.FD_REG_DELETED ? " (" + f.dataLength() + " bytes saved)" : "";
+            String extra = (f.kind() == Records.FD_PIPE ? " inode " + f.inode() + ((f.flags() & 3) == 1 ? " write end" : " read end")
+                    + (f.dataLength() > 0 ? ", " + f.dataLength() + " bytes queued" : "")
+                    : f.kind() == Records.FD_UNIX ? " type " + f.aux() + " peer inode " + f.peer()
+                    + (f.dataLength() > 0 ? ", " + f.dataLength() + " bytes queued" : "")
+                    : f.kind() == Records.FD_REG_DELETED ? " (" + f.dataLength() + " bytes saved)" : "")
+                    + (f.fileId() != 0 ? " file #" + f.fileId() : "");
             out.printf("    %3d %-12s %s pos %d flags 0%o%s%s%n", f.fd(), Records.fdKind(f.kind()), f.path(), f.pos(),
                     f.flags(), f.cloexec() ? " cloexec" : "", extra);
         }

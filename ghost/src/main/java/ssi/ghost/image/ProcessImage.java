@@ -24,7 +24,14 @@ import java.util.List;
  */
 public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, List<ThreadRec> threads, SigActs sigacts,
                            Mm mm, ITimers itimers, List<Vma> vmas, List<Fd> fds, List<Pagemap> pagemaps,
-                           List<Records.RseqRec> rseqs, List<Records.FileStat> files) {
+                           List<Records.RseqRec> rseqs, List<Records.FileStat> files, List<Records.SigQueue> sigqueues) {
+
+    /** An image without queued signals. */
+    public ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, List<ThreadRec> threads, SigActs sigacts,
+                        Mm mm, ITimers itimers, List<Vma> vmas, List<Fd> fds, List<Pagemap> pagemaps,
+                        List<Records.RseqRec> rseqs, List<Records.FileStat> files) {
+        this(process, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, pagemaps, rseqs, files, List.of());
+    }
 
     /** An image without rseq registrations and file stats. */
     public ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, List<ThreadRec> threads, SigActs sigacts,
@@ -49,6 +56,7 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
             for (Pagemap p : pagemaps) w.record(ImageFormat.REC_PAGEMAP, p::write);
             for (Records.RseqRec r : rseqs) w.record(ImageFormat.REC_RSEQ, r::write);
             for (Records.FileStat f : files) w.record(ImageFormat.REC_FILESTAT, f::write);
+            for (Records.SigQueue q : sigqueues) w.record(ImageFormat.REC_SIGQUEUE, q::write);
             w.commit(ownerUid);
         }
     }
@@ -68,6 +76,7 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
         List<Pagemap> pagemaps = new ArrayList<>();
         List<Records.RseqRec> rseqs = new ArrayList<>();
         List<Records.FileStat> files = new ArrayList<>();
+        List<Records.SigQueue> sigqueues = new ArrayList<>();
         for (MetaReader.Rec r : MetaReader.read(file, ImageFormat.MAGIC_PROCESS)) {
             MetaReader.Dec d = r.dec(file);
             try {
@@ -84,6 +93,7 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
                     case ImageFormat.REC_PAGEMAP -> pagemaps.add(Pagemap.read(d.in()));
                     case ImageFormat.REC_RSEQ -> rseqs.add(Records.RseqRec.read(d.in()));
                     case ImageFormat.REC_FILESTAT -> files.add(Records.FileStat.read(d.in()));
+                    case ImageFormat.REC_SIGQUEUE -> sigqueues.add(Records.SigQueue.read(d.in()));
                     default -> throw d.error("unknown record type in a process file");
                 }
             } catch (EOFException e) {
@@ -102,7 +112,7 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
             throw new ImageException(file, 0, "holds process " + process.gpid() + ", expected " + gpid);
         }
         return new ProcessImage(process, creds, rlimits, List.copyOf(threads), sigacts, mm, itimers, List.copyOf(vmas),
-                List.copyOf(fds), List.copyOf(pagemaps), List.copyOf(rseqs), List.copyOf(files));
+                List.copyOf(fds), List.copyOf(pagemaps), List.copyOf(rseqs), List.copyOf(files), List.copyOf(sigqueues));
     }
 
     private static <T> T once(MetaReader.Dec d, T old, T value) throws ImageException {

@@ -28,14 +28,22 @@ public final class Records {
         }
     }
 
-    /** One process of the tree; ssiCaps is its effective SSI capability set (CAN_CHECKPOINT = 4). */
-    public record TreeEntry(int gpid, int ppid, int pgid, int sid, int uid, int ssiCaps, int threads) {
+    /**
+     * One process of the tree; ssiCaps is its effective SSI capability set (CAN_CHECKPOINT = 4),
+     * exitSignal the signal its parent gets when it ends (SIGCHLD = 17, 0 for none).
+     */
+    public record TreeEntry(int gpid, int ppid, int pgid, int sid, int uid, int ssiCaps, int threads, int exitSignal) {
+        /** A process whose parent gets SIGCHLD. */
+        public TreeEntry(int gpid, int ppid, int pgid, int sid, int uid, int ssiCaps, int threads) {
+            this(gpid, ppid, pgid, sid, uid, ssiCaps, threads, 17);
+        }
         void write(DataOutputStream o) throws IOException {
             o.writeInt(gpid); o.writeInt(ppid); o.writeInt(pgid); o.writeInt(sid); o.writeInt(uid); o.writeInt(ssiCaps);
-            o.writeInt(threads);
+            o.writeInt(threads); o.writeInt(exitSignal);
         }
         static TreeEntry read(DataInputStream i) throws IOException {
-            return new TreeEntry(i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readInt());
+            return new TreeEntry(i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readInt(),
+                    i.readInt());
         }
     }
 
@@ -93,23 +101,62 @@ public final class Records {
 
     /**
      * One thread: user_regs_struct (27 values, kernel order, fs_base/gs_base included), the XSAVE area,
-     * its blocked and pending (thread-directed) signal masks, and its sigaltstack.
+     * its blocked and pending (thread-directed) signal masks, its sigaltstack, its clear_child_tid
+     * address (set_tid_address; what pthread_join waits on) and its robust futex list (head, length).
      */
     public record ThreadRec(int tid, long[] regs, byte[] xstate, long blocked, long pending, long altSp, int altFlags,
-                            long altSize) {
+                            long altSize, long clearTid, long robustHead, long robustLen) {
+        /** A thread without clear_child_tid and robust list. */
+        public ThreadRec(int tid, long[] regs, byte[] xstate, long blocked, long pending, long altSp, int altFlags,
+                         long altSize) {
+            this(tid, regs, xstate, blocked, pending, altSp, altFlags, altSize, 0, 0, 0);
+        }
         void write(DataOutputStream o) throws IOException {
             o.writeInt(tid);
             o.writeInt(regs.length);
             for (long r : regs) o.writeLong(r);
             bytes(o, xstate);
             o.writeLong(blocked); o.writeLong(pending); o.writeLong(altSp); o.writeInt(altFlags); o.writeLong(altSize);
+            o.writeLong(clearTid); o.writeLong(robustHead); o.writeLong(robustLen);
         }
         static ThreadRec read(DataInputStream i) throws IOException {
             int tid = i.readInt();
             int n = count(i);
             long[] r = new long[n];
             for (int k = 0; k < n; k++) r[k] = i.readLong();
-            return new ThreadRec(tid, r, bytes(i), i.readLong(), i.readLong(), i.readLong(), i.readInt(), i.readLong());
+            return new ThreadRec(tid, r, bytes(i), i.readLong(), i.readLong(), i.readLong(), i.readInt(), i.readLong(),
+                    i.readLong(), i.readLong(), i.readLong());
+        }
+    }
+
+    /**
+     * Signals queued and not yet delivered, with their siginfo (128 bytes each, PTRACE_PEEKSIGINFO):
+     * tid's private queue, or the process's shared queue when tid is 0. Oldest first.
+     */
+    public record SigQueue(int tid, List<byte[]> siginfos) {
+        void write(DataOutputStream o) throws IOException {
+            o.writeInt(tid);
+            o.writeInt(siginfos.size());
+            for (byte[] b : siginfos) bytes(o, b);
+        }
+        static SigQueue read(DataInputStream i) throws IOException {
+            int tid = i.readInt();
+            int n = count(i);
+            List<byte[]> l = new ArrayList<>(n);
+            for (int k = 0; k < n; k++) {
+                byte[] b = bytes(i);
+                if (b.length != 128) throw new IOException("a siginfo of " + b.length + " bytes, expected 128");
+                l.add(b);
+            }
+            return new SigQueue(tid, l);
+        }
+        /** si_signo of one siginfo. */
+        public static int signo(byte[] si) {
+            return (si[0] & 0xff) | (si[1] & 0xff) << 8 | (si[2] & 0xff) << 16 | (si[3] & 0xff) << 24;
+        }
+        /** si_code of one siginfo. */
+        public static int code(byte[] si) {
+            return (si[8] & 0xff) | (si[9] & 0xff) << 8 | (si[10] & 0xff) << 16 | (si[11] & 0xff) << 24;
         }
     }
 
@@ -174,25 +221,42 @@ public final class Records {
         }
     }
 
-    public static final int FD_REG = 1, FD_REG_DELETED = 2, FD_CHR = 3, FD_PIPE = 4;
-    private static final String[] FD_KINDS = {"?", "file", "deleted file", "device", "pipe"};
+    public static final int FD_REG = 1, FD_REG_DELETED = 2, FD_CHR = 3, FD_PIPE = 4, FD_UNIX = 5;
+    private static final String[] FD_KINDS = {"?", "file", "deleted file", "device", "pipe", "unix socket"};
 
     public static String fdKind(int k) { return k > 0 && k < FD_KINDS.length ? FD_KINDS[k] : "kind" + k; }
 
     /**
      * One open fd. flags are the file status flags of fdinfo (O_ACCMODE, O_APPEND...), cloexec its
-     * FD_CLOEXEC; inode is the file's (or pipe's) inode. A deleted file's bytes are in the file data file
-     * at dataOffset (dataLength bytes, CRC32C dataCrc); -1 when there are none.
+     * FD_CLOEXEC; inode is the file's (or pipe's, or socket's) inode. fileId names the open file
+     * description: fds of the application with the same fileId share one (dup, fork: one offset, one
+     * set of status flags); 0 in images that do not say. A deleted file's bytes, the bytes queued in a
+     * pipe (on its read end's record) or on a socket (on the receiving socket's record) are in the file
+     * data file at dataOffset (dataLength bytes, CRC32C dataCrc); -1 when there are none. peer is the
+     * inode of a unix socket's peer; aux the pipe's capacity (F_GETPIPE_SZ) or the socket's type
+     * (SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5).
      */
     public record Fd(int fd, int kind, int flags, boolean cloexec, long pos, String path, long inode, long dataOffset,
-                     long dataLength, int dataCrc) {
+                     long dataLength, int dataCrc, int fileId, long peer, int aux) {
+        /** An fd of its own open file description, with no peer. */
+        public Fd(int fd, int kind, int flags, boolean cloexec, long pos, String path, long inode, long dataOffset,
+                  long dataLength, int dataCrc) {
+            this(fd, kind, flags, cloexec, pos, path, inode, dataOffset, dataLength, dataCrc, 0, 0, 0);
+        }
+        public Fd withData(long offset, long length, int crc) {
+            return new Fd(fd, kind, flags, cloexec, pos, path, inode, offset, length, crc, fileId, peer, aux);
+        }
+        public Fd withFileId(int id) {
+            return new Fd(fd, kind, flags, cloexec, pos, path, inode, dataOffset, dataLength, dataCrc, id, peer, aux);
+        }
         void write(DataOutputStream o) throws IOException {
             o.writeInt(fd); o.writeInt(kind); o.writeInt(flags); o.writeBoolean(cloexec); o.writeLong(pos); o.writeUTF(path);
             o.writeLong(inode); o.writeLong(dataOffset); o.writeLong(dataLength); o.writeInt(dataCrc);
+            o.writeInt(fileId); o.writeLong(peer); o.writeInt(aux);
         }
         static Fd read(DataInputStream i) throws IOException {
             return new Fd(i.readInt(), i.readInt(), i.readInt(), i.readBoolean(), i.readLong(), i.readUTF(), i.readLong(),
-                    i.readLong(), i.readLong(), i.readInt());
+                    i.readLong(), i.readLong(), i.readInt(), i.readInt(), i.readLong(), i.readInt());
         }
     }
 

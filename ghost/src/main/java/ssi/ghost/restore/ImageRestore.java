@@ -48,22 +48,26 @@ public final class ImageRestore implements AutoCloseable {
     public record Result(int gpid, long micros, List<String> log) { }
 
     private final Image image;
-    private final ProcessImage proc;
     private final List<AutoCloseable> open = new ArrayList<>();
     private Path privateDir;
-    private RestorePlan plan;
+    private List<TreeRestorer.Node> nodes;
 
     private ImageRestore(Image image) {
         this.image = image;
-        this.proc = image.processes().get(image.inventory().rootGpid());
     }
 
     public Image image() {
         return image;
     }
 
+    /** The root process's plan. */
     public RestorePlan plan() {
-        return plan;
+        return nodes.getFirst().plan();
+    }
+
+    /** Every process's plan, the root first, parents before children. */
+    public List<RestorePlan> plans() {
+        return nodes.stream().map(TreeRestorer.Node::plan).toList();
     }
 
     /** Reads the image in dir as callerUid (the fs identity callerUid/callerGid unless root), checks it, builds the plan. */
@@ -88,10 +92,16 @@ public final class ImageRestore implements AutoCloseable {
         try {
             r.checkShape();
             if (callerUid != 0) r.checkOwner(callerUid, callerGid);
-            checkFree(procRoot, image.inventory().rootGpid(), nodeId);
-            r.checkFiles();
-            if (callerUid != 0) as.run(() -> { r.checkAccess(); return null; });
-            r.plan = as.run(r::build);
+            for (ProcessImage p : image.processes().values()) {
+                checkFree(procRoot, p.gpid(), nodeId);
+                for (Records.ThreadRec th : p.threads()) if (th.tid() != p.gpid()) checkFree(procRoot, th.tid(), nodeId);
+            }
+            for (ProcessImage p : image.processes().values()) r.checkFiles(p);
+            if (callerUid != 0) as.run(() -> {
+                for (ProcessImage p : image.processes().values()) r.checkAccess(p);
+                return null;
+            });
+            r.nodes = as.run(r::buildTree);
             return r;
         } catch (IOException | RuntimeException e) {
             r.close();
@@ -107,7 +117,7 @@ public final class ImageRestore implements AutoCloseable {
             throws IOException {
         long t0 = System.nanoTime();
         try (ImageRestore r = prepare(dir, callerUid, callerGid, procRoot, nodeId)) {
-            List<String> log = Restorer.restore(link, r.plan());
+            List<String> log = TreeRestorer.restore(link, r.nodes, null);
             return new Result(r.plan().pid(), (System.nanoTime() - t0) / 1000, log);
         }
     }
@@ -116,26 +126,43 @@ public final class ImageRestore implements AutoCloseable {
         checkShape(image);
     }
 
-    /** One process, one thread, files and devices only: what the restorer rebuilds today. */
+    /**
+     * What the restorer rebuilds: a tree whose every process has its parent in the image (the root
+     * aside), files, devices, pipes and UNIX socketpairs, private and shared anonymous memory and file
+     * mappings. Deleted files and memfds mapped, and SysV shared memory, are refused.
+     */
     static void checkShape(Image image) throws RestoreException {
-        ProcessImage proc = image.processes().get(image.inventory().rootGpid());
-        int processes = image.tree().size();
-        int threads = image.tree().stream().mapToInt(Records.TreeEntry::threads).sum();
-        if (processes != 1 || threads != 1 || proc.threads().size() != 1)
-            throw new RestoreException(EOPNOTSUPP, "not supported yet: " + processes + " processes / " + threads
-                    + " threads (a restart rebuilds one single-threaded process)");
-        for (Records.Vma v : proc.vmas()) {
-            if (v.kind() == Records.VMA_FILE && (v.path().endsWith(" (deleted)") || v.path().startsWith("/memfd:")
-                    || v.path().startsWith("/dev/zero") || v.path().startsWith("/SYSV")))
-                throw new RestoreException(EOPNOTSUPP, "not supported yet: the mapping "
-                        + String.format("%x-%x", v.start(), v.end()) + " of " + v.path() + " (shared anonymous memory "
-                        + "or a deleted file)");
+        java.util.Set<Integer> gpids = new java.util.HashSet<>();
+        for (Records.TreeEntry e : image.tree()) gpids.add(e.gpid());
+        for (Records.TreeEntry e : image.tree()) {
+            if (e.gpid() != image.inventory().rootGpid() && !gpids.contains(e.ppid()))
+                throw new RestoreException(EINVAL, "process " + e.gpid() + " of the image has its parent " + e.ppid()
+                        + " outside the image");
+            ProcessImage proc = image.processes().get(e.gpid());
+            if (proc.threads().size() != e.threads())
+                throw new RestoreException(EINVAL, "process " + e.gpid() + " has " + proc.threads().size()
+                        + " THREAD records but the tree says " + e.threads());
+            if (proc.threads().getFirst().tid() != e.gpid())
+                throw new RestoreException(EINVAL, "the first thread of process " + e.gpid() + " is not its main thread");
+            for (Records.Vma v : proc.vmas()) {
+                if (v.kind() != Records.VMA_FILE || isSharedAnon(v)) continue;
+                if (v.path().endsWith(" (deleted)") || v.path().startsWith("/memfd:") || v.path().startsWith("/SYSV"))
+                    throw new RestoreException(EOPNOTSUPP, "not supported yet: the mapping "
+                            + String.format("%x-%x", v.start(), v.end()) + " of " + v.path() + " in process " + e.gpid()
+                            + " (SysV shared memory, a memfd or a deleted file)");
+            }
+            for (Records.Fd f : proc.fds()) {
+                if (f.kind() != Records.FD_REG && f.kind() != Records.FD_REG_DELETED && f.kind() != Records.FD_CHR
+                        && f.kind() != Records.FD_PIPE && f.kind() != Records.FD_UNIX)
+                    throw new RestoreException(EOPNOTSUPP, "not supported yet: fd " + f.fd() + " of process " + e.gpid()
+                            + " is a " + Records.fdKind(f.kind()) + " (" + f.path() + ")");
+            }
         }
-        for (Records.Fd f : proc.fds()) {
-            if (f.kind() != Records.FD_REG && f.kind() != Records.FD_REG_DELETED && f.kind() != Records.FD_CHR)
-                throw new RestoreException(EOPNOTSUPP, "not supported yet: fd " + f.fd() + " is a "
-                        + Records.fdKind(f.kind()) + " (" + f.path() + ")");
-        }
+    }
+
+    /** Shared anonymous memory (mmap MAP_SHARED|MAP_ANONYMOUS), which maps shows as /dev/zero (deleted). */
+    static boolean isSharedAnon(Records.Vma v) {
+        return v.kind() == Records.VMA_FILE && v.shared() && v.path().equals("/dev/zero (deleted)");
     }
 
     /**
@@ -147,11 +174,14 @@ public final class ImageRestore implements AutoCloseable {
     }
 
     static void checkOwnerOf(Image image, int callerUid, int callerGid) throws RestoreException {
-        ProcessImage proc = image.processes().get(image.inventory().rootGpid());
         int owner = image.inventory().callerUid();
         if (owner != callerUid)
             throw new RestoreException(EPERM, "uid " + callerUid + " may not restart the image at " + image.dir()
                     + ", which belongs to uid " + owner + ": only its owner or root may");
+        for (ProcessImage proc : image.processes().values()) checkCreds(image, proc, callerUid, callerGid);
+    }
+
+    private static void checkCreds(Image image, ProcessImage proc, int callerUid, int callerGid) throws RestoreException {
         Records.Creds c = proc.creds();
         for (int k = 0; k < 3; k++) {
             if (c.uids()[k] != callerUid)
@@ -199,10 +229,10 @@ public final class ImageRestore implements AutoCloseable {
     }
 
     /** Every file the process maps or has open by path is the one the checkpoint saw. */
-    void checkFiles() throws IOException {
+    void checkFiles(ProcessImage proc) throws IOException {
         Map<String, Long> seen = new HashMap<>();
         for (Records.Vma v : proc.vmas()) {
-            if (v.kind() == Records.VMA_FILE) seen.put(v.path(), v.inode());
+            if (v.kind() == Records.VMA_FILE && !isSharedAnon(v)) seen.put(v.path(), v.inode());
         }
         for (Records.Fd f : proc.fds()) {
             if (f.kind() == Records.FD_REG || f.kind() == Records.FD_CHR) seen.put(f.path(), f.inode());
@@ -210,7 +240,17 @@ public final class ImageRestore implements AutoCloseable {
         if (!proc.process().exe().isEmpty() && !seen.containsKey(proc.process().exe()))
             seen.put(proc.process().exe(), -1L);
         for (var e : seen.entrySet()) checkFile(Path.of(e.getKey()), e.getValue());
-        for (Records.FileStat f : proc.files()) checkStat(f);
+        // A file the process writes (a log it appends to) may have grown since: only its identity counts.
+        java.util.Set<String> written = new java.util.HashSet<>();
+        for (Records.Fd f : proc.fds())
+            if (f.kind() == Records.FD_REG && (f.flags() & O_ACCMODE) != 0) written.add(f.path());
+        for (Records.Vma v : proc.vmas())
+            if (v.kind() == Records.VMA_FILE) written.remove(v.path());
+        written.remove(proc.process().exe());
+        for (Records.FileStat f : proc.files()) {
+            if (written.contains(f.path())) checkFile(Path.of(f.path()), f.inode());
+            else checkStat(f);
+        }
         if (!Files.isDirectory(Path.of(proc.process().cwd())))
             throw new RestoreException(2, "the working directory " + proc.process().cwd() + " of the process is missing");
     }
@@ -249,9 +289,9 @@ public final class ImageRestore implements AutoCloseable {
     }
 
     /** With the caller's fs identity: each file opens with the mode the process had, the cwd is reachable. */
-    void checkAccess() throws IOException {
+    void checkAccess(ProcessImage proc) throws IOException {
         for (Records.Fd f : proc.fds()) {
-            if (f.kind() == Records.FD_REG_DELETED) continue;
+            if (f.kind() != Records.FD_REG && f.kind() != Records.FD_CHR) continue;
             Path p = Path.of(f.path());
             if (Files.isDirectory(p)) {
                 if (!Files.isReadable(p) || !Files.isExecutable(p)) throw denied(f.path());
@@ -267,7 +307,7 @@ public final class ImageRestore implements AutoCloseable {
             }
         }
         for (Records.Vma v : proc.vmas()) {
-            if (v.kind() == Records.VMA_FILE && !Files.isReadable(Path.of(v.path()))) throw denied(v.path());
+            if (v.kind() == Records.VMA_FILE && !isSharedAnon(v) && !Files.isReadable(Path.of(v.path()))) throw denied(v.path());
         }
         Path cwd = Path.of(proc.process().cwd());
         if (!Files.isExecutable(cwd)) throw denied(cwd.toString());
@@ -283,8 +323,19 @@ public final class ImageRestore implements AutoCloseable {
             throw new RestoreException(EEXIST, "gpid " + gpid + " is taken on node " + nodeId);
     }
 
-    /** The plan: everything both the image and the restorer have. */
-    RestorePlan build() throws IOException {
+    /** One node per process of the image, in the image's order (the root first, parents before children). */
+    List<TreeRestorer.Node> buildTree() throws IOException {
+        List<TreeRestorer.Node> out = new ArrayList<>();
+        for (Records.TreeEntry e : image.tree()) {
+            RestorePlan p = build(image.processes().get(e.gpid()));
+            boolean root = e.gpid() == image.inventory().rootGpid();
+            out.add(new TreeRestorer.Node(p, root ? 0 : e.ppid(), e.pgid(), e.sid(), e.exitSignal()));
+        }
+        return out;
+    }
+
+    /** The plan of one process: everything both the image and the restorer have. */
+    RestorePlan build(ProcessImage proc) throws IOException {
         int gpid = proc.gpid();
         Records.ThreadRec th = proc.threads().getFirst();
         Map<Long, Records.Pagemap> maps = new HashMap<>();
@@ -305,7 +356,8 @@ public final class ImageRestore implements AutoCloseable {
                 }
                 default -> { }
             }
-            boolean file = v.kind() == Records.VMA_FILE;
+            boolean shmem = isSharedAnon(v);
+            boolean file = v.kind() == Records.VMA_FILE && !shmem;
             boolean growsDown = Arrays.asList(v.vmFlags().trim().split("\\s+")).contains("gd");
             Records.Pagemap m = maps.get(v.start());
             DataFile src = pages;
@@ -318,21 +370,25 @@ public final class ImageRestore implements AutoCloseable {
                 }
             };
             vmas.add(new RestorePlan.Vma(v.start(), v.end(), v.prot(), v.shared(), growsDown, file ? v.path() : null,
-                    file ? v.offset() : 0, ps));
+                    file || shmem ? v.offset() : 0, ps, shmem ? v.inode() : 0));
         }
         List<RestorePlan.FdPlan> fds = new ArrayList<>();
-        DataFile data = null;
+        DataFile[] data = {null};
         for (Records.Fd f : proc.fds()) {
             int flags = f.flags() | (f.cloexec() ? O_CLOEXEC : 0);
             String path = f.path();
-            if (f.kind() == Records.FD_REG_DELETED) {
-                if (data == null) {
-                    data = DataFile.open(image.dir().resolve(ImageFormat.fileDataFile(gpid)), ImageFormat.MAGIC_FILEDATA, gpid);
-                    open.add(data);
-                }
-                path = recreate(f, data).toString();
+            if ((f.kind() == Records.FD_REG_DELETED || f.dataLength() > 0) && data[0] == null) {
+                data[0] = DataFile.open(image.dir().resolve(ImageFormat.fileDataFile(gpid)), ImageFormat.MAGIC_FILEDATA, gpid);
+                open.add(data[0]);
             }
-            fds.add(new RestorePlan.FdPlan(f.fd(), path, flags, f.pos()));
+            if (f.kind() == Records.FD_REG_DELETED)
+                path = recreate(gpid, f, data[0]).toString();
+            int kind = f.kind() == Records.FD_PIPE ? RestorePlan.FdPlan.PIPE : f.kind() == Records.FD_UNIX
+                    ? RestorePlan.FdPlan.UNIX : RestorePlan.FdPlan.FILE;
+            DataFile src = data[0];
+            RestorePlan.QueuedBytes q = kind == RestorePlan.FdPlan.FILE || f.dataLength() <= 0 ? null
+                    : () -> src.read(f.dataOffset(), f.dataLength(), f.dataCrc(), "the bytes queued on fd " + f.fd() + " of process " + gpid);
+            fds.add(new RestorePlan.FdPlan(f.fd(), kind, path, flags, f.pos(), f.fileId(), f.inode(), f.peer(), f.aux(), q));
         }
         RestorePlan.SigAction[] acts = new RestorePlan.SigAction[64];
         for (Records.SigAction a : proc.sigacts().actions()) {
@@ -353,10 +409,27 @@ public final class ImageRestore implements AutoCloseable {
                 c.gids()[2], c.groups());
         RestorePlan.AltStack alt = (th.altFlags() & SS_DISABLE) != 0 ? null
                 : new RestorePlan.AltStack(th.altSp(), th.altFlags(), th.altSize());
+        List<RestorePlan.ThreadPlan> others = new ArrayList<>();
+        for (Records.ThreadRec o : proc.threads().subList(1, proc.threads().size())) {
+            RestorePlan.AltStack oalt = (o.altFlags() & SS_DISABLE) != 0 ? null
+                    : new RestorePlan.AltStack(o.altSp(), o.altFlags(), o.altSize());
+            others.add(new RestorePlan.ThreadPlan(o.tid(), Regs.of(o.regs()), o.xstate().length == 0 ? null : o.xstate(),
+                    o.blocked(), oalt, rseqOf(proc, o.tid()), o.clearTid(), robust(o)));
+        }
+        List<RestorePlan.SigQueue> queues = proc.sigqueues().stream()
+                .map(q -> new RestorePlan.SigQueue(q.tid(), q.siginfos())).toList();
         return new RestorePlan(gpid, vmas, specials, Regs.of(th.regs()), th.xstate().length == 0 ? null : th.xstate(),
                 mmf, fds, proc.process().cwd(), c.umask(), acts, th.blocked(), alt, rlimits, creds,
-                proc.process().comm(), 0, null, c.noNewPrivs(), proc.rseqs().stream().filter(x -> x.tid() == th.tid())
-                        .findFirst().map(x -> new RestorePlan.Rseq(x.pointer(), x.size(), x.signature())).orElse(null));
+                proc.process().comm(), th.clearTid(), robust(th), c.noNewPrivs(), rseqOf(proc, th.tid()), others, queues);
+    }
+
+    private static RestorePlan.Rseq rseqOf(ProcessImage proc, int tid) {
+        return proc.rseqs().stream().filter(x -> x.tid() == tid).findFirst()
+                .map(x -> new RestorePlan.Rseq(x.pointer(), x.size(), x.signature())).orElse(null);
+    }
+
+    private static RestorePlan.RobustList robust(Records.ThreadRec th) {
+        return th.robustHead() == 0 ? null : new RestorePlan.RobustList(th.robustHead(), th.robustLen());
     }
 
     /**
@@ -364,13 +437,13 @@ public final class ImageRestore implements AutoCloseable {
      * the saved bytes; the restored process opens it and {@link #close} removes the name, so it is a
      * deleted file again.
      */
-    private Path recreate(Records.Fd f, DataFile data) throws IOException {
+    private Path recreate(int gpid, Records.Fd f, DataFile data) throws IOException {
         if (privateDir == null)
             privateDir = Files.createTempDirectory("ssi-restart-", PosixFilePermissions.asFileAttribute(
                     PosixFilePermissions.fromString("rwx------")));
         byte[] bytes = f.dataLength() == 0 ? new byte[0]
                 : data.read(f.dataOffset(), f.dataLength(), f.dataCrc(), "the saved contents of fd " + f.fd());
-        Path p = privateDir.resolve("fd-" + f.fd());
+        Path p = privateDir.resolve(gpid + "-fd-" + f.fd());
         Files.write(p, bytes, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
         return p;
     }

@@ -41,7 +41,17 @@ import java.util.Objects;
 public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs regs, byte[] xstate, MmFields mm,
                           List<FdPlan> fds, String cwd, int umask, SigAction[] sigactions, long blockedMask,
                           AltStack altStack, List<Rlimit> rlimits, Creds creds, String comm, long tidAddress,
-                          RobustList robustList, boolean noNewPrivs, Rseq rseq) {
+                          RobustList robustList, boolean noNewPrivs, Rseq rseq, List<ThreadPlan> threads,
+                          List<SigQueue> sigqueues) {
+    /** A single-threaded process without queued signals. */
+    public RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs regs, byte[] xstate, MmFields mm,
+                       List<FdPlan> fds, String cwd, int umask, SigAction[] sigactions, long blockedMask,
+                       AltStack altStack, List<Rlimit> rlimits, Creds creds, String comm, long tidAddress,
+                       RobustList robustList, boolean noNewPrivs, Rseq rseq) {
+        this(pid, vmas, specials, regs, xstate, mm, fds, cwd, umask, sigactions, blockedMask, altStack, rlimits, creds,
+                comm, tidAddress, robustList, noNewPrivs, rseq, List.of(), List.of());
+    }
+
     public static final int PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
     public static final long PAGE = 4096;
 
@@ -61,6 +71,8 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
         specials = List.copyOf(specials);
         fds = List.copyOf(fds);
         rlimits = List.copyOf(rlimits);
+        threads = List.copyOf(threads);
+        sigqueues = List.copyOf(sigqueues);
         sigactions = sigactions.clone();
         long prevEnd = 0;
         for (Vma v : vmas) {
@@ -92,7 +104,13 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
      * a file path and offset, or path null for anonymous memory.
      */
     public record Vma(long start, long end, int prot, boolean shared, boolean growsDown, String path, long offset,
-                      PageSource pages) {
+                      PageSource pages, long shmemId) {
+        /** Not shared anonymous memory. */
+        public Vma(long start, long end, int prot, boolean shared, boolean growsDown, String path, long offset,
+                   PageSource pages) {
+            this(start, end, prot, shared, growsDown, path, offset, pages, 0);
+        }
+
         public Vma {
             if ((start & (PAGE - 1)) != 0 || (end & (PAGE - 1)) != 0 || end <= start)
                 throw new IllegalArgumentException(String.format("VMA %x-%x is not whole pages", start, end));
@@ -121,8 +139,38 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
                            long startStack, long argStart, long argEnd, long envStart, long envEnd, byte[] auxv,
                            String exePath) { }
 
-    /** A file opened by path at fd, with its open flags (O_APPEND, O_NONBLOCK, O_CLOEXEC...) and position. */
-    public record FdPlan(int fd, String path, int flags, long pos) { }
+    /**
+     * An fd: kind FILE is opened by path with its open flags (O_APPEND, O_NONBLOCK, O_CLOEXEC...) and
+     * position; PIPE and UNIX are made with pipe2/socketpair together with their other end (object is
+     * the pipe's or socket's inode, peer the socket peer's inode, aux the pipe capacity or socket type).
+     * fileId names the open file description: fds with one fileId share it (0: its own). queued are the
+     * bytes to put back in the pipe, or to send to the socket from its peer (null: none).
+     */
+    public record FdPlan(int fd, int kind, String path, int flags, long pos, int fileId, long object, long peer, int aux,
+                         QueuedBytes queued) {
+        public static final int FILE = 1, PIPE = 2, UNIX = 3;
+
+        /** A file opened by path, of its own. */
+        public FdPlan(int fd, String path, int flags, long pos) {
+            this(fd, FILE, path, flags, pos, 0, 0, 0, 0, null);
+        }
+    }
+
+    /** Bytes read on demand from the image (checksummed). */
+    @FunctionalInterface
+    public interface QueuedBytes {
+        byte[] read() throws IOException;
+    }
+
+    /**
+     * A thread other than the main one: tid, registers, XSAVE area (null: the creating thread's), blocked
+     * mask, alternate stack (null: none), rseq (null: none), clear_child_tid (0: none), robust list (null).
+     */
+    public record ThreadPlan(int tid, Regs regs, byte[] xstate, long blockedMask, AltStack altStack, Rseq rseq,
+                             long clearTid, RobustList robustList) { }
+
+    /** Queued signals (siginfo, 128 bytes each) of thread tid, or of the process when tid is 0. */
+    public record SigQueue(int tid, List<byte[]> siginfos) { }
 
     /** The kernel's struct sigaction (rt_sigaction): handler, flags, restorer, mask. */
     public record SigAction(long handler, long flags, long restorer, long mask) { }

@@ -59,7 +59,11 @@ public final class Restorer {
             SYS_RT_SIGACTION = 13, SYS_RT_SIGPROCMASK = 14, SYS_MREMAP = 25, SYS_CHDIR = 80, SYS_UMASK = 95,
             SYS_SETGROUPS = 116, SYS_SETRESUID = 117, SYS_SETRESGID = 119, SYS_SIGALTSTACK = 131, SYS_PRCTL = 157,
             SYS_SET_TID_ADDRESS = 218, SYS_OPENAT = 257, SYS_SET_ROBUST_LIST = 273, SYS_DUP3 = 292,
-            SYS_PRLIMIT64 = 302, SYS_RSEQ = 334;
+            SYS_PRLIMIT64 = 302, SYS_RSEQ = 334, SYS_FCNTL = 72, SYS_SETSID = 112, SYS_SETPGID = 109,
+            SYS_PIPE2 = 293, SYS_SOCKETPAIR = 53, SYS_RT_SIGQUEUEINFO = 129, SYS_RT_TGSIGQUEUEINFO = 297;
+    private static final long CLONE_VM = 0x100, CLONE_FS = 0x200, CLONE_FILES = 0x400, CLONE_SIGHAND = 0x800,
+            CLONE_THREAD = 0x10000, CLONE_SYSVSEM = 0x40000;
+    private static final int F_SETFD = 2, FD_CLOEXEC = 1, AF_UNIX = 1;
     private static final int SYS_POLL = 7, SYS_NANOSLEEP = 35, SYS_FUTEX = 202, SYS_CLOCK_NANOSLEEP = 230;
     private static final int PROT_RW = 3, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
             MAP_GROWSDOWN = 0x100, MAP_FIXED_NOREPLACE = 0x100000, MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
@@ -82,17 +86,27 @@ public final class Restorer {
     };
 
     private final ShimLink link;
-    private final Tracee t;
-    private final RestorePlan plan;
-    private final int pid;
-    private final List<String> log = new ArrayList<>();
-    private long scratch;
+    final Tracee t;
+    final RestorePlan plan;
+    final int pid;
+    /** The restored parent this process was forked from (it inherited its memory and fds), or null. */
+    private final Restorer parent;
+    private final TreeRestorer tree;
+    final List<String> log;
+    /** The other threads, once created. */
+    final List<Tracee> threads = new ArrayList<>();
+    /** Starts of the VMAs inherited from the parent and kept as they are (shared anonymous memory). */
+    private final java.util.Set<Long> kept = new java.util.HashSet<>();
+    long scratch;
 
-    private Restorer(ShimLink link, Tracee t, RestorePlan plan) {
+    Restorer(ShimLink link, Tracee t, RestorePlan plan, Restorer parent, TreeRestorer tree) {
         this.link = link;
         this.t = t;
         this.plan = plan;
         this.pid = plan.pid();
+        this.parent = parent;
+        this.tree = tree;
+        this.log = tree.log;
     }
 
     /**
@@ -103,42 +117,31 @@ public final class Restorer {
      * @return what was done, one line per step, for logs
      */
     public static List<String> restore(ShimLink link, RestorePlan plan) throws IOException {
-        Tracee stub;
-        try {
-            stub = link.spawnStub(plan.pid());
-        } catch (ErrnoException e) {
-            throw new RestoreException(e);
-        }
-        Restorer r = new Restorer(link, stub, plan);
-        try {
-            r.rebuild();
-        } catch (IOException | RuntimeException e) {
-            kill(stub, plan.pid());
-            throw e instanceof RestoreException re ? re : new RestoreException("restore of pid " + plan.pid()
-                    + " failed after: " + (r.log.isEmpty() ? "(nothing)" : r.log.get(r.log.size() - 1)), e);
-        }
-        stub.close(); // DETACH: it runs
-        r.log.add("detached: pid " + plan.pid() + " runs");
-        return List.copyOf(r.log);
+        return TreeRestorer.restore(link, List.of(new TreeRestorer.Node(plan, 0, plan.pid(), plan.pid(), 17)), null);
     }
 
-    private static void kill(Tracee stub, int pid) {
-        ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly); // SIGKILL
-        try {
-            stub.close(); // the shim forgets it (DETACH of a dead tracee fails, and drops it)
-        } catch (IOException ignored) {
-            // expected: it is dead
-        }
-    }
-
-    private void rebuild() throws IOException {
+    /**
+     * The process's own state, in the stub (the root) or in the copy of its restored parent (a child):
+     * memory, fds, working directory, umask, mm fields, name, dispositions, limits, session. Credentials,
+     * threads, signals and registers come later (see {@link TreeRestorer}).
+     */
+    void body(boolean newSession) throws IOException {
         List<MapsLine> stubMaps = readMaps(pid);
         mapScratch(stubMaps);
+        if (parent == null) {
+            // Every signal blocked while we work: the queued ones stay queued until the final mask.
+            put(scratch, le(8).putLong(0, -1L).array());
+            call("rt_sigprocmask(SIG_SETMASK, all)", SYS_RT_SIGPROCMASK, SIG_SETMASK, scratch, 0, 8);
+        }
+        if (newSession)
+            call("setsid", SYS_SETSID);
+        if (parent != null)
+            findKept(stubMaps);
         unmapStub(stubMaps);
         moveSpecials(stubMaps);
         for (RestorePlan.Vma v : plan.vmas())
             mapVma(v);
-        log.add("mapped " + plan.vmas().size() + " VMAs");
+        log.add(pid + ": mapped " + plan.vmas().size() + " VMAs" + (kept.isEmpty() ? "" : " (" + kept.size() + " shared with the parent kept)"));
         openFds();
         call("chdir " + plan.cwd(), SYS_CHDIR, putString(plan.cwd()));
         call("umask", SYS_UMASK, plan.umask());
@@ -148,36 +151,108 @@ public final class Restorer {
         signals();
         for (RestorePlan.Rlimit l : plan.rlimits())
             rlimit(l);
-        if (plan.tidAddress() != 0)
-            call("set_tid_address", SYS_SET_TID_ADDRESS, plan.tidAddress());
-        if (plan.robustList() != null)
-            call("set_robust_list", SYS_SET_ROBUST_LIST, plan.robustList().head(), plan.robustList().len());
-        if (plan.rseq() != null)
-            call(String.format("rseq registration of %x", plan.rseq().pointer()), SYS_RSEQ, plan.rseq().pointer(),
-                    plan.rseq().size(), 0, plan.rseq().signature());
-        if (plan.noNewPrivs())
-            call("prctl(PR_SET_NO_NEW_PRIVS)", SYS_PRCTL, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-        put(scratch, le(8).putLong(0, plan.blockedMask()).array());
-        call("rt_sigprocmask(SIG_SETMASK)", SYS_RT_SIGPROCMASK, SIG_SETMASK, scratch, 0, 8);
-        creds();
-        // The node's seccomp filter (INSTALL_FILTER), as every program ssi-run launches has it: its
-        // signals to other nodes are trapped and forwarded again. Order matters:
-        //  - after the fds, mm fields (the exe the shim reports in LAUNCHED) and credentials: the shim
-        //    announces the process with the uid/gid it has now, and the daemon gives it the SSI
-        //    capabilities of that uid (root's if it were still the stub's); no_new_privs, which the
-        //    shim sets, lets a non-root task install a filter, so dropping privilege first costs nothing;
-        //  - before the last injected syscall that could be trapped: from here on every syscall the
-        //    filter traps (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo) would wait on the
-        //    shim, which holds this tracee stopped. Only munmap (never trapped), the XSAVE state and the
-        //    registers follow; add no trapped call after this line.
+    }
+
+    /** The node's seccomp filter; processes forked from this one afterwards inherit it. */
+    void filter() throws IOException {
         int listener = link.installFilter(pid);
-        log.add("seccomp filter installed (listener " + listener + ")");
+        log.add(pid + ": seccomp filter installed (listener " + listener + ")");
+    }
+
+    /** A child forked from this (restored) process with set_tid, traced and stopped. */
+    Restorer fork(TreeRestorer.Node child) throws IOException {
+        Tracee ct;
+        try {
+            ct = link.cloneInto(t, child.plan().pid(), 0, child.exitSignal(), scratch + 3 * RestorePlan.PAGE);
+        } catch (ssi.shim.ErrnoException e) {
+            throw new RestoreException(e);
+        }
+        tree.created(child.plan().pid(), ct);
+        log.add(pid + ": forked " + child.plan().pid());
+        return new Restorer(link, ct, child.plan(), this, tree);
+    }
+
+    /** Per-thread state of the main thread, the other threads, then the queued signals. */
+    void threadsAndSignals() throws IOException {
+        threadState(t, plan.tidAddress(), plan.robustList(), plan.rseq());
+        for (RestorePlan.ThreadPlan th : plan.threads()) {
+            Tracee tt;
+            try {
+                tt = link.cloneInto(t, th.tid(), CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
+                        0, scratch + 3 * RestorePlan.PAGE);
+            } catch (ssi.shim.ErrnoException e) {
+                throw new RestoreException(e);
+            }
+            threads.add(tt);
+            tree.createdThread(tt);
+            altStack(tt, th.altStack());
+            threadState(tt, th.clearTid(), th.robustList(), th.rseq());
+        }
+        if (!plan.threads().isEmpty())
+            log.add(pid + ": " + plan.threads().size() + " more thread(s) created");
+        int n = 0;
+        for (RestorePlan.SigQueue q : plan.sigqueues()) {
+            for (byte[] si : q.siginfos()) {
+                int sig = (si[0] & 0xff) | (si[1] & 0xff) << 8;
+                put(scratch, si);
+                // Always from the main thread: the kernel lets a process queue any si_code to itself only
+                // when the caller's pid is the target tgid.
+                if (q.tid() == 0)
+                    call("rt_sigqueueinfo of " + sigName(sig), SYS_RT_SIGQUEUEINFO, pid, sig, scratch);
+                else
+                    call("rt_tgsigqueueinfo of " + sigName(sig) + " to thread " + q.tid(), SYS_RT_TGSIGQUEUEINFO, pid, q.tid(),
+                            sig, scratch);
+                n++;
+            }
+        }
+        if (n > 0)
+            log.add(pid + ": " + n + " queued signal(s) put back");
+    }
+
+    private void threadState(Tracee th, long tidAddress, RestorePlan.RobustList robust, RestorePlan.Rseq rseq) throws IOException {
+        if (tidAddress != 0)
+            call(th, "set_tid_address", SYS_SET_TID_ADDRESS, tidAddress);
+        if (robust != null)
+            call(th, "set_robust_list", SYS_SET_ROBUST_LIST, robust.head(), robust.len());
+        if (rseq != null)
+            call(th, String.format("rseq registration of %x", rseq.pointer()), SYS_RSEQ, rseq.pointer(), rseq.size(), 0,
+                    rseq.signature());
+    }
+
+    /** setpgid(0, pgid) in this process. */
+    void setPgid(int pgid) throws IOException {
+        call("setpgid(0, " + pgid + ")", SYS_SETPGID, 0, pgid);
+    }
+
+    /** Credentials of every thread (they are per thread in the kernel), then each thread's mask. */
+    void credsAndMasks() throws IOException {
+        for (Tracee th : threads)
+            creds(th);
+        creds(t);
+        for (int i = 0; i < threads.size(); i++)
+            mask(threads.get(i), plan.threads().get(i).blockedMask());
+        mask(t, plan.blockedMask());
+    }
+
+    private void mask(Tracee th, long mask) throws IOException {
+        put(scratch, le(8).putLong(0, mask).array());
+        call(th, "rt_sigprocmask(SIG_SETMASK)", SYS_RT_SIGPROCMASK, SIG_SETMASK, scratch, 0, 8);
+    }
+
+    /** The last steps: the scratch area goes, then the XSAVE state and registers of every thread. */
+    void registers() throws IOException {
         call("munmap of the scratch area", SYS_MUNMAP, scratch, SCRATCH_SIZE);
+        for (int i = 0; i < threads.size(); i++) {
+            RestorePlan.ThreadPlan th = plan.threads().get(i);
+            if (th.xstate() != null)
+                threads.get(i).setXstate(th.xstate());
+            threads.get(i).setRegs(resumeRegs(th.regs()));
+        }
         if (plan.xstate() != null)
             t.setXstate(plan.xstate());
         Regs regs = resumeRegs(plan.regs());
         t.setRegs(regs);
-        log.add(String.format("registers set: rip %x rax %x (captured rip %x rax %x orig_rax %d)", regs.rip(),
+        log.add(String.format("%d: registers set: rip %x rax %x (captured rip %x rax %x orig_rax %d)", pid, regs.rip(),
                 regs.rax(), plan.regs().rip(), plan.regs().rax(), plan.regs().origRax()));
     }
 
@@ -269,10 +344,26 @@ public final class Restorer {
         log.add(String.format("scratch area at %x", scratch));
     }
 
+    /**
+     * Shared anonymous memory a child has at the very place its parent had the same object: the fork
+     * gave it the parent's mapping, which is the one to keep (its pages are shared, and already there).
+     */
+    private void findKept(List<MapsLine> stubMaps) {
+        for (RestorePlan.Vma v : plan.vmas()) {
+            if (v.shmemId() == 0)
+                continue;
+            boolean inParent = parent.plan.vmas().stream().anyMatch(p -> p.shmemId() == v.shmemId() && p.start() == v.start()
+                    && p.end() == v.end() && p.offset() == v.offset());
+            boolean mapped = stubMaps.stream().anyMatch(m -> m.start() == v.start() && m.end() == v.end());
+            if (inParent && mapped)
+                kept.add(v.start());
+        }
+    }
+
     private void unmapStub(List<MapsLine> stubMaps) throws IOException {
         int n = 0;
         for (MapsLine m : stubMaps) {
-            if (m.special() || m.name().equals("[vsyscall]"))
+            if (m.special() || m.name().equals("[vsyscall]") || kept.contains(m.start()))
                 continue;
             call("munmap of the stub's " + m, SYS_MUNMAP, m.start(), m.end() - m.start());
             n++;
@@ -354,6 +445,15 @@ public final class Restorer {
     }
 
     private void mapVma(RestorePlan.Vma v) throws IOException {
+        if (v.shmemId() != 0) {
+            if (kept.contains(v.start()))
+                return;
+            TreeRestorer.Shmem h = tree.shmem(v.shmemId());
+            if (h != null) {
+                mapShared(v, h);
+                return;
+            }
+        }
         // mapped writable first (but a shared file mapping, whose pages are the file's) to take the pages
         boolean writable = v.path() == null || !v.shared();
         int prot = writable ? v.prot() | PROT_RW : v.prot();
@@ -371,11 +471,7 @@ public final class Restorer {
             if (fd >= 0)
                 call("close of the mapped file's fd", SYS_CLOSE, fd);
         }
-        if (isError(got))
-            throw new RestoreException((int) -got, "mmap of " + v + " failed" + (got == -EEXIST
-                    ? ": something is already mapped there" : ""));
-        if (got != v.start())
-            throw new RestoreException(0, String.format("mmap of %s returned %x", v, got));
+        checkMapped(v, got);
         if (writable) {
             v.pages().forEachRun((addr, data) -> {
                 if (addr < v.start() || addr + data.length > v.end())
@@ -386,28 +482,129 @@ public final class Restorer {
             if (prot != v.prot())
                 call("mprotect of " + v, SYS_MPROTECT, v.start(), v.length(), v.prot());
         }
+        if (v.shmemId() != 0)
+            tree.shmemMapped(v.shmemId(), new TreeRestorer.Shmem(pid, v.start(), v.end()));
+    }
+
+    /**
+     * Shared anonymous memory another process of the tree restored already: the same object, opened
+     * through that process's /proc/PID/map_files and mapped at this process's address and offset.
+     */
+    private void mapShared(RestorePlan.Vma v, TreeRestorer.Shmem h) throws IOException {
+        String path = String.format("/proc/%d/map_files/%x-%x", h.pid(), h.start(), h.end());
+        int oflags = ((v.prot() & RestorePlan.PROT_WRITE) != 0 ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+        long fd = call("open of " + path + " (memory shared with " + h.pid() + ")", SYS_OPENAT, AT_FDCWD, putString(path),
+                oflags, 0);
+        long got;
+        try {
+            got = t.syscall(SYS_MMAP, v.start(), v.length(), v.prot(), MAP_SHARED | MAP_FIXED_NOREPLACE, fd, v.offset());
+        } finally {
+            call("close of the shared memory's fd", SYS_CLOSE, fd);
+        }
+        checkMapped(v, got);
+    }
+
+    private void checkMapped(RestorePlan.Vma v, long got) throws RestoreException {
+        if (isError(got))
+            throw new RestoreException((int) -got, "mmap of " + v + " failed" + (got == -EEXIST
+                    ? ": something is already mapped there" : ""));
+        if (got != v.start())
+            throw new RestoreException(0, String.format("mmap of %s returned %x", v, got));
     }
 
     // ---- files
 
+    /**
+     * The fds: a child first closes what it inherited from its parent and does not share with it at the
+     * same number; then, by number, an fd is kept (inherited), installed from the daemon's copy of an
+     * open file description another process of the tree made already (GIVEFD), or made here (open,
+     * pipe2, socketpair; the tree keeps a copy of what was made, the other end included).
+     */
     private void openFds() throws IOException {
+        java.util.Set<Integer> keep = new java.util.HashSet<>();
+        if (parent != null) {
+            Map<Integer, Integer> mine = new HashMap<>();
+            for (RestorePlan.FdPlan f : plan.fds())
+                mine.put(f.fd(), f.fileId());
+            int closed = 0;
+            for (RestorePlan.FdPlan pf : parent.plan.fds()) {
+                Integer id = mine.get(pf.fd());
+                if (id != null && id != 0 && id == pf.fileId()) {
+                    keep.add(pf.fd());
+                } else {
+                    call("close of the inherited fd " + pf.fd(), SYS_CLOSE, pf.fd());
+                    closed++;
+                }
+            }
+            log.add(pid + ": " + keep.size() + " fds inherited, " + closed + " closed");
+        }
         List<RestorePlan.FdPlan> fds = new ArrayList<>(plan.fds());
         fds.sort(Comparator.comparingInt(RestorePlan.FdPlan::fd));
         for (RestorePlan.FdPlan f : fds) {
-            int flags = f.flags() & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
             String what = "fd " + f.fd() + " (" + f.path() + ")";
-            long got = call("open of " + what, SYS_OPENAT, AT_FDCWD, putString(f.path()), flags, 0);
-            if (got != f.fd()) {
-                call("dup3 for " + what, SYS_DUP3, got, f.fd(), flags & O_CLOEXEC);
-                call("close of the temporary fd for " + what, SYS_CLOSE, got);
+            boolean cloexec = (f.flags() & O_CLOEXEC) != 0;
+            if (keep.contains(f.fd())) {
+                call("fcntl(F_SETFD) of " + what, SYS_FCNTL, f.fd(), F_SETFD, cloexec ? FD_CLOEXEC : 0);
+                continue;
             }
-            if (f.pos() != 0) {
-                long pos = call("lseek of " + what, SYS_LSEEK, f.fd(), f.pos(), 0);
-                if (pos != f.pos())
-                    throw new RestoreException(0, what + ": lseek to " + f.pos() + " gave " + pos);
+            Integer copy = f.fileId() == 0 ? null : tree.file(f.fileId());
+            if (copy != null) {
+                int got = t.giveFd(copy, f.fd());
+                if (got != f.fd())
+                    throw new RestoreException(0, what + ": the shim installed fd " + got);
+                if (cloexec)
+                    call("fcntl(F_SETFD) of " + what, SYS_FCNTL, f.fd(), F_SETFD, FD_CLOEXEC);
+                continue;
+            }
+            switch (f.kind()) {
+                case RestorePlan.FdPlan.PIPE -> makePipe(f, what);
+                case RestorePlan.FdPlan.UNIX -> makeSocketPair(f, what);
+                default -> openFile(f, what);
             }
         }
-        log.add("opened " + fds.size() + " fds");
+        log.add(pid + ": " + fds.size() + " fds in place");
+    }
+
+    private void openFile(RestorePlan.FdPlan f, String what) throws IOException {
+        int flags = f.flags() & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
+        long got = call("open of " + what, SYS_OPENAT, AT_FDCWD, putString(f.path()), flags, 0);
+        install(got, f.fd(), flags & O_CLOEXEC, what);
+        if (f.pos() != 0) {
+            long pos = call("lseek of " + what, SYS_LSEEK, f.fd(), f.pos(), 0);
+            if (pos != f.pos())
+                throw new RestoreException(0, what + ": lseek to " + f.pos() + " gave " + pos);
+        }
+        if (f.fileId() != 0)
+            tree.madeFile(f.fileId(), pid, f.fd());
+    }
+
+    /** Moves a temporary fd to its number (a no-op if it got it). */
+    private void install(long tmp, int fd, int cloexec, String what) throws IOException {
+        if (tmp != fd) {
+            call("dup3 for " + what, SYS_DUP3, tmp, fd, cloexec);
+            call("close of the temporary fd for " + what, SYS_CLOSE, tmp);
+        }
+    }
+
+    /** pipe2 here; the tree keeps both ends, refills the bytes that were queued and sets the capacity. */
+    private void makePipe(RestorePlan.FdPlan f, String what) throws IOException {
+        call("pipe2 for " + what, SYS_PIPE2, scratch, O_CLOEXEC);
+        ByteBuffer b = ByteBuffer.wrap(t.read(scratch, 8)).order(ByteOrder.LITTLE_ENDIAN);
+        int r = b.getInt(0), w = b.getInt(4);
+        boolean writeEnd = (f.flags() & O_ACCMODE) == 1;
+        tree.madePipe(f, pid, r, w);
+        install(writeEnd ? w : r, f.fd(), f.flags() & O_CLOEXEC, what);
+        call("close of the other end of " + what, SYS_CLOSE, writeEnd ? r : w);
+    }
+
+    /** socketpair here; the tree keeps both ends and sends the queued bytes from each peer. */
+    private void makeSocketPair(RestorePlan.FdPlan f, String what) throws IOException {
+        call("socketpair for " + what, SYS_SOCKETPAIR, AF_UNIX, f.aux() | O_CLOEXEC, 0, scratch);
+        ByteBuffer b = ByteBuffer.wrap(t.read(scratch, 8)).order(ByteOrder.LITTLE_ENDIAN);
+        int a = b.getInt(0), p = b.getInt(4);
+        tree.madeSocketPair(f, pid, a, p);
+        install(a, f.fd(), f.flags() & O_CLOEXEC, what);
+        call("close of the peer's temporary fd of " + what, SYS_CLOSE, p);
     }
 
     // ---- mm
@@ -415,7 +612,9 @@ public final class Restorer {
     private void setMm() throws IOException {
         RestorePlan.MmFields m = plan.mm();
         long exeFd = -1;
-        if (m.exePath() != null)
+        // A forked child has its parent's executable already; the kernel refuses to replace an exe link
+        // while the old file is still mapped (EBUSY), so an identical one is left alone.
+        if (m.exePath() != null && !m.exePath().equals(currentExe()))
             exeFd = call("open of the executable " + m.exePath(), SYS_OPENAT, AT_FDCWD, putString(m.exePath()),
                     O_RDONLY | O_CLOEXEC, 0);
         try {
@@ -429,6 +628,14 @@ public final class Restorer {
                 call("close of the executable's fd", SYS_CLOSE, exeFd);
         }
         log.add(String.format("mm fields set (brk %x, stack %x, exe %s)", m.brk(), m.startStack(), m.exePath()));
+    }
+
+    private String currentExe() {
+        try {
+            return Files.readSymbolicLink(Path.of("/proc", Integer.toString(pid), "exe")).toString();
+        } catch (IOException e) {
+            return null;
+        }
     }
 
     /** struct prctl_mm_map (104 bytes) at scratch + 2 pages, the auxv after it. */
@@ -497,15 +704,18 @@ public final class Restorer {
             if (a != null && a.handler() != 0)
                 set++;
         }
-        RestorePlan.AltStack as = plan.altStack();
+        altStack(t, plan.altStack());
+        log.add(pid + ": signal dispositions set (" + set + " not SIG_DFL)");
+    }
+
+    private void altStack(Tracee th, RestorePlan.AltStack as) throws IOException {
         ByteBuffer b = le(24);
         if (as == null)
             b.putInt(8, SS_DISABLE);
         else
             b.putLong(0, as.sp()).putInt(8, as.flags()).putLong(16, as.size());
         put(scratch, b.array());
-        call("sigaltstack", SYS_SIGALTSTACK, scratch, 0);
-        log.add("signal dispositions set (" + set + " not SIG_DFL)");
+        call(th, "sigaltstack", SYS_SIGALTSTACK, scratch, 0);
     }
 
     static String sigName(int sig) {
@@ -521,16 +731,16 @@ public final class Restorer {
                     + "node does not have)" : ""));
     }
 
-    private void creds() throws IOException {
+    private void creds(Tracee th) throws IOException {
         RestorePlan.Creds c = plan.creds();
         ByteBuffer g = le(4 * Math.max(1, c.groups().length));
         for (int i = 0; i < c.groups().length; i++)
             g.putInt(4 * i, c.groups()[i]);
         put(scratch, g.array());
-        call("setgroups", SYS_SETGROUPS, c.groups().length, scratch);
-        call("setresgid", SYS_SETRESGID, c.rgid(), c.egid(), c.sgid());
-        call("setresuid", SYS_SETRESUID, c.ruid(), c.euid(), c.suid());
-        log.add("credentials set (uid " + c.ruid() + "/" + c.euid() + "/" + c.suid() + ", gid " + c.rgid() + "/"
+        call(th, "setgroups", SYS_SETGROUPS, c.groups().length, scratch);
+        call(th, "setresgid", SYS_SETRESGID, c.rgid(), c.egid(), c.sgid());
+        call(th, "setresuid", SYS_SETRESUID, c.ruid(), c.euid(), c.suid());
+        if (th == t) log.add(pid + ": credentials set (uid " + c.ruid() + "/" + c.euid() + "/" + c.suid() + ", gid " + c.rgid() + "/"
                 + c.egid() + "/" + c.sgid() + ", " + c.groups().length + " groups)");
     }
 
@@ -552,9 +762,14 @@ public final class Restorer {
 
     /** An injected syscall that must succeed; its failure names what it was for and the errno. */
     private long call(String what, int nr, long... args) throws IOException {
-        long r = t.syscall(nr, args);
+        return call(t, what, nr, args);
+    }
+
+    private long call(Tracee th, String what, int nr, long... args) throws IOException {
+        long r = th.syscall(nr, args);
         if (isError(r))
-            throw new RestoreException((int) -r, "restore of pid " + pid + ": " + what + " failed");
+            throw new RestoreException((int) -r, "restore of pid " + pid + (th == t ? "" : " thread " + th.tid()) + ": "
+                    + what + " failed");
         return r;
     }
 

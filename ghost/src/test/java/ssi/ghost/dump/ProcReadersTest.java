@@ -84,7 +84,7 @@ class ProcReadersTest {
             }
         }
 
-        Fds.Found found = Fds.dump(fs, pid);
+        Fds.Found found = Fds.dump(fs, pid, ssi.shim.UnixDiag::all);
         Map<Integer, Records.Fd> byFd = new java.util.HashMap<>();
         for (Records.Fd f : found.fds()) byFd.put(f.fd(), f);
         assertEquals(Records.FD_REG, byFd.get(7).kind());
@@ -108,7 +108,7 @@ class ProcReadersTest {
         try (var server = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
             int port = server.getLocalPort();
             int pid = start("exec 5<>/dev/tcp/127.0.0.1/" + port + "; echo go; sleep 60");
-            CheckpointException e = assertThrows(CheckpointException.class, () -> Fds.dump(new ProcFs(Path.of("/proc")), pid));
+            CheckpointException e = assertThrows(CheckpointException.class, () -> Fds.dump(new ProcFs(Path.of("/proc")), pid, ssi.shim.UnixDiag::all));
             assertEquals(CheckpointException.EOPNOTSUPP, e.errno());
             assertTrue(e.getMessage().startsWith("process " + pid + " fd 5 is a TCP socket to 127.0.0.1:" + port + ": not supported"),
                     e.getMessage());

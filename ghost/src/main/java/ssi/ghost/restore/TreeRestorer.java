@@ -1,0 +1,254 @@
+package ssi.ghost.restore;
+
+import ssi.shim.ErrnoException;
+import ssi.shim.LocalFds;
+import ssi.shim.ShimLink;
+import ssi.shim.Tracee;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Rebuilds a process tree, like the kernel made it: the root in a restore stub (SPAWN_STUB), each child
+ * forked by its restored parent with its own pid (CLONE_INTO: clone3 set_tid injected into the parent),
+ * so parenthood, inherited fds and shared memory are the kernel's own again. Per process (parents
+ * before children, depth first):
+ *
+ * <ol>
+ * <li>{@link Restorer#body}: memory, fds, cwd, umask, mm fields, dispositions, limits; a child that
+ *     led a session calls setsid first. A child starts as a copy of its restored parent: it keeps the
+ *     shared anonymous memory and the fds it shares with the parent at the same place, and replaces the
+ *     rest;
+ * <li>the root gets the node's seccomp filter; every process forked after inherits it;
+ * <li>its children, each rebuilt the same way before the next;
+ * <li>its own per-thread state, its other threads (CLONE_INTO with CLONE_THREAD), its queued signals.
+ * </ol>
+ * Then for the whole tree: process groups (leaders first), credentials and signal masks of every
+ * thread, registers, and only then every thread is let go, so nothing runs before everything is in
+ * place. On any failure every process made so far is killed and the pids are free again.
+ *
+ * <p>Objects that several processes share are made once, by the first process (in that order) that
+ * has them: the daemon keeps a copy of every open file description made (pidfd_getfd) and installs it
+ * in the others (GIVEFD), unless a child inherited it at the same fd number. Shared anonymous memory is
+ * mapped from the first holder's /proc/PID/map_files by the others. The bytes queued in a pipe are
+ * written back into it, those queued on a socket sent again from its peer.
+ *
+ * <p>One restore per instance, on the calling thread (it blocks on the shim link).
+ */
+final class TreeRestorer {
+    /** One process: its plan, its parent's pid (0 for the root), process group, session, exit signal. */
+    record Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal) { }
+
+    /** Where shared anonymous memory was first mapped. */
+    record Shmem(int pid, long start, long end) { }
+
+    private static final int O_ACCMODE = 3, O_WRONLY = 1, DEFAULT_PIPE = 65536;
+
+    final List<String> log = new ArrayList<>();
+    private final List<Node> nodes;
+    private final Map<Integer, Tracee> created = new LinkedHashMap<>();
+    private final List<Tracee> threads = new ArrayList<>();
+    /** fileId -> the daemon's copy of that open file description. */
+    private final Map<Integer, Integer> files = new HashMap<>();
+    private final List<Integer> spare = new ArrayList<>();
+    private final Map<Long, Shmem> shmem = new HashMap<>();
+    /** "p:INODE:r|w" and "u:INODE" -> the first fd plan (tree order) of that pipe end or socket. */
+    private final Map<String, RestorePlan.FdPlan> first = new HashMap<>();
+    /** "p:INODE", "u:INODE" -> the bytes that were queued there. */
+    private final Map<String, RestorePlan.QueuedBytes> queued = new HashMap<>();
+
+    private TreeRestorer(List<Node> nodes) {
+        this.nodes = nodes;
+        for (Node n : nodes) {
+            for (RestorePlan.FdPlan f : n.plan().fds()) {
+                String k = key(f);
+                if (k == null) continue;
+                first.putIfAbsent(k, f);
+                if (f.queued() != null) queued.putIfAbsent(objectKey(f.kind(), f.object()), f.queued());
+            }
+        }
+    }
+
+    private static String key(RestorePlan.FdPlan f) {
+        return switch (f.kind()) {
+            case RestorePlan.FdPlan.PIPE -> "p:" + f.object() + ((f.flags() & O_ACCMODE) == O_WRONLY ? ":w" : ":r");
+            case RestorePlan.FdPlan.UNIX -> "u:" + f.object();
+            default -> null;
+        };
+    }
+
+    private static String objectKey(int kind, long object) {
+        return (kind == RestorePlan.FdPlan.PIPE ? "p:" : "u:") + object;
+    }
+
+    /**
+     * Restores the tree (nodes: the root first, parents before children) and lets it run. rootStub is a
+     * stub someone else made and attached for the root (null: SPAWN_STUB makes one, a child of the shim
+     * that leads a session of its own).
+     *
+     * @return what was done, for logs
+     */
+    static List<String> restore(ShimLink link, List<Node> nodes, Tracee rootStub) throws IOException {
+        TreeRestorer tr = new TreeRestorer(nodes);
+        Node root = nodes.getFirst();
+        Tracee stub = rootStub;
+        if (stub == null) {
+            try {
+                stub = link.spawnStub(root.plan().pid());
+            } catch (ErrnoException e) {
+                throw new RestoreException(e);
+            }
+        }
+        tr.created(root.plan().pid(), stub);
+        Map<Integer, Restorer> all = new LinkedHashMap<>();
+        Restorer last = null;
+        try {
+            Restorer r = new Restorer(link, stub, root.plan(), null, tr);
+            tr.build(r, root, all);
+            tr.groups(all);
+            for (Restorer x : all.values()) {
+                last = x;
+                x.credsAndMasks();
+            }
+            for (Restorer x : all.values()) {
+                last = x;
+                x.registers();
+            }
+        } catch (IOException | RuntimeException e) {
+            tr.killAll();
+            tr.closeCopies();
+            throw e instanceof RestoreException re ? re : new RestoreException("restore of the tree of " + root.plan().pid()
+                    + " failed after: " + (tr.log.isEmpty() ? "(nothing)" : tr.log.getLast()), e);
+        }
+        tr.closeCopies();
+        // Everything is in place: let go, threads first, children before parents.
+        List<Tracee> order = new ArrayList<>(tr.threads);
+        List<Tracee> mains = new ArrayList<>(tr.created.values());
+        java.util.Collections.reverse(mains);
+        order.addAll(mains);
+        for (Tracee t : order) t.close();
+        tr.log.add("detached: " + all.size() + " process(es), " + (tr.threads.size() + all.size()) + " thread(s) run");
+        return List.copyOf(tr.log);
+    }
+
+    private void build(Restorer r, Node node, Map<Integer, Restorer> all) throws IOException {
+        all.put(node.plan().pid(), r);
+        boolean child = node.ppid() != 0 && all.containsKey(node.ppid()) && node != nodes.getFirst();
+        r.body(child && node.sid() == node.plan().pid());
+        if (node == nodes.getFirst())
+            r.filter();
+        for (Node c : nodes) {
+            if (c.ppid() == node.plan().pid() && c != nodes.getFirst()) {
+                Restorer cr = r.fork(c);
+                build(cr, c, all);
+            }
+        }
+        r.threadsAndSignals();
+    }
+
+    /**
+     * Process groups: every child sits in its parent's group after the fork; leaders make their group,
+     * then members join. A group whose leader is not in the image (the caller's job, typically) is the
+     * root's group now.
+     */
+    private void groups(Map<Integer, Restorer> all) throws IOException {
+        Node root = nodes.getFirst();
+        for (Node n : nodes) {
+            int pid = n.plan().pid();
+            if (n == root || n.sid() == pid) continue;
+            if (n.pgid() == pid) all.get(pid).setPgid(pid);
+        }
+        for (Node n : nodes) {
+            int pid = n.plan().pid();
+            if (n == root || n.sid() == pid || n.pgid() == pid) continue;
+            int target = all.containsKey(n.pgid()) ? n.pgid() : root.plan().pid();
+            all.get(pid).setPgid(target);
+        }
+    }
+
+    void created(int pid, Tracee t) {
+        created.put(pid, t);
+    }
+
+    void createdThread(Tracee t) {
+        threads.add(t);
+    }
+
+    Shmem shmem(long id) {
+        return shmem.get(id);
+    }
+
+    void shmemMapped(long id, Shmem where) {
+        shmem.putIfAbsent(id, where);
+    }
+
+    /** The daemon's copy of an open file description made already, or null. */
+    Integer file(int fileId) {
+        return files.get(fileId);
+    }
+
+    void madeFile(int fileId, int pid, int fd) throws IOException {
+        files.put(fileId, Tracee.takeFd(pid, fd));
+    }
+
+    /** A pipe made by pid (temporary fds r, w): keep both ends, set capacity and flags, refill it. */
+    void madePipe(RestorePlan.FdPlan f, int pid, int r, int w) throws IOException {
+        int rc = Tracee.takeFd(pid, r), wc = Tracee.takeFd(pid, w);
+        keep(first.get("p:" + f.object() + ":r"), rc);
+        keep(first.get("p:" + f.object() + ":w"), wc);
+        if (f.aux() > 0 && f.aux() != DEFAULT_PIPE) LocalFds.setPipeSize(wc, f.aux());
+        RestorePlan.QueuedBytes q = queued.get(objectKey(RestorePlan.FdPlan.PIPE, f.object()));
+        if (q != null) LocalFds.writeAll(wc, q.read());
+        flags(first.get("p:" + f.object() + ":r"), rc);
+        flags(first.get("p:" + f.object() + ":w"), wc);
+    }
+
+    /** A socketpair made by pid (temporary fds a: this socket, p: its peer): keep both, resend what was queued. */
+    void madeSocketPair(RestorePlan.FdPlan f, int pid, int a, int p) throws IOException {
+        int ac = Tracee.takeFd(pid, a), pc = Tracee.takeFd(pid, p);
+        keep(first.get("u:" + f.object()), ac);
+        RestorePlan.FdPlan peer = f.peer() == 0 ? null : first.get("u:" + f.peer());
+        keep(peer, pc);
+        RestorePlan.QueuedBytes mine = queued.get(objectKey(RestorePlan.FdPlan.UNIX, f.object()));
+        if (mine != null) LocalFds.writeAll(pc, mine.read());
+        RestorePlan.QueuedBytes theirs = f.peer() == 0 ? null : queued.get(objectKey(RestorePlan.FdPlan.UNIX, f.peer()));
+        if (theirs != null) LocalFds.writeAll(ac, theirs.read());
+        flags(first.get("u:" + f.object()), ac);
+        flags(peer, pc);
+    }
+
+    private void keep(RestorePlan.FdPlan f, int copy) {
+        if (f == null || f.fileId() == 0 || files.containsKey(f.fileId())) spare.add(copy);
+        else files.put(f.fileId(), copy);
+    }
+
+    /** O_NONBLOCK and the other status flags, on the shared open file description. */
+    private static void flags(RestorePlan.FdPlan f, int copy) throws ErrnoException {
+        if (f != null) LocalFds.setStatusFlags(copy, f.flags());
+    }
+
+    private void killAll() {
+        for (int pid : created.keySet()) ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+        for (Tracee t : threads) closeQuietly(t);
+        for (Tracee t : created.values()) closeQuietly(t);
+    }
+
+    private static void closeQuietly(Tracee t) {
+        try {
+            t.close(); // DETACH of a dead tracee fails, and the shim forgets it
+        } catch (IOException ignored) {
+            // it is dead
+        }
+    }
+
+    private void closeCopies() {
+        for (int fd : files.values()) LocalFds.closeQuietly(fd);
+        for (int fd : spare) LocalFds.closeQuietly(fd);
+        files.clear();
+        spare.clear();
+    }
+}
