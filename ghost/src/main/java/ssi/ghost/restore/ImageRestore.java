@@ -139,6 +139,8 @@ public final class ImageRestore implements AutoCloseable {
                 throw new RestoreException(EINVAL, "process " + e.gpid() + " of the image has its parent " + e.ppid()
                         + " outside the image");
             ProcessImage proc = image.processes().get(e.gpid());
+            if (proc == null)
+                throw new RestoreException(EINVAL, "process " + e.gpid() + " of the image tree has no process file");
             if (proc.threads().size() != e.threads())
                 throw new RestoreException(EINVAL, "process " + e.gpid() + " has " + proc.threads().size()
                         + " THREAD records but the tree says " + e.threads());
@@ -240,17 +242,7 @@ public final class ImageRestore implements AutoCloseable {
         if (!proc.process().exe().isEmpty() && !seen.containsKey(proc.process().exe()))
             seen.put(proc.process().exe(), -1L);
         for (var e : seen.entrySet()) checkFile(Path.of(e.getKey()), e.getValue());
-        // A file the process writes (a log it appends to) may have grown since: only its identity counts.
-        java.util.Set<String> written = new java.util.HashSet<>();
-        for (Records.Fd f : proc.fds())
-            if (f.kind() == Records.FD_REG && (f.flags() & O_ACCMODE) != 0) written.add(f.path());
-        for (Records.Vma v : proc.vmas())
-            if (v.kind() == Records.VMA_FILE) written.remove(v.path());
-        written.remove(proc.process().exe());
-        for (Records.FileStat f : proc.files()) {
-            if (written.contains(f.path())) checkFile(Path.of(f.path()), f.inode());
-            else checkStat(f);
-        }
+        for (Records.FileStat f : proc.files()) checkStat(f);
         if (!Files.isDirectory(Path.of(proc.process().cwd())))
             throw new RestoreException(2, "the working directory " + proc.process().cwd() + " of the process is missing");
     }

@@ -157,8 +157,10 @@ class ImageRestoreTest {
             assertEquals(42, bytes.getFirst()[5000]);
 
             // fds: flags with O_CLOEXEC from the cloexec bit, positions; the deleted one re-created with its bytes
-            assertEquals(new RestorePlan.FdPlan(0, "/dev/null", 0, 0), p.fds().get(0));
-            assertEquals(new RestorePlan.FdPlan(3, data.toString(), 02 | 02000 | 02000000, 7), p.fds().get(1));
+            assertEquals(new RestorePlan.FdPlan(0, RestorePlan.FdPlan.FILE, "/dev/null", 0, 0, 0, ino(Path.of("/dev/null")), 0, 0,
+                    null), p.fds().get(0));
+            assertEquals(new RestorePlan.FdPlan(3, RestorePlan.FdPlan.FILE, data.toString(), 02 | 02000 | 02000000, 7, 0, ino(data),
+                    0, 0, null), p.fds().get(1));
             RestorePlan.FdPlan gone = p.fds().get(2);
             assertEquals(5, gone.pos());
             assertEquals("gone but open", Files.readString(Path.of(gone.path())));
@@ -168,30 +170,37 @@ class ImageRestoreTest {
     }
 
     @Test
-    void severalThreadsOrProcessesAreNotSupportedYet() throws IOException {
+    void aSecondThreadGetsAThreadPlan() throws IOException {
         writeImage(2, 1, List.of());
-        RestoreException e = assertThrows(RestoreException.class, this::prepare);
-        assertTrue(e.getMessage().startsWith("not supported yet: 1 processes / 2 threads"), e.getMessage());
-        assertEquals(95, e.errno());
+        try (ImageRestore r = prepare()) {
+            RestorePlan p = r.plan();
+            assertEquals(1, p.threads().size());
+            assertEquals(GPID + 1, p.threads().getFirst().tid());
+            assertEquals(0x7000, p.threads().getFirst().altStack().sp());
+        }
     }
 
     @Test
-    void severalProcessesAreNotSupportedYet() throws IOException {
+    void aProcessWhoseParentIsNotInTheImageIsRefused() throws IOException {
         writeImage(1, 1, List.of());
         Image one = Image.load(dir);
         ImageRestore.checkShape(one);
         List<TreeEntry> tree = new ArrayList<>(one.tree());
-        tree.add(new TreeEntry(GPID + 1, GPID, GPID, GPID, 1000, 4, 2));
-        Image three = new Image(dir, one.inventory(), tree, one.processes());
-        RestoreException e = assertThrows(RestoreException.class, () -> ImageRestore.checkShape(three));
-        assertTrue(e.getMessage().startsWith("not supported yet: 2 processes / 3 threads"), e.getMessage());
+        tree.add(new TreeEntry(GPID + 1, GPID + 77, GPID, GPID, 1000, 4, 1));
+        Image two = new Image(dir, one.inventory(), tree, one.processes());
+        RestoreException e = assertThrows(RestoreException.class, () -> ImageRestore.checkShape(two));
+        assertTrue(e.getMessage().startsWith("process " + (GPID + 1) + " of the image has its parent " + (GPID + 77)
+                + " outside the image"), e.getMessage());
     }
 
     @Test
-    void aPipeIsNotSupportedYet() throws IOException {
+    void aPipeIsRestorableButAnUnknownFdKindIsRefused() throws IOException {
         writeImage(1, 1, List.of(new Fd(5, FD_PIPE, 1, false, 0, "pipe:[99]", 99, -1, -1, 0)));
+        ImageRestore.checkShape(Image.load(dir));
+        Images.removeImage(dir, List.of(GPID), true);
+        writeImage(1, 1, List.of(new Fd(5, 9, 1, false, 0, "anon_inode:[eventfd]", 99, -1, -1, 0)));
         RestoreException e = assertThrows(RestoreException.class, this::prepare);
-        assertTrue(e.getMessage().contains("not supported yet: fd 5 is a pipe"), e.getMessage());
+        assertTrue(e.getMessage().contains("not supported yet: fd 5 of process " + GPID + " is a kind9"), e.getMessage());
     }
 
     @Test
