@@ -22,6 +22,12 @@ struct launch_req {
     char **envp;           /* NULL: the current environ; else the caller's environment as exec'd */
     int tty;               /* the caller's controlling terminal, CLOEXEC, or -1; A closes it */
     int tty_give;          /* job_give_at_start(): A takes the terminal for its group */
+    /* --restart (restart.c): the image directory (absolute), else NULL */
+    const char *restart_dir;
+    const char *run_dir;
+    int keep_root;         /* setuid mode of a restart: A holds root until its clone3, then drops to: */
+    uid_t ruid;
+    gid_t rgid;
 };
 
 /* relay.c */
@@ -68,7 +74,14 @@ int job_restore_tty(void);
 /* Runs in the client's child, inside the node's namespaces: becomes A, forks P, never returns. */
 __attribute__((noreturn)) void launch_stub(const struct launch_req *req);
 
+/* restart.c */
+/* Runs in the client's child, inside the node's namespaces: becomes A, restarts req->restart_dir as its
+ * child (docs/ARCHITECTURE.md, "Foreground restart") and relays it; never returns. */
+__attribute__((noreturn)) void restart_stub(const struct launch_req *req);
+
 /* ssi-run.c */
+/* All three uids and gids become uid/gid for good; dies if any privilege is left. */
+void drop_privileges(uid_t uid, gid_t gid);
 /* "ssi-run: <message>" on stderr in one write, so lines of concurrent processes do not interleave. */
 __attribute__((format(printf, 1, 2))) void say(const char *fmt, ...);
 /* say(), then exit SSI_RUN_FAILED. */

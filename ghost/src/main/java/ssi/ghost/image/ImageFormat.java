@@ -12,7 +12,7 @@ public final class ImageFormat {
     private ImageFormat() {}
 
     /** The one version this code writes and reads. */
-    public static final int VERSION = 2;
+    public static final int VERSION = 3;
 
     // Magics: ASCII tags read as big-endian u32, so `od -c` of a file shows what it is.
     public static final int MAGIC_INVENTORY = 0x53534949; // "SSII"

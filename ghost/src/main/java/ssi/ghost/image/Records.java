@@ -174,8 +174,9 @@ public final class Records {
         }
     }
 
-    public static final int FD_REG = 1, FD_REG_DELETED = 2, FD_CHR = 3, FD_PIPE = 4;
-    private static final String[] FD_KINDS = {"?", "file", "deleted file", "device", "pipe"};
+    /** FD_TTY (version 3): the process's controlling terminal; a restart gives it the caller's terminal instead. */
+    public static final int FD_REG = 1, FD_REG_DELETED = 2, FD_CHR = 3, FD_PIPE = 4, FD_TTY = 5;
+    private static final String[] FD_KINDS = {"?", "file", "deleted file", "device", "pipe", "terminal"};
 
     public static String fdKind(int k) { return k > 0 && k < FD_KINDS.length ? FD_KINDS[k] : "kind" + k; }
 

@@ -52,6 +52,7 @@ public final class ImageRestore implements AutoCloseable {
     private final List<AutoCloseable> open = new ArrayList<>();
     private Path privateDir;
     private RestorePlan plan;
+    private RootStub stub = RootStub.spawned();
 
     private ImageRestore(Image image) {
         this.image = image;
@@ -69,6 +70,12 @@ public final class ImageRestore implements AutoCloseable {
     /** Reads the image in dir as callerUid (the fs identity callerUid/callerGid unless root), checks it, builds the plan. */
     public static ImageRestore prepare(Path dir, int callerUid, int callerGid, Path procRoot, int nodeId)
             throws IOException {
+        return prepare(dir, callerUid, callerGid, procRoot, nodeId, RootStub.spawned());
+    }
+
+    /** As above, for a restart into stub (a foreground restart's checks skip the gpid's, which its stub holds). */
+    public static ImageRestore prepare(Path dir, int callerUid, int callerGid, Path procRoot, int nodeId, RootStub stub)
+            throws IOException {
         AsCaller as = new AsCaller(callerUid, callerGid);
         Image image;
         try {
@@ -85,10 +92,13 @@ public final class ImageRestore implements AutoCloseable {
             throw new RestoreException(0, "not a complete image: " + e.getMessage() + " is missing");
         }
         ImageRestore r = new ImageRestore(image);
+        r.stub = stub;
         try {
             r.checkShape();
+            for (Records.Fd f : r.proc.fds())
+                if (f.kind() == Records.FD_TTY) stub.checkTerminal(r.proc.gpid(), f.fd(), f.path(), callerUid);
             if (callerUid != 0) r.checkOwner(callerUid, callerGid);
-            checkFree(procRoot, image.inventory().rootGpid(), nodeId);
+            if (stub.gpidMustBeFree()) checkFree(procRoot, image.inventory().rootGpid(), nodeId);
             r.checkFiles();
             if (callerUid != 0) as.run(() -> { r.checkAccess(); return null; });
             r.plan = as.run(r::build);
@@ -103,11 +113,11 @@ public final class ImageRestore implements AutoCloseable {
      * The whole restart on this node: prepare (every check, nothing created), spawn the stub with the
      * image's gpid and rebuild the process; on any failure nothing is left (the stub is killed).
      */
-    public static Result restart(ShimLink link, Path dir, int callerUid, int callerGid, Path procRoot, int nodeId)
-            throws IOException {
+    public static Result restart(ShimLink link, Path dir, int callerUid, int callerGid, Path procRoot, int nodeId,
+                                 RootStub stub) throws IOException {
         long t0 = System.nanoTime();
-        try (ImageRestore r = prepare(dir, callerUid, callerGid, procRoot, nodeId)) {
-            List<String> log = Restorer.restore(link, r.plan());
+        try (ImageRestore r = prepare(dir, callerUid, callerGid, procRoot, nodeId, stub)) {
+            List<String> log = Restorer.restore(link, r.plan(), stub.take(link, r.plan().pid()));
             return new Result(r.plan().pid(), (System.nanoTime() - t0) / 1000, log);
         }
     }
@@ -132,7 +142,8 @@ public final class ImageRestore implements AutoCloseable {
                         + "or a deleted file)");
         }
         for (Records.Fd f : proc.fds()) {
-            if (f.kind() != Records.FD_REG && f.kind() != Records.FD_REG_DELETED && f.kind() != Records.FD_CHR)
+            if (f.kind() != Records.FD_REG && f.kind() != Records.FD_REG_DELETED && f.kind() != Records.FD_CHR
+                    && f.kind() != Records.FD_TTY)
                 throw new RestoreException(EOPNOTSUPP, "not supported yet: fd " + f.fd() + " is a "
                         + Records.fdKind(f.kind()) + " (" + f.path() + ")");
         }
@@ -251,7 +262,7 @@ public final class ImageRestore implements AutoCloseable {
     /** With the caller's fs identity: each file opens with the mode the process had, the cwd is reachable. */
     void checkAccess() throws IOException {
         for (Records.Fd f : proc.fds()) {
-            if (f.kind() == Records.FD_REG_DELETED) continue;
+            if (f.kind() == Records.FD_REG_DELETED || f.kind() == Records.FD_TTY) continue;
             Path p = Path.of(f.path());
             if (Files.isDirectory(p)) {
                 if (!Files.isReadable(p) || !Files.isExecutable(p)) throw denied(f.path());
@@ -331,6 +342,8 @@ public final class ImageRestore implements AutoCloseable {
                     open.add(data);
                 }
                 path = recreate(f, data).toString();
+            } else if (f.kind() == Records.FD_TTY) {
+                path = stub.terminal(); // the caller's terminal, checked in prepare
             }
             fds.add(new RestorePlan.FdPlan(f.fd(), path, flags, f.pos()));
         }

@@ -103,9 +103,14 @@ public final class Restorer {
      * @return what was done, one line per step, for logs
      */
     public static List<String> restore(ShimLink link, RestorePlan plan) throws IOException {
-        Tracee stub;
+        return restore(link, plan, null);
+    }
+
+    /** As above, into rootStub when it is not null: a stopped, traced stub with the plan's pid (see RootStub). */
+    public static List<String> restore(ShimLink link, RestorePlan plan, Tracee rootStub) throws IOException {
+        Tracee stub = rootStub;
         try {
-            stub = link.spawnStub(plan.pid());
+            if (stub == null) stub = link.spawnStub(plan.pid());
         } catch (ErrnoException e) {
             throw new RestoreException(e);
         }
