@@ -6,7 +6,8 @@
 # foreground: lines typed in window b reach it and its answers appear there, its group is the
 # terminal's foreground group (its own answer, and ps -o pgid,tpgid on the host), Ctrl-Z stops it and
 # `fg` continues it, Ctrl-C ends it and `ssi restart` exits 130. The same image restarted from a caller
-# without a terminal is refused, with nothing started.
+# without a terminal is refused, with nothing started, and a process holding a terminal that is not its
+# controlling terminal (window b's, opened in window a) cannot be checkpointed.
 # Uses the node of $SSI_NODE (default 1) in $SSI_RUN_DIR (default /run/ssi), as ssi-run does.
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 . "$ROOT/tests/lib/tst.sh"
@@ -21,6 +22,7 @@ IMG=$TST_TMP/img
 cleanup() {
     "${T[@]}" kill-server 2>/dev/null
     pkill -KILL -f "^$PROG\$" 2>/dev/null
+    pkill -KILL -f "^sleep 9$$\$" 2>/dev/null
     [ "$BASHPID" = "$TST_MAIN_PID" ] && rm -rf "$TST_TMP"
 }
 trap cleanup EXIT
@@ -93,6 +95,26 @@ wait_line $A 'RC=137' || fail_screen $A "the original did not end with the check
 show=$("$ROOT/ssi" image show "$IMG" </dev/null 2>&1)
 if grep -qE '^ +0 terminal +/dev/pts/[0-9]+' <<<"$show"; then tst_pass "fd 0 is saved as the terminal"
 else tst_fail "fd 0 is not a terminal record in the image: $(grep -E '^ +[0-9] ' <<<"$show")"; fi
+
+# ---- another terminal than the controlling one: refused at checkpoint, naming it ----
+bpts=$("${T[@]}" display -p -t $B '#{pane_tty}')
+SL="9$$"
+type_line $A "./ssi-run -- bash -c 'exec 5<>$bpts; exec sleep $SL'"
+host=
+for _ in $(seq 1 150); do host=$(pgrep -f "^sleep $SL\$" | head -1); [ -n "$host" ] && break; sleep 0.1; done
+other=$(awk '$1 == "NSpid:" {print $NF}' "/proc/$host/status" 2>/dev/null)
+if [ -n "$other" ]; then
+    out=$("$ROOT/ssi" checkpoint "$other" -o "$TST_TMP/img-other" </dev/null 2>&1); rc=$?
+    tst_eq "a checkpoint of a process holding another terminal fails" "$rc" "1"
+    if grep -q "fd 5 is the terminal $bpts (char [0-9]*:[0-9]*), which is not the process's controlling terminal" <<<"$out"; then
+        tst_pass "... naming the fd and the terminal"
+    else
+        tst_fail "... with the message: $out"
+    fi
+    kill -KILL "$host"
+else
+    fail_screen $A "the sleep holding window b's terminal never ran"
+fi
 
 # ---- no terminal: refused, nothing started ----
 err=$(setsid "$ROOT/ssi" restart "$IMG" </dev/null 2>&1 >/dev/null); rc=$?

@@ -1,7 +1,8 @@
 /* The ssi-run client (docs/ARCHITECTURE.md, "Processes of a node" and "Launch protocol"): the pieces
  * shared by the three processes it becomes. The client (caller's pid namespace and process group) forks
  * the launch stub A inside the node's namespaces; A makes a process group of its own (job.c) and forks
- * P, which installs the filter, hands the listener to the shim and execs the program. All three are
+ * P, which installs the filter, hands the listener to the shim and execs the program (or, with
+ * --restart, makes the restore stub the daemon rebuilds a checkpointed process in: restart.c). All three are
  * single-threaded; the signal handlers (relay.c) read the pid of the one child each process relays to,
  * and otherwise only what was set before they were installed. */
 #ifndef SSI_CLIENT_H

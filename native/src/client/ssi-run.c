@@ -2,7 +2,8 @@
  * a node"). This file is the client half that runs in the caller's pid namespace: options, the
  * connection to the node's launch socket (starting the embedded one-node cluster on first use), entry
  * into the node's namespaces, and the fork of the launch stub A (launch.c), whose end it relays to
- * the caller (relay.c) while it lends the terminal to the program's process group (job.c). It runs on
+ * the caller (relay.c) while it lends the terminal to the program's process group (job.c); with
+ * --restart, A restores a checkpoint image as its child instead (restart.c). It runs on
  * every program start, so it does no work the launch does not need: no JVM, no config parsing, a few
  * dozen syscalls. */
 #include "client.h"
