@@ -78,10 +78,10 @@ final class Fds {
                     out.add(new Records.Fd(fd, kind, flags, cloexec, pos, path, ino, -1, -1, 0));
                 } else if (type == 0020000 && !isDeleted && DEVICES.contains(path)) {
                     out.add(new Records.Fd(fd, Records.FD_CHR, flags, cloexec, pos, path, ino, -1, -1, 0));
-                } else if (type == 0020000 && !isDeleted && isTerminal((Long) a.get("rdev"))) {
+                } else if (type == 0020000 && !isDeleted && Terminals.isTerminal((Long) a.get("rdev"))) {
                     long rdev = (Long) a.get("rdev");
                     if (ctty == -1) ctty = controllingTerminal(fs, pid);
-                    boolean mine = ctty != 0 && (rdev == DEV_TTY || (major(rdev) == major(ctty) && minor(rdev) == minor(ctty)));
+                    boolean mine = ctty != 0 && (rdev == Terminals.DEV_TTY || Terminals.same(rdev, ctty));
                     if (!mine) throw CheckpointException.unsupported(where + " is the terminal " + path + " (" + dev(rdev)
                             + "), which is not the process's controlling terminal: only that one is supported");
                     out.add(new Records.Fd(fd, Records.FD_TTY, flags, cloexec, 0, path, ino, -1, -1, 0));
@@ -175,31 +175,14 @@ final class Fds {
         return out;
     }
 
-    /** st_rdev of /dev/tty, which always names the opener's controlling terminal. */
-    private static final long DEV_TTY = (5 << 8);
-
-    /**
-     * Terminals a restart can hand the caller's terminal for: /dev/pts/N (majors 136..143), /dev/ttyN and
-     * serial ttyS (4), /dev/tty and /dev/console (5:0, 5:1). /dev/ptmx (5:2), a pty master, is not one.
-     */
-    static boolean isTerminal(long rdev) {
-        long major = major(rdev), minor = minor(rdev);
-        return (major >= 136 && major <= 143) || major == 4 || (major == 5 && minor <= 1);
-    }
-
     /** tty_nr of /proc/pid/stat (field 7): the session's controlling terminal, 0 when it has none. */
     private static long controllingTerminal(ProcFs fs, int pid) {
         ProcFs.Stat st = fs.stat(fs.dir(pid));
         return st == null ? 0 : st.field(7);
     }
 
-    // Linux's new_encode_dev layout (stat(2)'s st_rdev; tty_nr uses its low 32 bits)
-    private static long major(long rdev) { return ((rdev >>> 8) & 0xfff) | ((rdev >>> 32) & ~0xfffL); }
-
-    private static long minor(long rdev) { return (rdev & 0xff) | ((rdev >>> 12) & ~0xffL); }
-
     private static String dev(long rdev) {
-        return "char " + major(rdev) + ":" + minor(rdev);
+        return Terminals.describe(rdev);
     }
 
     /** Names a socket by inode from /proc/PID/net/* (the process's own network namespace). */

@@ -1,5 +1,6 @@
 package ssi.ghost.restore;
 
+import ssi.ghost.dump.Terminals;
 import ssi.shim.ErrnoException;
 import ssi.shim.Rseq;
 import ssi.shim.ShimLink;
@@ -26,7 +27,6 @@ import java.nio.file.Path;
  */
 public final class RootStub {
     private static final int SYS_RSEQ = 334, RSEQ_FLAG_UNREGISTER = 1;
-    private static final long DEV_TTY = 5 << 8;
 
     private final int pid;
     private final int parent;
@@ -64,10 +64,9 @@ public final class RootStub {
     /**
      * Refuses an image whose process had its controlling terminal open when no terminal comes with the
      * restart, and a terminal that is not the caller's: the path must be a terminal device that the
-     * caller owns (root's restart takes any), since root opens it for the restored process.
+     * caller owns (root's restart takes any), since root opens it for the restored process, or /dev/tty.
      */
-    void checkTerminal(int gpid, Integer ttyFd, String ttyPath, int callerUid) throws IOException {
-        if (ttyFd == null) return;
+    void checkTerminal(int gpid, int ttyFd, String ttyPath, int callerUid) throws IOException {
         if (terminal == null)
             throw new RestoreException(ImageRestore.EINVAL, "process " + gpid + " had its terminal " + ttyPath + " open on fd "
                     + ttyFd + (parent == 0 ? ": restart it in the foreground (`ssi restart` without --detach) from a terminal"
@@ -81,11 +80,10 @@ public final class RootStub {
         } catch (IOException | RuntimeException e) {
             throw new RestoreException(ImageRestore.EINVAL, "cannot read the caller's terminal at " + terminal + ": " + e.getMessage());
         }
-        long major = ((rdev >>> 8) & 0xfff) | ((rdev >>> 32) & ~0xfffL), minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xffL);
-        boolean tty = (major >= 136 && major <= 143) || major == 4 || (major == 5 && minor <= 1);
-        if (!tty || rdev == DEV_TTY)
-            throw new RestoreException(ImageRestore.EINVAL, terminal + " is not a terminal device (char " + major + ":" + minor + ")");
-        if (callerUid != 0 && owner != callerUid)
+        if (!Terminals.isTerminal(rdev))
+            throw new RestoreException(ImageRestore.EINVAL, terminal + " is not a terminal device (" + Terminals.describe(rdev) + ")");
+        // /dev/tty (the caller had stdio redirected) opens the opener's own terminal: the stub's session is the caller's
+        if (callerUid != 0 && rdev != Terminals.DEV_TTY && owner != callerUid)
             throw new RestoreException(ImageRestore.EPERM, "the terminal " + terminal + " belongs to uid " + owner + ", not to the caller "
                     + callerUid);
     }
