@@ -38,7 +38,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * SIGTERM handler): {@code ssi restart} waits for the restored program and exits with its status, the
  * program is the child of ssi-run's launch stub (not of the node's init), a SIGTERM sent to the
  * {@code ssi restart} process reaches the program's handler, and a restart of the image while the
- * restored program runs is refused with nothing started.
+ * restored program runs is refused with nothing started. With ssi-run installed setuid root, a non-root
+ * caller restarts its own image in the foreground and another user is refused by the daemon.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 300)
@@ -354,6 +355,55 @@ class RestartTest {
             Cmd.waitUntil(BOUND, () -> !listed(s.gpid()), () -> "still listed after its exit" + ctx);
         } finally {
             if (fg.isAlive()) fg.kill();
+        }
+    }
+
+    /**
+     * A non-root caller with ssi-run installed setuid root: ssi-run's launch stub keeps root only for its
+     * clone3 of the gpid, the daemon checks the restart against the caller's uid (another user is
+     * refused), and the restored program runs to its end with the caller's status.
+     */
+    @Test
+    void foregroundRestartBySetuidSsiRunIsTheCallers() throws IOException {
+        Path suid = work.resolve("suid-ssi-run");
+        Files.copy(TestCluster.home().resolve("native/target/bin/ssi-run"), suid);
+        Files.setPosixFilePermissions(suid, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Cmd.run(Cmd.env(), work, List.of("chmod", "u+s", suid.toString())).expectExit(0);
+        Path home = work.resolve("nobody");
+        Files.createDirectory(home);
+        Path out = home.resolve("out");
+        Files.createFile(out);
+        Files.createFile(home.resolve("err"));
+        Cmd.run(Cmd.env(), work, List.of("chown", "-R", "65534:65534", home.toString())).expectExit(0);
+        List<String> run = new ArrayList<>(AS_NOBODY);
+        run.addAll(List.of("sh", "-c", "exec \"$0\" -- \"$1\" 40 >out 2>err </dev/null", suid.toString(), fgSubject.toString()));
+        Cmd.Bg bg = Cmd.start(cluster.env(), home, run);
+        try {
+            Cmd.waitUntil(BOUND, () -> Cmd.read(out).contains("\n") || !bg.isAlive(), () -> "not started: " + bg.describe() + Cmd.read(home.resolve("err")));
+            String first = Cmd.read(out).lines().findFirst().orElse("");
+            assertTrue(first.startsWith("ready "), () -> first + bg.describe() + Cmd.read(home.resolve("err")));
+            int gpid = Integer.parseInt(first.substring(6).trim());
+            Cmd.sleep(400);
+            Path img = home.resolve("img");
+            cluster.ssiAs(AS_NOBODY, "checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+            assertEquals(137, bg.awaitExit(BOUND), bg::describe);
+
+            List<String> other = new ArrayList<>(List.of("setpriv", "--reuid", "65533", "--regid", "65533", "--clear-groups"));
+            other.addAll(List.of(suid.toString(), "--restart", img.toString()));
+            Cmd.Result refused = Cmd.run(cluster.env(), work, other);
+            assertEquals(REFUSED, refused.exit(), refused::describe);
+            assertTrue(refused.err().contains("uid 65533 may not"), refused::describe);
+            assertFalse(listed(gpid), "a refused restart left a process");
+
+            List<String> mine = new ArrayList<>(AS_NOBODY);
+            mine.addAll(List.of(suid.toString(), "--restart", img.toString()));
+            Cmd.Result r = Cmd.run(cluster.env(), home, mine);
+            String ctx = "\n" + cluster.logs();
+            assertEquals(7, r.exit(), () -> r.describe() + ctx);
+            assertTrue(Cmd.read(out).endsWith("done 40\n"), () -> Cmd.read(out) + ctx);
+            assertTrue(cluster.logs().contains("restart of " + img + " for uid 65534: gpid " + gpid + " runs"), ctx);
+        } finally {
+            if (bg.isAlive()) bg.kill();
         }
     }
 
