@@ -111,7 +111,8 @@ public final class ImageRestore implements AutoCloseable {
 
     /**
      * The whole restart on this node: prepare (every check, nothing created), spawn the stub with the
-     * image's gpid and rebuild the process; on any failure nothing is left (the stub is killed).
+     * image's gpid (or take the foreground restart's, see {@link RootStub}) and rebuild the process; on
+     * any failure nothing is left (the stub is killed).
      */
     public static Result restart(ShimLink link, Path dir, int callerUid, int callerGid, Path procRoot, int nodeId,
                                  RootStub stub) throws IOException {
