@@ -1,7 +1,8 @@
 /* The ssi-run client (docs/ARCHITECTURE.md, "Processes of a node" and "Launch protocol"): the pieces
  * shared by the three processes it becomes. The client (caller's pid namespace and process group) forks
  * the launch stub A inside the node's namespaces; A makes a process group of its own (job.c) and forks
- * P, which installs the filter, hands the listener to the shim and execs the program. All three are
+ * P, which installs the filter, hands the listener to the shim and execs the program (or, with
+ * --restart, makes the restore stub the daemon rebuilds a checkpointed process in: restart.c). All three are
  * single-threaded; the signal handlers (relay.c) read the pid of the one child each process relays to,
  * and otherwise only what was set before they were installed. */
 #ifndef SSI_CLIENT_H
@@ -22,6 +23,12 @@ struct launch_req {
     char **envp;           /* NULL: the current environ; else the caller's environment as exec'd */
     int tty;               /* the caller's controlling terminal, CLOEXEC, or -1; A closes it */
     int tty_give;          /* job_give_at_start(): A takes the terminal for its group */
+    /* --restart (restart.c): the image directory (absolute), else NULL */
+    const char *restart_dir;
+    const char *run_dir;
+    int keep_root;         /* setuid mode of a restart: A holds root until its clone3, then drops to: */
+    uid_t ruid;
+    gid_t rgid;
 };
 
 /* relay.c */
@@ -68,7 +75,14 @@ int job_restore_tty(void);
 /* Runs in the client's child, inside the node's namespaces: becomes A, forks P, never returns. */
 __attribute__((noreturn)) void launch_stub(const struct launch_req *req);
 
+/* restart.c */
+/* Runs in the client's child, inside the node's namespaces: becomes A, restarts req->restart_dir as its
+ * child (docs/ARCHITECTURE.md, "Foreground restart") and relays it; never returns. */
+__attribute__((noreturn)) void restart_stub(const struct launch_req *req);
+
 /* ssi-run.c */
+/* All three uids and gids become uid/gid for good; dies if any privilege is left. */
+void drop_privileges(uid_t uid, gid_t gid);
 /* "ssi-run: <message>" on stderr in one write, so lines of concurrent processes do not interleave. */
 __attribute__((format(printf, 1, 2))) void say(const char *fmt, ...);
 /* say(), then exit SSI_RUN_FAILED. */

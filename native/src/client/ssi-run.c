@@ -2,7 +2,8 @@
  * a node"). This file is the client half that runs in the caller's pid namespace: options, the
  * connection to the node's launch socket (starting the embedded one-node cluster on first use), entry
  * into the node's namespaces, and the fork of the launch stub A (launch.c), whose end it relays to
- * the caller (relay.c) while it lends the terminal to the program's process group (job.c). It runs on
+ * the caller (relay.c) while it lends the terminal to the program's process group (job.c); with
+ * --restart, A restores a checkpoint image as its child instead (restart.c). It runs on
  * every program start, so it does no work the launch does not need: no JVM, no config parsing, a few
  * dozen syscalls. */
 #include "client.h"
@@ -44,6 +45,7 @@ struct opts {
     const char *run_dir;
     char **argv;
     int argc;
+    const char *restart_dir;   /* --restart DIR */
 };
 
 static void vsay(const char *fmt, va_list ap)
@@ -78,11 +80,14 @@ static void usage(void)
 {
     static const char text[] =
         "Usage: ssi-run [--node N] [--run-dir DIR] [--] program [args...]\n"
+        "       ssi-run [--node N] [--run-dir DIR] --restart IMAGE\n"
         "Runs an unmodified program on node N of the SSI cluster, in this terminal, with this\n"
         "environment, working directory, umask and signal state, as if run directly.\n"
         "\n"
         "  --node N        the node to run on, 1..255 (default: $SSI_NODE, else 1)\n"
         "  --run-dir DIR   the cluster's run directory (default: $SSI_RUN_DIR, else /run/ssi)\n"
+        "  --restart IMAGE restart the checkpoint image IMAGE on node N in this terminal, as if its\n"
+        "                  program had been started here (what `ssi restart IMAGE` runs)\n"
         "  --help          print this help and exit\n"
         "  --version       print the version and exit\n"
         "\n"
@@ -91,7 +96,8 @@ static void usage(void)
         "Needs root, or ssi-run installed setuid root (it drops privilege before the program runs).\n"
         "\n"
         "Exit status: the program's (128+N when it died of signal N); 126 the program cannot be\n"
-        "executed; 127 not found; 125 ssi-run itself failed; 137 the node stopped under the program.\n";
+        "executed; 127 not found; 125 ssi-run itself failed (or the restart was refused: nothing\n"
+        "was started); 137 the node stopped under the program.\n";
     (void)!write(STDOUT_FILENO, text, sizeof text - 1);
     _exit(0);
 }
@@ -108,7 +114,7 @@ static int parse_node(const char *s, const char *what)
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-    o->node = 0;
+    memset(o, 0, sizeof *o);
     const char *env_dir = getenv("SSI_RUN_DIR");
     o->run_dir = env_dir && *env_dir ? env_dir : "/run/ssi";
     int i = 1;
@@ -126,13 +132,17 @@ static void parse_args(int argc, char **argv, struct opts *o)
             static const char v[] = "ssi-run " SSI_VERSION "\n";
             (void)!write(STDOUT_FILENO, v, sizeof v - 1);
             _exit(0);
-        } else if (!strcmp(a, "--node") || !strcmp(a, "--run-dir")) {
+        } else if (!strcmp(a, "--node") || !strcmp(a, "--run-dir") || !strcmp(a, "--restart")) {
             if (i + 1 >= argc)
                 die("%s needs a value; run `ssi-run --help`", a);
             if (a[2] == 'n')
                 o->node = parse_node(argv[++i], "--node");
-            else
+            else if (a[3] == 'u')
                 o->run_dir = argv[++i];
+            else
+                o->restart_dir = argv[++i];
+        } else if (!strncmp(a, "--restart=", 10)) {
+            o->restart_dir = a + 10;
         } else if (!strncmp(a, "--node=", 7)) {
             o->node = parse_node(a + 7, "--node");
         } else if (!strncmp(a, "--run-dir=", 10)) {
@@ -145,6 +155,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
     if (!o->node) {
         const char *env_node = getenv("SSI_NODE");
         o->node = env_node && *env_node ? parse_node(env_node, "SSI_NODE") : 1;
+    }
+    if (o->restart_dir) {
+        if (i < argc)
+            die("--restart takes no program ('%s' given)", argv[i]);
+        if (!*o->restart_dir)
+            die("--restart needs an image directory");
+        return;
     }
     if (i >= argc)
         die("no program given; usage: ssi-run [--node N] [--run-dir DIR] [--] program [args...]");
@@ -325,7 +342,7 @@ static char **caller_environment(void)
     return env;
 }
 
-static void drop_privileges(uid_t uid, gid_t gid)
+void drop_privileges(uid_t uid, gid_t gid)
 {
     if (setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
         die("cannot drop root privilege: %s", strerror(errno));
@@ -340,7 +357,7 @@ static void drop_privileges(uid_t uid, gid_t gid)
  * cannot pick up a recycled pid, and the kernel switches the mount namespace after the others. The
  * mount switch resets cwd and root to the namespace's root, so we go back to the caller's directory
  * by path (same tree in the node), or by a handle taken before if the path does not resolve there. */
-static void enter_node(const struct opts *o, int pidfd, int setuid_mode, uid_t ruid, gid_t rgid)
+static void enter_node(const struct opts *o, int pidfd, int drop, uid_t ruid, gid_t rgid)
 {
     char cwd[PATH_MAX];
     int have_cwd = getcwd(cwd, sizeof cwd) != NULL;
@@ -351,7 +368,7 @@ static void enter_node(const struct opts *o, int pidfd, int setuid_mode, uid_t r
                 o->node);
         die("cannot enter node %d's namespaces: %s", o->node, strerror(errno));
     }
-    if (setuid_mode)
+    if (drop)
         drop_privileges(ruid, rgid);
     if (!(have_cwd && chdir(cwd) == 0) && !(cwd_fd >= 0 && fchdir(cwd_fd) == 0))
         die("cannot enter the working directory %s on node %d: %s", have_cwd ? cwd : "(unknown)", o->node,
@@ -394,7 +411,18 @@ int main(int argc, char **argv)
     if (plen < 0 || plen >= (int)sizeof path)
         die("the run directory path %s is too long for a unix socket (max %zu bytes); use a shorter "
             "--run-dir", o.run_dir, sizeof path - 16);
-    int sock = connect_node(&o, path, !setuid_mode);
+    /* The image path as the caller means it, before the node's mount namespace resets the cwd. */
+    char image[PATH_MAX];
+    if (o.restart_dir && o.restart_dir[0] != '/') {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            die("cannot read the working directory to find %s: %s", o.restart_dir, strerror(errno));
+        if (snprintf(image, sizeof image, "%s/%s", cwd, o.restart_dir) >= (int)sizeof image)
+            die("the image path %s/%s is too long", cwd, o.restart_dir);
+        o.restart_dir = image;
+    }
+    /* a restart never starts a cluster: there would be nothing to restart on */
+    int sock = connect_node(&o, path, !setuid_mode && !o.restart_dir);
 
     struct ucred peer;
     socklen_t sl = sizeof peer;
@@ -416,18 +444,27 @@ int main(int argc, char **argv)
 
     /* before the node's mount namespace hides the caller's /dev */
     int tty = job_find_tty();
-    enter_node(&o, pidfd, setuid_mode, ruid, rgid);
+    /* A restart's A needs root for its clone3(set_tid) of the image's gpid; it drops right after. */
+    int keep_root = setuid_mode && o.restart_dir;
+    enter_node(&o, pidfd, setuid_mode && !keep_root, ruid, rgid);
 
     struct launch_req req = {
         .node = o.node, .sock = sock, .shim_pidfd = pidfd, .argv = o.argv, .argc = o.argc, .envp = envp,
-        .tty = tty, .tty_give = job_give_at_start(),
+        .tty = tty, .tty_give = job_give_at_start(), .restart_dir = o.restart_dir, .run_dir = o.run_dir,
+        .keep_root = keep_root, .ruid = ruid, .rgid = rgid,
     };
+    const char *what = o.restart_dir ? o.restart_dir : o.argv[0];
     relay_take_signals();
     pid_t a = fork();
     if (a < 0)
         die("cannot fork: %s", strerror(errno));
-    if (a == 0)
+    if (a == 0) {
+        if (o.restart_dir)
+            restart_stub(&req);
         launch_stub(&req);
+    }
+    if (keep_root)
+        drop_privileges(ruid, rgid);
     job_start(a, req.tty_give);
     relay_set_child(a);
     close(sock);
@@ -442,7 +479,7 @@ int main(int argc, char **argv)
     int had_tty = job_restore_tty();
     /* The kernel kills a node's processes with SIGKILL when its shim (pid 1 there) dies. */
     if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && shim_gone(pidfd)) {
-        say("node %d stopped while %s was running", o.node, o.argv[0]);
+        say("node %d stopped while %s was running", o.node, what);
         _exit(137);
     }
     /* Ctrl-C and Ctrl-\ natively signal the caller's whole foreground job, which the program's group

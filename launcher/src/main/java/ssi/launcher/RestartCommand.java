@@ -13,9 +13,11 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /**
- * {@code ssi restart DIR [--node N]}: brings the application saved in an image back, with its gpid, on
- * node N (default: the local node). One RESTART request to node N's own control socket; that daemon
- * reads the image with the caller's rights, checks it and rebuilds the process.
+ * {@code ssi restart DIR [--node N] --detach}: brings the application saved in an image back, with its
+ * gpid, on node N (default: the local node), as a child of the node's init. One RESTART request to node
+ * N's own control socket; that daemon reads the image with the caller's rights, checks it and rebuilds
+ * the process. Without --detach the ssi script never reaches this class: it runs the foreground restart
+ * {@code ssi-run --restart DIR} (docs/ARCHITECTURE.md, "Foreground restart").
  */
 @Command(name = "restart", description = "Bring the application saved in the image DIR back to life, with the same gpid.",
         footer = {"", "The process comes back on node N (--node, default the local node) with its memory, registers, "
@@ -27,6 +29,12 @@ import java.util.concurrent.Callable;
 final class RestartCommand implements Callable<Integer> {
     @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
     boolean help;
+
+    @Option(names = {"-d", "--detach"}, description = "Return at once: the process runs on as a child of the node's "
+            + "init, and its exit status is lost. Without it, the ssi script runs `ssi-run --restart DIR`, which "
+            + "waits for the restored program in this terminal, as ssi-run does for a program, and exits with its "
+            + "status; this command itself always restarts detached.")
+    boolean detach;
 
     @Parameters(index = "0", paramLabel = "DIR", description = "Image directory (as `ssi checkpoint -o` wrote it). A "
             + "relative path is taken from the current directory.")

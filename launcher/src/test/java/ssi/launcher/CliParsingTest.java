@@ -41,6 +41,7 @@ class CliParsingTest {
             case ControlMessages.Checkpoint c -> Reply.checkpointed(new ControlMessages.Checkpointed(
                     c.dir().isEmpty() ? "/var/lib/ssi/checkpoints/" + c.gpid() + "-1" : c.dir(), 12_400, 2, 3L << 20));
             case ControlMessages.Restart x -> Reply.restarted(new ControlMessages.Restarted(16390, 41_600));
+            case ControlMessages.RestartForeground x -> Reply.error(ControlMessages.EPROTO, "the CLI never sends it");
         };
     }
 

@@ -95,6 +95,8 @@ final class ControlService {
                 }
                 // the node that receives it restarts the image there (the CLI talks to that node's socket)
                 case Restart r -> done(Reply.restarted(local.restart(caller.uid(), r.dir())));
+                // from the launch stub of ssi-run --restart, inside this node (docs/ARCHITECTURE.md, "Foreground restart")
+                case ControlMessages.RestartForeground f -> done(Reply.restarted(local.restartForeground(caller, f)));
             };
         } catch (Refused r) {
             return done(r.reply());

@@ -10,6 +10,8 @@ import ssi.comm.control.ControlMessages.Checkpointed;
 import ssi.ghost.dump.CheckpointException;
 import ssi.ghost.dump.Checkpointer;
 
+import ssi.ghost.restore.RootStub;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -52,9 +54,13 @@ final class LocalNode {
         this(nodeId, table, layout, caps, natives, log, checkpointer, checkpointRoot, null);
     }
 
-    /** Rebuilds an image's application on this node (ssi.ghost.restore.ImageRestore#restart with the node's link). */
+    /**
+     * Rebuilds an image's application on this node in stub (ssi.ghost.restore.ImageRestore#restart with the
+     * node's link); checkOnly: every check and the root gpid (micros 0), nothing created.
+     */
     interface Restarter {
-        ssi.ghost.restore.ImageRestore.Result restart(Path dir, int callerUid, int callerGid) throws IOException;
+        ssi.ghost.restore.ImageRestore.Result restart(Path dir, int callerUid, int callerGid, RootStub stub,
+                                                      boolean checkOnly) throws IOException;
     }
 
     private final Restarter restarter;
@@ -174,13 +180,28 @@ final class LocalNode {
      * is spawned; a failure leaves nothing behind. Runs on the calling worker thread.
      */
     ControlMessages.Restarted restart(int callerUid, String dir) throws Refused {
+        return restart(callerUid, dir, RootStub.spawned(), false);
+    }
+
+    /**
+     * A foreground restart's step (docs/ARCHITECTURE.md, "Foreground restart") for the launch stub A, the
+     * caller: stub 0 runs every check and names the gpid, else the image is rebuilt in stub, A's child.
+     */
+    ControlMessages.Restarted restartForeground(Caller caller, ControlMessages.RestartForeground r) throws Refused {
+        if (caller.pid() <= 0)
+            throw new Refused(ControlMessages.EINVAL, "a foreground restart comes from ssi-run --restart inside node " + nodeId);
+        return r.stub() == 0 ? restart(caller.uid(), r.dir(), RootStub.checkOnly(caller.pid(), r.terminalFd()), true)
+                : restart(caller.uid(), r.dir(), RootStub.adopted(r.stub(), caller.pid(), r.terminalFd()), false);
+    }
+
+    private ControlMessages.Restarted restart(int callerUid, String dir, RootStub stub, boolean checkOnly) throws Refused {
         Path target = Path.of(dir);
         if (dir.isEmpty() || !target.isAbsolute())
             throw new Refused(ControlMessages.EINVAL, "the image directory must be an absolute path (got " + dir + ")");
         if (restarter == null) throw new Refused(ControlMessages.EIO, "node " + nodeId + " has no link to its shim: cannot restart processes");
         try {
-            ssi.ghost.restore.ImageRestore.Result r = restarter.restart(target.normalize(), callerUid, primaryGid(callerUid));
-            log.info("restart of " + target + " for uid " + callerUid + ": gpid " + r.gpid() + " runs, in " + r.micros() + " us");
+            ssi.ghost.restore.ImageRestore.Result r = restarter.restart(target.normalize(), callerUid, primaryGid(callerUid), stub, checkOnly);
+            if (!checkOnly) log.info("restart of " + target + " for uid " + callerUid + ": gpid " + r.gpid() + " runs, in " + r.micros() + " us");
             return new ControlMessages.Restarted(r.gpid(), r.micros());
         } catch (ssi.ghost.restore.RestoreException e) {
             int errno = switch (e.errno()) {

@@ -85,7 +85,12 @@ public final class NodeDaemon implements AutoCloseable {
             // The checkpointer uses the link only when a CHECKPOINT arrives, after the link has started below.
             LocalNode local = new LocalNode(id, table, layout, caps, natives, log,
                     new Checkpointer(d.link, ctx.procRoot(), id), LocalNode.DEFAULT_CHECKPOINTS,
-                    (dir, uid, gid) -> ssi.ghost.restore.ImageRestore.restart(d.link, dir, uid, gid, ctx.procRoot(), id));
+                    (dir, uid, gid, stub, checkOnly) -> {
+                        if (!checkOnly) return ssi.ghost.restore.ImageRestore.restart(d.link, dir, uid, gid, ctx.procRoot(), id, stub);
+                        try (var r = ssi.ghost.restore.ImageRestore.prepare(dir, uid, gid, ctx.procRoot(), id, stub)) {
+                            return new ssi.ghost.restore.ImageRestore.Result(r.plan().pid(), 0, java.util.List.of());
+                        }
+                    });
 
             // The RPC handler must exist to start the transport, and the control service it serves needs
             // the started transport: the handler answers "starting" until serve() is called.

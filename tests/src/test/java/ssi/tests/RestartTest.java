@@ -30,17 +30,28 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * SIGUSR1 handler, run under the node's seccomp filter (its kill of a gpid of node 2 is forwarded), and
  * on SIGUSR2 find its memory intact and write PASS. A second restart while it runs
  * names the taken gpid and starts nothing; a corrupted pages file, a replaced backing file and a
- * non-owner are refused with nothing started.
+ * non-owner are refused with nothing started. Those restarts run detached ({@code --detach}) where the
+ * test goes on while the process runs; the refusals also run in the foreground ({@code ssi restart}
+ * without it, which is {@code ssi-run --restart}).
+ *
+ * <p>The foreground restart (resources restart/fg-subject.c, a counter that exits 7, or 42 from its
+ * SIGTERM handler): {@code ssi restart} waits for the restored program and exits with its status, the
+ * program is the child of ssi-run's launch stub (not of the node's init), a SIGTERM sent to the
+ * {@code ssi restart} process reaches the program's handler, and a restart of the image while the
+ * restored program runs is refused with nothing started. With ssi-run installed setuid root, a non-root
+ * caller restarts its own image in the foreground and another user is refused by the daemon.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 300)
 class RestartTest {
     private static final Duration BOUND = Duration.ofSeconds(60);
     private static final String HEADER = "header line of 30 bytes......\n";
+    /** ssi-run's status for its own failures, which a refused foreground restart shares: nothing ran. */
+    private static final int REFUSED = 125;
     private static final List<String> AS_NOBODY = List.of("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups");
 
     private TestCluster cluster;
-    private Path work, program;
+    private Path work, program, fgSubject;
 
     @BeforeAll
     void start() throws IOException {
@@ -49,6 +60,9 @@ class RestartTest {
         program = work.resolve("restart-counter");
         Path src = TestCluster.home().resolve("tests/src/test/resources/restart/restart-counter.c");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", program.toString(), src.toString())).expectExit(0);
+        fgSubject = work.resolve("fg-subject");
+        Path fgSrc = TestCluster.home().resolve("tests/src/test/resources/restart/fg-subject.c");
+        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", fgSubject.toString(), fgSrc.toString())).expectExit(0);
         cluster = TestCluster.create("restart");
         cluster.start(2, false);
     }
@@ -110,8 +124,8 @@ class RestartTest {
         Cmd.sleep(300);
         assertEquals(sizeAtStop, Files.size(data), "the stopped program still wrote");
 
-        // restart at the same gpid, same node
-        Cmd.Result r = cluster.ssi("restart", img.toString()).expectExit(0);
+        // restart at the same gpid, same node, detached (the foreground restart would wait for it)
+        Cmd.Result r = cluster.ssi("restart", img.toString(), "--detach").expectExit(0);
         assertTrue(Pattern.compile("restarted " + gpid + " on node 1 in \\d+ ms\n").matcher(r.out()).matches(), r::describe);
         assertTrue(listed(gpid), "ssi ps does not list the restarted " + gpid);
         String ctx = "\n" + cluster.logs();
@@ -146,14 +160,20 @@ class RestartTest {
         cluster.ssi("kill", "-s", "USR1", Integer.toString(gpid)).expectExit(0);
         Cmd.waitUntil(BOUND, () -> Cmd.read(data).substring((int) sizeAtStop).contains("usr1 "), () -> "no usr1 line:\n" + Cmd.read(data) + ctx);
 
-        // a second restart while it runs: the gpid is taken, nothing new starts
+        // a second restart while it runs: the gpid is taken, nothing new starts (in the foreground, ssi-run's
+        // status for a refused restart; detached, the CLI's)
         Cmd.Result twice = cluster.ssi("restart", img.toString());
-        assertEquals(1, twice.exit(), twice::describe);
+        assertEquals(REFUSED, twice.exit(), twice::describe);
         assertTrue(twice.err().contains("gpid " + gpid + " is taken"), twice::describe);
+        assertTrue(twice.err().contains("nothing was started"), twice::describe);
+        assertEquals(List.of(1), listedOn(gpid), "ps after a refused restart");
+        Cmd.Result twiceDetached = cluster.ssi("restart", img.toString(), "--detach");
+        assertEquals(1, twiceDetached.exit(), twiceDetached::describe);
+        assertTrue(twiceDetached.err().contains("gpid " + gpid + " is taken"), twiceDetached::describe);
         assertEquals(List.of(1), listedOn(gpid), "ps after a refused restart");
 
-        // a non-owner may not restart it
-        Cmd.Result nobody = cluster.ssiAs(AS_NOBODY, "restart", img.toString());
+        // a non-owner may not restart it (detached: a foreground restart needs ssi-run installed setuid root)
+        Cmd.Result nobody = cluster.ssiAs(AS_NOBODY, "restart", img.toString(), "--detach");
         assertEquals(1, nobody.exit(), nobody::describe);
         assertTrue(nobody.err().contains("may not"), nobody::describe);
 
@@ -174,7 +194,7 @@ class RestartTest {
             f.write(b ^ 0xff);
         }
         Cmd.Result corrupt = cluster.ssi("restart", bad.toString());
-        assertEquals(1, corrupt.exit(), corrupt::describe);
+        assertEquals(REFUSED, corrupt.exit(), corrupt::describe);
         assertTrue(corrupt.err().contains("checksum mismatch"), corrupt::describe);
         assertFalse(listed(gpid), "a stub or process is left after a refused restart");
 
@@ -184,7 +204,7 @@ class RestartTest {
         byte[] whole = Files.readAllBytes(proc);
         Files.write(proc, java.util.Arrays.copyOf(whole, whole.length / 2));
         Cmd.Result truncated = cluster.ssi("restart", cut.toString());
-        assertEquals(1, truncated.exit(), truncated::describe);
+        assertEquals(REFUSED, truncated.exit(), truncated::describe);
         assertTrue(truncated.err().contains("truncated"), truncated::describe);
         assertFalse(listed(gpid));
 
@@ -192,7 +212,7 @@ class RestartTest {
         long was = Files.size(data);
         Files.writeString(data, "more\n", java.nio.file.StandardOpenOption.APPEND);
         Cmd.Result grew = cluster.ssi("restart", img.toString());
-        assertEquals(1, grew.exit(), grew::describe);
+        assertEquals(REFUSED, grew.exit(), grew::describe);
         assertTrue(grew.err().contains("file " + data + " differs from the checkpoint (size " + (was + 5) + ", was " + sizeAtStop + ")"),
                 grew::describe);
         assertFalse(listed(gpid));
@@ -202,7 +222,7 @@ class RestartTest {
         Files.copy(data, copy);
         Files.move(copy, data, StandardCopyOption.REPLACE_EXISTING);
         Cmd.Result differs = cluster.ssi("restart", img.toString());
-        assertEquals(1, differs.exit(), differs::describe);
+        assertEquals(REFUSED, differs.exit(), differs::describe);
         assertTrue(differs.err().contains("file " + data + " differs from the checkpoint"), differs::describe);
         assertFalse(listed(gpid));
     }
@@ -244,7 +264,7 @@ class RestartTest {
         long stoppedAt = counts(data, "").size();
         long sizeAtStop = Files.size(data);
 
-        Cmd.Result r = cluster.ssi("restart", img.toString(), "--node", "2").expectExit(0);
+        Cmd.Result r = cluster.ssi("restart", img.toString(), "--node", "2", "--detach").expectExit(0);
         assertTrue(Pattern.compile("restarted " + gpid + " on node 2 in \\d+ ms\n").matcher(r.out()).matches(), r::describe);
         String ctx = "\n" + cluster.logs();
         long host = hostPidOf(gpid, data.toString());
@@ -267,13 +287,124 @@ class RestartTest {
         Cmd.waitUntil(BOUND, () -> Cmd.read(data).substring((int) sizeAtStop).contains("usr1 "), () -> "no usr1 line:\n" + Cmd.read(data) + ctx);
         // node 2 refuses a second restart of the same gpid
         Cmd.Result twice = cluster.ssi("restart", img.toString(), "--node", "2");
-        assertEquals(1, twice.exit(), twice::describe);
+        assertEquals(REFUSED, twice.exit(), twice::describe);
         assertTrue(twice.err().contains("gpid " + gpid + " is taken on node 2"), twice::describe);
         Cmd.run(Cmd.env(), work, List.of("kill", "-USR2", Long.toString(host))).expectExit(0);
         Cmd.waitUntil(BOUND, () -> Files.exists(result) && Cmd.read(result).endsWith("\n"), () -> "no result" + ctx);
         assertTrue(Cmd.read(result).startsWith("PASS "), () -> Cmd.read(result) + ctx);
         Cmd.waitUntil(BOUND, () -> hostPidOf(gpid, data.toString()) < 0, () -> "it did not exit" + ctx);
         counts(data, ctx);
+    }
+
+    /** fg-subject ITERATIONS under ssi-run, checkpointed with --stop after a few iterations: its gpid and image. */
+    private record Stopped(int gpid, Path img, Cmd.Bg original) {}
+
+    private Stopped startAndCheckpoint(String name, int iterations) {
+        Cmd.Bg bg = cluster.ssiRunBg(1, fgSubject.toString(), Integer.toString(iterations));
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.substring(6).trim());
+        Cmd.sleep(400); // into the loop
+        Path img = work.resolve(name);
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+        Cmd.waitUntil(BOUND, () -> !bg.isAlive() && !listed(gpid), () -> "still running after --stop: " + bg.describe());
+        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
+        assertFalse(bg.out().contains("done"), () -> "it finished before the checkpoint: " + bg.describe());
+        return new Stopped(gpid, img, bg);
+    }
+
+    @Test
+    void foregroundRestartReturnsTheProgramsExitStatus() {
+        Stopped s = startAndCheckpoint("img-fg-exit", 40);
+        long t0 = System.nanoTime();
+        Cmd.Result r = cluster.ssi("restart", s.img().toString());
+        String ctx = "\n" + cluster.logs();
+        assertEquals(7, r.exit(), () -> r.describe() + ctx);
+        assertEquals("", r.out(), r::describe); // nothing of ssi's own on stdout: only the program's
+        // the restored program finished its loop where the image left it (its stdout is the original's file)
+        assertTrue(s.original().out().endsWith("done 40\n"), () -> s.original().describe() + ctx);
+        assertTrue(System.nanoTime() - t0 > 200_000_000L, "ssi restart returned before the program can have finished");
+        assertFalse(listed(s.gpid()), "the restored program is still listed after it exited");
+    }
+
+    @Test
+    void foregroundRestartRelaysSignalsAndRefusesATakenGpid() {
+        Stopped s = startAndCheckpoint("img-fg-signal", 100_000);
+        Cmd.Bg fg = Cmd.start(cluster.env(), work, List.of(TestCluster.ssiScript(), "restart", s.img().toString()));
+        try {
+            String ctx = "\n" + cluster.logs();
+            Cmd.waitUntil(BOUND, () -> listed(s.gpid()) || !fg.isAlive(), () -> "not restarted: " + fg.describe() + ctx);
+            assertTrue(fg.isAlive(), () -> fg.describe() + ctx);
+            // the restored process is the launch stub's child (in the node's range), not the node init's
+            TestCluster.PsRow row = cluster.ps(1).stream().filter(x -> x.gpid() == s.gpid()).findFirst().orElseThrow();
+            int ppid = Integer.parseInt(row.columns().get("PPID"));
+            assertEquals(1, TestCluster.nodeOf(ppid), () -> "parent " + ppid + " of the restored " + s.gpid() + ctx);
+
+            // its gpid is taken: a second foreground restart is refused and starts nothing
+            Cmd.Result twice = cluster.ssi("restart", s.img().toString());
+            assertEquals(REFUSED, twice.exit(), twice::describe);
+            assertTrue(twice.err().contains("gpid " + s.gpid() + " is taken on node 1"), twice::describe);
+            assertTrue(twice.err().contains("nothing was started"), twice::describe);
+            assertEquals(List.of(1), listedOn(s.gpid()), "ps after a refused restart");
+            assertTrue(fg.isAlive(), fg::describe);
+
+            // SIGTERM to `ssi restart` (ssi-run's client) reaches the program's handler: it exits 42
+            Cmd.run(Cmd.env(), work, List.of("kill", "-TERM", Long.toString(fg.process.pid()))).expectExit(0);
+            assertEquals(42, fg.awaitExit(BOUND), () -> fg.describe() + ctx);
+            assertTrue(s.original().out().contains("term after "), () -> s.original().describe() + ctx);
+            Cmd.waitUntil(BOUND, () -> !listed(s.gpid()), () -> "still listed after its exit" + ctx);
+        } finally {
+            if (fg.isAlive()) fg.kill();
+        }
+    }
+
+    /**
+     * A non-root caller with ssi-run installed setuid root: ssi-run's launch stub keeps root only for its
+     * clone3 of the gpid, the daemon checks the restart against the caller's uid (another user is
+     * refused), and the restored program runs to its end with the caller's status.
+     */
+    @Test
+    void foregroundRestartBySetuidSsiRunIsTheCallers() throws IOException {
+        Path suid = work.resolve("suid-ssi-run");
+        Files.copy(TestCluster.home().resolve("native/target/bin/ssi-run"), suid);
+        Files.setPosixFilePermissions(suid, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Cmd.run(Cmd.env(), work, List.of("chmod", "u+s", suid.toString())).expectExit(0);
+        Path home = work.resolve("nobody");
+        Files.createDirectory(home);
+        Path out = home.resolve("out");
+        Files.createFile(out);
+        Files.createFile(home.resolve("err"));
+        Cmd.run(Cmd.env(), work, List.of("chown", "-R", "65534:65534", home.toString())).expectExit(0);
+        List<String> run = new ArrayList<>(AS_NOBODY);
+        run.addAll(List.of("sh", "-c", "exec \"$0\" -- \"$1\" 40 >out 2>err </dev/null", suid.toString(), fgSubject.toString()));
+        Cmd.Bg bg = Cmd.start(cluster.env(), home, run);
+        try {
+            Cmd.waitUntil(BOUND, () -> Cmd.read(out).contains("\n") || !bg.isAlive(), () -> "not started: " + bg.describe() + Cmd.read(home.resolve("err")));
+            String first = Cmd.read(out).lines().findFirst().orElse("");
+            assertTrue(first.startsWith("ready "), () -> first + bg.describe() + Cmd.read(home.resolve("err")));
+            int gpid = Integer.parseInt(first.substring(6).trim());
+            Cmd.sleep(400);
+            Path img = home.resolve("img");
+            cluster.ssiAs(AS_NOBODY, "checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+            assertEquals(137, bg.awaitExit(BOUND), bg::describe);
+
+            List<String> other = new ArrayList<>(List.of("setpriv", "--reuid", "65533", "--regid", "65533", "--clear-groups"));
+            other.addAll(List.of(suid.toString(), "--restart", img.toString()));
+            Cmd.Result refused = Cmd.run(cluster.env(), work, other);
+            assertEquals(REFUSED, refused.exit(), refused::describe);
+            assertTrue(refused.err().contains("uid 65533 may not"), refused::describe);
+            assertFalse(listed(gpid), "a refused restart left a process");
+
+            List<String> mine = new ArrayList<>(AS_NOBODY);
+            mine.addAll(List.of(suid.toString(), "--restart", img.toString()));
+            Cmd.Result r = Cmd.run(cluster.env(), home, mine);
+            String ctx = "\n" + cluster.logs();
+            assertEquals(7, r.exit(), () -> r.describe() + ctx);
+            assertTrue(Cmd.read(out).endsWith("done 40\n"), () -> Cmd.read(out) + ctx);
+            assertTrue(cluster.logs().contains("restart of " + img + " for uid 65534: gpid " + gpid + " runs"), ctx);
+        } finally {
+            if (bg.isAlive()) bg.kill();
+        }
     }
 
     private Path copyImage(Path img, String name) throws IOException {

@@ -41,6 +41,7 @@ public final class ControlCodec {
                 case Shutdown s -> out.writeBoolean(s.wholeCluster());
                 case Checkpoint c -> { out.writeInt(c.gpid()); out.writeUTF(c.dir()); out.writeBoolean(c.stop()); }
                 case Restart r2 -> out.writeUTF(r2.dir());
+                case RestartForeground f -> { out.writeUTF(f.dir()); out.writeInt(f.stub()); out.writeInt(f.terminalFd()); }
             }
         });
     }
@@ -58,6 +59,7 @@ public final class ControlCodec {
                 case ControlMessages.SHUTDOWN -> new Shutdown(in.readBoolean());
                 case ControlMessages.CHECKPOINT -> new Checkpoint(in.readInt(), in.readUTF(), in.readBoolean());
                 case ControlMessages.RESTART -> new Restart(in.readUTF());
+                case ControlMessages.RESTART_FG -> new RestartForeground(in.readUTF(), in.readInt(), in.readInt());
                 default -> throw new ProtocolException("unknown control request type " + type);
             };
         });
@@ -98,7 +100,7 @@ public final class ControlCodec {
                     Checkpointed c = r.checkpoint();
                     out.writeUTF(c.dir()); out.writeLong(c.freezeMicros()); out.writeInt(c.processes()); out.writeLong(c.pageBytes());
                 }
-                case ControlMessages.RESTART -> { out.writeInt(r.restart().gpid()); out.writeLong(r.restart().micros()); }
+                case ControlMessages.RESTART, ControlMessages.RESTART_FG -> { out.writeInt(r.restart().gpid()); out.writeLong(r.restart().micros()); }
                 default -> {}
             }
         });
@@ -132,7 +134,7 @@ public final class ControlCodec {
                         Reply.caps(new CapSets(in.readInt(), in.readInt(), in.readInt(), in.readInt(), in.readInt()));
                 case ControlMessages.CHECKPOINT ->
                         Reply.checkpointed(new Checkpointed(in.readUTF(), in.readLong(), in.readInt(), in.readLong()));
-                case ControlMessages.RESTART -> Reply.restarted(new Restarted(in.readInt(), in.readLong()));
+                case ControlMessages.RESTART, ControlMessages.RESTART_FG -> Reply.restarted(new Restarted(in.readInt(), in.readLong()));
                 default -> Reply.ok();
             };
         });

@@ -11,11 +11,11 @@ public final class ControlMessages {
     private ControlMessages() {}
 
     public static final int PING = 1, NODES = 2, PS = 3, KILL = 4, CAPGET = 5, CAPSET = 6, SHUTDOWN = 7,
-            CHECKPOINT = 8, RESTART = 9;
+            CHECKPOINT = 8, RESTART = 9, RESTART_FG = 10;
 
     /** A request; {@link #type()} is its wire type. */
     public sealed interface Request permits Ping, Nodes, Ps, Kill, CapGet, CapSet, Shutdown,
-            Checkpoint, Restart {
+            Checkpoint, Restart, RestartForeground {
         int type();
     }
 
@@ -47,6 +47,17 @@ public final class ControlMessages {
      * the request, with the image's gpid.
      */
     public record Restart(String dir) implements Request { public int type() { return RESTART; } }
+
+    /**
+     * The foreground restart's two steps (docs/ARCHITECTURE.md, "Foreground restart"), sent by the launch
+     * stub A of {@code ssi-run --restart} from inside the node: with stub 0, every check of a restart and
+     * the image's root gpid back, nothing created; then, once A has made its child with that pid (a
+     * restore stub), the restore into that stub. terminalFd: A's descriptor on the caller's terminal
+     * (the image's terminal fds reopen it), or -1.
+     */
+    public record RestartForeground(String dir, int stub, int terminalFd) implements Request {
+        public int type() { return RESTART_FG; }
+    }
 
     /** A restarted application: its root gpid and how long the restart took. */
     public record Restarted(int gpid, long micros) {}

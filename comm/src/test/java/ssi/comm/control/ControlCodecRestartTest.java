@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-/** RESTART (type 9) on the control protocol: exact layout and round trips. */
+/** RESTART (type 9) and RESTART_FG (type 10) on the control protocol: exact layout and round trips. */
 class ControlCodecRestartTest {
 
     private interface W { void w(DataOutputStream o) throws IOException; }
@@ -51,6 +51,17 @@ class ControlCodecRestartTest {
         assertEquals(17, r.status());
         assertEquals("gpid 16390 is taken on node 1", r.message());
         assertNull(r.restart());
+    }
+
+    /** The layout ssi-run's C encoder (native/src/client/restart.c) writes by hand. */
+    @Test
+    void foregroundRequestLayoutIsTypeDirStubTerminal() throws IOException {
+        ControlMessages.RestartForeground r = new ControlMessages.RestartForeground("/tmp/img", 16390, 3);
+        byte[] expected = bytes(o -> { o.writeShort(10); o.writeUTF("/tmp/img"); o.writeInt(16390); o.writeInt(3); });
+        assertArrayEquals(expected, ControlCodec.encodeRequest(r));
+        assertEquals(r, ControlCodec.decodeRequest(expected));
+        byte[] wire = ControlCodec.encodeReply(ControlMessages.RESTART_FG, Reply.restarted(new Restarted(16390, 0)));
+        assertArrayEquals(bytes(o -> { o.writeShort(0); o.writeInt(16390); o.writeLong(0); }), wire);
     }
 
     @Test

@@ -19,7 +19,8 @@ import java.util.Map;
  * Open files of a process, from /proc/PID/fd (what each fd is) and /proc/PID/fdinfo (offset, flags).
  * Supported: regular files and directories by path (a deleted one with its bytes saved into the
  * image), the character devices every node has (/dev/null, zero, random, urandom), and pipes whose
- * both ends are inside the application (by inode and end). Anything else (sockets, terminals, other
+ * both ends are inside the application (by inode and end), and the process's controlling terminal
+ * (FD_TTY: a restart gives it the caller's terminal). Anything else (sockets, other terminals, other
  * devices, eventfd and other anonymous inodes, a pipe to the outside) is refused with a message naming
  * the process, the fd and what it is. Stateless; the pipe pairing runs once over the whole tree.
  */
@@ -55,6 +56,7 @@ final class Fds {
             for (Path p : s) fds.add(Integer.parseInt(p.getFileName().toString()));
         }
         fds.sort(null);
+        long ctty = -1; // read on the first terminal fd
         for (int fd : fds) {
             Path link = fdDir.resolve(Integer.toString(fd));
             String target;
@@ -88,6 +90,13 @@ final class Fds {
                     out.add(new Records.Fd(fd, kind, flags, cloexec, pos, path, ino, -1, -1, 0));
                 } else if (type == 0020000 && !isDeleted && DEVICES.contains(path)) {
                     out.add(new Records.Fd(fd, Records.FD_CHR, flags, cloexec, pos, path, ino, -1, -1, 0));
+                } else if (type == 0020000 && !isDeleted && Terminals.isTerminal((Long) a.get("rdev"))) {
+                    long rdev = (Long) a.get("rdev");
+                    if (ctty == -1) ctty = controllingTerminal(fs, pid);
+                    boolean mine = ctty != 0 && (rdev == Terminals.DEV_TTY || Terminals.same(rdev, ctty));
+                    if (!mine) throw CheckpointException.unsupported(where + " is the terminal " + path + " (" + dev(rdev)
+                            + "), which is not the process's controlling terminal: only that one is supported");
+                    out.add(new Records.Fd(fd, Records.FD_TTY, flags, cloexec, 0, path, ino, -1, -1, 0));
                 } else {
                     String what = switch (type) {
                         case 0020000 -> "the character device " + path + " (" + dev((Long) a.get("rdev")) + "), which cannot be reopened on restore";
@@ -167,11 +176,14 @@ final class Fds {
         return out;
     }
 
+    /** tty_nr of /proc/pid/stat (field 7): the session's controlling terminal, 0 when it has none. */
+    private static long controllingTerminal(ProcFs fs, int pid) {
+        ProcFs.Stat st = fs.stat(fs.dir(pid));
+        return st == null ? 0 : st.field(7);
+    }
+
     private static String dev(long rdev) {
-        // Linux's new_encode_dev layout, as stat(2) reports st_rdev
-        long major = ((rdev >>> 8) & 0xfff) | ((rdev >>> 32) & ~0xfffL);
-        long minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xffL);
-        return "char " + major + ":" + minor;
+        return Terminals.describe(rdev);
     }
 
     /** Names a socket by inode from /proc/PID/net/* (the process's own network namespace). */

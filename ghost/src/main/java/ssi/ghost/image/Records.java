@@ -221,8 +221,9 @@ public final class Records {
         }
     }
 
-    public static final int FD_REG = 1, FD_REG_DELETED = 2, FD_CHR = 3, FD_PIPE = 4, FD_UNIX = 5;
-    private static final String[] FD_KINDS = {"?", "file", "deleted file", "device", "pipe", "unix socket"};
+    /** FD_TTY (version 3): the process's controlling terminal; a restart gives it the caller's terminal instead. */
+    public static final int FD_REG = 1, FD_REG_DELETED = 2, FD_CHR = 3, FD_PIPE = 4, FD_UNIX = 5, FD_TTY = 6;
+    private static final String[] FD_KINDS = {"?", "file", "deleted file", "device", "pipe", "unix socket", "terminal"};
 
     public static String fdKind(int k) { return k > 0 && k < FD_KINDS.length ? FD_KINDS[k] : "kind" + k; }
 

@@ -51,6 +51,7 @@ public final class ImageRestore implements AutoCloseable {
     private final List<AutoCloseable> open = new ArrayList<>();
     private Path privateDir;
     private List<TreeRestorer.Node> nodes;
+    private RootStub stub = RootStub.spawned();
 
     private ImageRestore(Image image) {
         this.image = image;
@@ -73,6 +74,12 @@ public final class ImageRestore implements AutoCloseable {
     /** Reads the image in dir as callerUid (the fs identity callerUid/callerGid unless root), checks it, builds the plan. */
     public static ImageRestore prepare(Path dir, int callerUid, int callerGid, Path procRoot, int nodeId)
             throws IOException {
+        return prepare(dir, callerUid, callerGid, procRoot, nodeId, RootStub.spawned());
+    }
+
+    /** As above, for a restart into stub (a foreground restart's checks skip the gpid's, which its stub holds). */
+    public static ImageRestore prepare(Path dir, int callerUid, int callerGid, Path procRoot, int nodeId, RootStub stub)
+            throws IOException {
         AsCaller as = new AsCaller(callerUid, callerGid);
         Image image;
         try {
@@ -89,11 +96,15 @@ public final class ImageRestore implements AutoCloseable {
             throw new RestoreException(0, "not a complete image: " + e.getMessage() + " is missing");
         }
         ImageRestore r = new ImageRestore(image);
+        r.stub = stub;
         try {
             r.checkShape();
+            for (ProcessImage p : image.processes().values())
+                for (Records.Fd f : p.fds())
+                    if (f.kind() == Records.FD_TTY) stub.checkTerminal(p.gpid(), f.fd(), f.path(), callerUid);
             if (callerUid != 0) r.checkOwner(callerUid, callerGid);
             for (ProcessImage p : image.processes().values()) {
-                checkFree(procRoot, p.gpid(), nodeId);
+                if (p.gpid() != image.inventory().rootGpid() || stub.gpidMustBeFree()) checkFree(procRoot, p.gpid(), nodeId);
                 for (Records.ThreadRec th : p.threads()) if (th.tid() != p.gpid()) checkFree(procRoot, th.tid(), nodeId);
             }
             for (ProcessImage p : image.processes().values()) r.checkFiles(p);
@@ -111,13 +122,14 @@ public final class ImageRestore implements AutoCloseable {
 
     /**
      * The whole restart on this node: prepare (every check, nothing created), spawn the stub with the
-     * image's gpid and rebuild the process; on any failure nothing is left (the stub is killed).
+     * image's gpid (or take the foreground restart's, see {@link RootStub}) and rebuild the process; on
+     * any failure nothing is left (the stub is killed).
      */
-    public static Result restart(ShimLink link, Path dir, int callerUid, int callerGid, Path procRoot, int nodeId)
-            throws IOException {
+    public static Result restart(ShimLink link, Path dir, int callerUid, int callerGid, Path procRoot, int nodeId,
+                                 RootStub stub) throws IOException {
         long t0 = System.nanoTime();
-        try (ImageRestore r = prepare(dir, callerUid, callerGid, procRoot, nodeId)) {
-            List<String> log = TreeRestorer.restore(link, r.nodes, null);
+        try (ImageRestore r = prepare(dir, callerUid, callerGid, procRoot, nodeId, stub)) {
+            List<String> log = TreeRestorer.restore(link, r.nodes, stub.take(link, r.plan().pid()));
             return new Result(r.plan().pid(), (System.nanoTime() - t0) / 1000, log);
         }
     }
@@ -155,7 +167,7 @@ public final class ImageRestore implements AutoCloseable {
             }
             for (Records.Fd f : proc.fds()) {
                 if (f.kind() != Records.FD_REG && f.kind() != Records.FD_REG_DELETED && f.kind() != Records.FD_CHR
-                        && f.kind() != Records.FD_PIPE && f.kind() != Records.FD_UNIX)
+                        && f.kind() != Records.FD_PIPE && f.kind() != Records.FD_UNIX && f.kind() != Records.FD_TTY)
                     throw new RestoreException(EOPNOTSUPP, "not supported yet: fd " + f.fd() + " of process " + e.gpid()
                             + " is a " + Records.fdKind(f.kind()) + " (" + f.path() + ")");
             }
@@ -375,6 +387,8 @@ public final class ImageRestore implements AutoCloseable {
             }
             if (f.kind() == Records.FD_REG_DELETED)
                 path = recreate(gpid, f, data[0]).toString();
+            else if (f.kind() == Records.FD_TTY)
+                path = stub.terminal(); // the caller's terminal, checked in prepare
             int kind = f.kind() == Records.FD_PIPE ? RestorePlan.FdPlan.PIPE : f.kind() == Records.FD_UNIX
                     ? RestorePlan.FdPlan.UNIX : RestorePlan.FdPlan.FILE;
             DataFile src = data[0];

@@ -117,7 +117,12 @@ public final class Restorer {
      * @return what was done, one line per step, for logs
      */
     public static List<String> restore(ShimLink link, RestorePlan plan) throws IOException {
-        return TreeRestorer.restore(link, List.of(new TreeRestorer.Node(plan, 0, plan.pid(), plan.pid(), 17)), null);
+        return restore(link, plan, null);
+    }
+
+    /** As above, into rootStub when it is not null: a stopped, traced stub with the plan's pid (see RootStub). */
+    public static List<String> restore(ShimLink link, RestorePlan plan, Tracee rootStub) throws IOException {
+        return TreeRestorer.restore(link, List.of(new TreeRestorer.Node(plan, 0, plan.pid(), plan.pid(), 17)), rootStub);
     }
 
     /**

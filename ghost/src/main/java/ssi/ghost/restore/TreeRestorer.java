@@ -157,6 +157,7 @@ final class TreeRestorer {
      */
     private void groups(Map<Integer, Restorer> all) throws IOException {
         Node root = nodes.getFirst();
+        int rootGroup = pgidOf(root.plan().pid());
         for (Node n : nodes) {
             int pid = n.plan().pid();
             if (n == root || n.sid() == pid) continue;
@@ -165,9 +166,16 @@ final class TreeRestorer {
         for (Node n : nodes) {
             int pid = n.plan().pid();
             if (n == root || n.sid() == pid || n.pgid() == pid) continue;
-            int target = all.containsKey(n.pgid()) ? n.pgid() : root.plan().pid();
+            int target = all.containsKey(n.pgid()) ? n.pgid() : rootGroup;
             all.get(pid).setPgid(target);
         }
+    }
+
+    /** The process group pid is in now (the root's: its stub's own, or the foreground restart's job). */
+    private static int pgidOf(int pid) throws IOException {
+        String st = java.nio.file.Files.readString(java.nio.file.Path.of("/proc", Integer.toString(pid), "stat"));
+        String[] f = st.substring(st.lastIndexOf(')') + 2).trim().split(" ");
+        return Integer.parseInt(f[2]);
     }
 
     void created(int pid, Tracee t) {

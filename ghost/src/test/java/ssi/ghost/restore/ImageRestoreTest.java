@@ -204,6 +204,34 @@ class ImageRestoreTest {
     }
 
     @Test
+    void aTerminalNeedsTheCallersTerminal() throws IOException {
+        writeImage(1, 1, List.of(new Fd(1, FD_TTY, 02, false, 0, "/dev/pts/4", 7, -1, -1, 0)));
+        // detached: refused, pointing at the foreground restart
+        RestoreException e = assertThrows(RestoreException.class, this::prepare);
+        assertTrue(e.getMessage().contains("had its terminal /dev/pts/4 open on fd 1: restart it in the foreground"), e.getMessage());
+        assertEquals(22, e.errno());
+        // in the foreground from a caller without a terminal: refused
+        e = assertThrows(RestoreException.class, () -> ImageRestore.prepare(dir, 0, 0, proc, 1, RootStub.checkOnly(77, -1)));
+        assertTrue(e.getMessage().contains("but `ssi restart` runs without a terminal"), e.getMessage());
+        // the caller's "terminal" must be one: here it is /dev/null
+        try (var devNull = new java.io.FileInputStream("/dev/null")) {
+            int fd = -1;
+            try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+                for (Path p : fds.toList()) {
+                    try {
+                        if (Files.readSymbolicLink(p).toString().equals("/dev/null")) fd = Integer.parseInt(p.getFileName().toString());
+                    } catch (IOException gone) {
+                        // the listing's own fd
+                    }
+                }
+            }
+            int self = (int) ProcessHandle.current().pid(), nullFd = fd;
+            e = assertThrows(RestoreException.class, () -> ImageRestore.prepare(dir, 0, 0, proc, 1, RootStub.checkOnly(self, nullFd)));
+            assertTrue(e.getMessage().contains("/proc/" + self + "/fd/" + nullFd + " is not a terminal device (char 1:3)"), e.getMessage());
+        }
+    }
+
+    @Test
     void aReplacedFileDiffers() throws IOException {
         writeImage(1, 1, List.of());
         long was = ino(data);
