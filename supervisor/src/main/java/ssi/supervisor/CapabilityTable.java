@@ -90,6 +90,18 @@ final class CapabilityTable {
         if (n != null) store(n, defaults(uid));
     }
 
+    /**
+     * A restored process of uid that had the effective set effective at its checkpoint: the defaults of
+     * its uid, with that effective set as far as the defaults permit (an image cannot grant more).
+     * Ignored if it is already gone.
+     */
+    synchronized void restored(int pid, int uid, int effective) {
+        ProcessTree.Node n = tree.node(pid);
+        if (n == null) return;
+        Sets d = defaults(uid);
+        store(n, new Sets(d.permitted(), effective & d.permitted(), d.inheritablePermitted(), d.inheritableEffective()));
+    }
+
     /** The sets of a live process (ESRCH if there is none). */
     synchronized Sets get(int pid) throws Refused {
         ProcessTree.Node n = live(pid);

@@ -201,7 +201,11 @@ final class LocalNode {
         if (restarter == null) throw new Refused(ControlMessages.EIO, "node " + nodeId + " has no link to its shim: cannot restart processes");
         try {
             ssi.ghost.restore.ImageRestore.Result r = restarter.restart(target.normalize(), callerUid, primaryGid(callerUid), stub, checkOnly);
-            if (!checkOnly) log.info("restart of " + target + " for uid " + callerUid + ": gpid " + r.gpid() + " runs, in " + r.micros() + " us");
+            if (!checkOnly) {
+                // The SSI capabilities each process had (its effective set), within what its uid gets.
+                for (int[] c : r.ssiCaps()) caps.restored(c[0], c[1], c[2]);
+                log.info("restart of " + target + " for uid " + callerUid + ": gpid " + r.gpid() + " runs, in " + r.micros() + " us");
+            }
             return new ControlMessages.Restarted(r.gpid(), r.micros());
         } catch (ssi.ghost.restore.RestoreException e) {
             int errno = switch (e.errno()) {

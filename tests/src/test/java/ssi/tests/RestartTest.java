@@ -51,7 +51,7 @@ class RestartTest {
     private static final List<String> AS_NOBODY = List.of("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups");
 
     private TestCluster cluster;
-    private Path work, program, fgSubject;
+    private Path work, program, fgSubject, ghostObjects;
 
     @BeforeAll
     void start() throws IOException {
@@ -63,6 +63,10 @@ class RestartTest {
         fgSubject = work.resolve("fg-subject");
         Path fgSrc = TestCluster.home().resolve("tests/src/test/resources/restart/fg-subject.c");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", fgSubject.toString(), fgSrc.toString())).expectExit(0);
+        ghostObjects = work.resolve("ghost_objects");
+        Path ltp = TestCluster.home().resolve("tests/ltp");
+        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-pthread", "-I", ltp.toString(), "-o", ghostObjects.toString(),
+                ltp.resolve("ghost_objects.c").toString())).expectExit(0);
         cluster = TestCluster.create("restart");
         cluster.start(2, false);
     }
@@ -311,6 +315,43 @@ class RestartTest {
         assertEquals(137, bg.awaitExit(BOUND), bg::describe);
         assertFalse(bg.out().contains("done"), () -> "it finished before the checkpoint: " + bg.describe());
         return new Stopped(gpid, img, bg);
+    }
+
+    /**
+     * A whole application: a parent with three threads (futexes in use, joined at the end), a child in a
+     * group of its own and a grandchild, a pipe and a socketpair with bytes in flight, shared anonymous
+     * memory, a queued real-time signal and an interval timer (tests/ltp/ghost_objects.c checks each
+     * after the restart and says PASS or FAIL).
+     */
+    @Test
+    void aProcessTreeWithThreadsPipesSocketsAndSharedMemoryComesBack() {
+        Cmd.Bg bg = cluster.ssiRunBg(1, ghostObjects.toString());
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.substring(6).trim());
+        Cmd.sleep(500); // the child and grandchild exist, the bytes are in flight, the threads run
+        Path img = work.resolve("img-tree");
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
+        assertFalse(bg.out().contains("PASS"), () -> "it finished before the checkpoint: " + bg.describe());
+        String show = cluster.ssi("image", "show", img.toString()).expectExit(0).out();
+        assertTrue(show.contains("3 process(es)"), show);
+        assertTrue(show.contains("threads 4"), show);
+        assertTrue(Pattern.compile("(?m)unix socket .* 18 bytes queued").matcher(show).find(), show);
+        assertTrue(Pattern.compile("(?m) pipe .* 16 bytes queued").matcher(show).find(), show);
+        assertTrue(show.contains("queued signals of the process: SIGRTMIN+2 code -1"), show);
+        assertTrue(show.contains("itimer real: "), show);
+
+        Cmd.Result r = cluster.ssi("restart", img.toString());
+        String ctx = "\n" + cluster.logs();
+        assertEquals(0, r.exit(), () -> r.describe() + "\n" + bg.out() + ctx);
+        String out = bg.out();
+        assertFalse(out.contains("FAIL"), () -> out + ctx);
+        for (String check : List.of("threads handed the counter around", "the child read the bytes in flight",
+                "the child's write reached the shared page", "the queued real-time signal is still pending",
+                "the interval timer kept firing"))
+            assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
+        assertFalse(listed(gpid), "still listed after its exit");
     }
 
     @Test

@@ -45,7 +45,15 @@ public final class ImageRestore implements AutoCloseable {
     public static final int EPERM = 1, ESRCH = 3, EIO = 5, EEXIST = 17, EINVAL = 22, EOPNOTSUPP = 95;
 
     /** What a finished restart reports. */
-    public record Result(int gpid, long micros, List<String> log) { }
+    /**
+     * What a finished restart reports; ssiCaps has, per restored process, {gpid, uid, effective SSI
+     * capabilities at the checkpoint} for the daemon to give them back.
+     */
+    public record Result(int gpid, long micros, List<String> log, List<int[]> ssiCaps) {
+        public Result(int gpid, long micros, List<String> log) {
+            this(gpid, micros, log, List.of());
+        }
+    }
 
     private final Image image;
     private final List<AutoCloseable> open = new ArrayList<>();
@@ -130,7 +138,8 @@ public final class ImageRestore implements AutoCloseable {
         long t0 = System.nanoTime();
         try (ImageRestore r = prepare(dir, callerUid, callerGid, procRoot, nodeId, stub)) {
             List<String> log = TreeRestorer.restore(link, r.nodes, stub.take(link, r.plan().pid()));
-            return new Result(r.plan().pid(), (System.nanoTime() - t0) / 1000, log);
+            List<int[]> caps = r.image.tree().stream().map(e -> new int[] {e.gpid(), e.uid(), e.ssiCaps()}).toList();
+            return new Result(r.plan().pid(), (System.nanoTime() - t0) / 1000, log, caps);
         }
     }
 
@@ -426,7 +435,8 @@ public final class ImageRestore implements AutoCloseable {
                 .map(q -> new RestorePlan.SigQueue(q.tid(), q.siginfos())).toList();
         return new RestorePlan(gpid, vmas, specials, Regs.of(th.regs()), th.xstate().length == 0 ? null : th.xstate(),
                 mmf, fds, proc.process().cwd(), c.umask(), acts, th.blocked(), alt, rlimits, creds,
-                proc.process().comm(), th.clearTid(), robust(th), c.noNewPrivs(), rseqOf(proc, th.tid()), others, queues);
+                proc.process().comm(), th.clearTid(), robust(th), c.noNewPrivs(), rseqOf(proc, th.tid()), others, queues,
+                proc.itimers().values());
     }
 
     private static RestorePlan.Rseq rseqOf(ProcessImage proc, int tid) {

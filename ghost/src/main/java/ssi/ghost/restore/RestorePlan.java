@@ -37,19 +37,22 @@ import java.util.Objects;
  * @param robustList  set_robust_list head and length, or null
  * @param noNewPrivs  PR_SET_NO_NEW_PRIVS
  * @param rseq        the rseq area to register (glibc registers one per thread), or null for none
+ * @param threads     the other threads
+ * @param sigqueues   queued signals with their siginfo
+ * @param itimers     ITIMER_REAL, VIRTUAL, PROF as (interval sec, usec, value sec, usec) each, or null
  */
 public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs regs, byte[] xstate, MmFields mm,
                           List<FdPlan> fds, String cwd, int umask, SigAction[] sigactions, long blockedMask,
                           AltStack altStack, List<Rlimit> rlimits, Creds creds, String comm, long tidAddress,
                           RobustList robustList, boolean noNewPrivs, Rseq rseq, List<ThreadPlan> threads,
-                          List<SigQueue> sigqueues) {
+                          List<SigQueue> sigqueues, long[] itimers) {
     /** A single-threaded process without queued signals. */
     public RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs regs, byte[] xstate, MmFields mm,
                        List<FdPlan> fds, String cwd, int umask, SigAction[] sigactions, long blockedMask,
                        AltStack altStack, List<Rlimit> rlimits, Creds creds, String comm, long tidAddress,
                        RobustList robustList, boolean noNewPrivs, Rseq rseq) {
         this(pid, vmas, specials, regs, xstate, mm, fds, cwd, umask, sigactions, blockedMask, altStack, rlimits, creds,
-                comm, tidAddress, robustList, noNewPrivs, rseq, List.of(), List.of());
+                comm, tidAddress, robustList, noNewPrivs, rseq, List.of(), List.of(), null);
     }
 
     public static final int PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;

@@ -60,7 +60,7 @@ public final class Restorer {
             SYS_SETGROUPS = 116, SYS_SETRESUID = 117, SYS_SETRESGID = 119, SYS_SIGALTSTACK = 131, SYS_PRCTL = 157,
             SYS_SET_TID_ADDRESS = 218, SYS_OPENAT = 257, SYS_SET_ROBUST_LIST = 273, SYS_DUP3 = 292,
             SYS_PRLIMIT64 = 302, SYS_RSEQ = 334, SYS_FCNTL = 72, SYS_SETSID = 112, SYS_SETPGID = 109,
-            SYS_PIPE2 = 293, SYS_SOCKETPAIR = 53, SYS_RT_SIGQUEUEINFO = 129, SYS_RT_TGSIGQUEUEINFO = 297;
+            SYS_PIPE2 = 293, SYS_SOCKETPAIR = 53, SYS_RT_SIGQUEUEINFO = 129, SYS_RT_TGSIGQUEUEINFO = 297, SYS_SETITIMER = 38;
     private static final long CLONE_VM = 0x100, CLONE_FS = 0x200, CLONE_FILES = 0x400, CLONE_SIGHAND = 0x800,
             CLONE_THREAD = 0x10000, CLONE_SYSVSEM = 0x40000;
     private static final int F_SETFD = 2, FD_CLOEXEC = 1, AF_UNIX = 1;
@@ -212,6 +212,23 @@ public final class Restorer {
         }
         if (n > 0)
             log.add(pid + ": " + n + " queued signal(s) put back");
+        itimers();
+    }
+
+    /** setitimer of ITIMER_REAL, VIRTUAL and PROF with what was left of each (0: disarmed). */
+    private void itimers() throws IOException {
+        long[] v = plan.itimers();
+        if (v == null)
+            return;
+        for (int which = 0; which < 3 && 4 * which + 3 < v.length; which++) {
+            long isec = v[4 * which], iusec = v[4 * which + 1], sec = v[4 * which + 2], usec = v[4 * which + 3];
+            if (isec == 0 && iusec == 0 && sec == 0 && usec == 0)
+                continue;
+            if (sec == 0 && usec == 0)
+                usec = 1; // armed but due now: a zero value would disarm it
+            put(scratch, le(32).putLong(0, isec).putLong(8, iusec).putLong(16, sec).putLong(24, usec).array());
+            call("setitimer " + which, SYS_SETITIMER, which, scratch, 0);
+        }
     }
 
     private void threadState(Tracee th, long tidAddress, RestorePlan.RobustList robust, RestorePlan.Rseq rseq) throws IOException {
