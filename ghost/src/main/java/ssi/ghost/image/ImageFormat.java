@@ -12,7 +12,7 @@ public final class ImageFormat {
     private ImageFormat() {}
 
     /** The one version this code writes and reads. */
-    public static final int VERSION = 2;
+    public static final int VERSION = 3;
 
     // Magics: ASCII tags read as big-endian u32, so `od -c` of a file shows what it is.
     public static final int MAGIC_INVENTORY = 0x53534949; // "SSII"
@@ -51,6 +51,12 @@ public final class ImageFormat {
     /** Version 2: a thread's rseq registration, and stat of the files the process uses. */
     public static final int REC_RSEQ = 20;
     public static final int REC_FILESTAT = 21;
+    /**
+     * Version 3: incremental images. PARENT (inventory) names the image this one builds on; PARENT_PAGES
+     * (process file) lists the present pages of a VMA whose contents are in the parent chain.
+     */
+    public static final int REC_PARENT = 30;
+    public static final int REC_PARENT_PAGES = 31;
     public static final int REC_END = 0xFFFF;
 
     /** Record header: u16 type, u32 payload length; trailer: u32 CRC32C of header and payload. */
@@ -76,6 +82,8 @@ public final class ImageFormat {
             case REC_ITIMERS -> "ITIMERS";
             case REC_RSEQ -> "RSEQ";
             case REC_FILESTAT -> "FILESTAT";
+            case REC_PARENT -> "PARENT";
+            case REC_PARENT_PAGES -> "PARENT_PAGES";
             case REC_END -> "END";
             default -> "type " + type;
         };

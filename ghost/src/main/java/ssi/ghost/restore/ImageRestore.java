@@ -4,6 +4,7 @@ import ssi.ghost.dump.FsCredentials;
 import ssi.ghost.image.DataFile;
 import ssi.ghost.image.Image;
 import ssi.ghost.image.ImageFormat;
+import ssi.ghost.image.PageChain;
 import ssi.ghost.image.ProcessImage;
 import ssi.ghost.image.Records;
 import ssi.shim.Regs;
@@ -52,6 +53,8 @@ public final class ImageRestore implements AutoCloseable {
     private final List<AutoCloseable> open = new ArrayList<>();
     private Path privateDir;
     private RestorePlan plan;
+    /** The parent images of an incremental image (null for a full one): pages come through it. */
+    private PageChain chain;
 
     private ImageRestore(Image image) {
         this.image = image;
@@ -86,6 +89,7 @@ public final class ImageRestore implements AutoCloseable {
         }
         ImageRestore r = new ImageRestore(image);
         try {
+            r.chain = as.run(() -> PageChain.forRestore(image));
             r.checkShape();
             if (callerUid != 0) r.checkOwner(callerUid, callerGid);
             checkFree(procRoot, image.inventory().rootGpid(), nodeId);
@@ -317,6 +321,10 @@ public final class ImageRestore implements AutoCloseable {
                     sink.accept(v.start() + run.firstPage() * ImageFormat.PAGE_SIZE, data);
                 }
             };
+            if (chain != null) { // incremental: each page from the newest image of the chain that holds it
+                PageChain c = chain;
+                ps = sink -> c.forEachRun(gpid, v.start(), sink::accept);
+            }
             vmas.add(new RestorePlan.Vma(v.start(), v.end(), v.prot(), v.shared(), growsDown, file ? v.path() : null,
                     file ? v.offset() : 0, ps));
         }
@@ -377,6 +385,8 @@ public final class ImageRestore implements AutoCloseable {
 
     @Override
     public void close() {
+        if (chain != null) open.add(chain);
+        chain = null;
         for (AutoCloseable c : open) {
             try {
                 c.close();
