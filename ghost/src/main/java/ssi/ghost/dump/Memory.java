@@ -16,6 +16,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.List;
 
 /**
@@ -25,7 +28,8 @@ import java.util.List;
  * and of a private file mapping only the pages that are not the file's own (bit 61 clear: written,
  * hence copied). Shared file mappings live in their file; vdso is recorded by address only, vvar and
  * vsyscall not at all. Pages are read from /proc/PID/mem in runs of up to {@link #CHUNK} bytes, each run
- * a PAGEMAP entry with its own CRC32C. Stateless.
+ * a PAGEMAP entry with its own CRC32C. An incremental checkpoint stores only the pages written since the
+ * parent image and refers to the others ({@link Baseline}, {@link WriteTracking}). Stateless.
  */
 final class Memory {
     private Memory() {}
@@ -107,7 +111,34 @@ final class Memory {
 
     /** Writes the stored pages of every VMA to pages; returns the PAGEMAP records. */
     static List<Records.Pagemap> dumpPages(ProcFs fs, int pid, List<Vma> vmas, DataWriter pages) throws IOException {
+        return dumpPages(fs, pid, vmas, pages, null).pagemaps();
+    }
+
+    /**
+     * What an incremental checkpoint compares a process with: the written regions of each tracked VMA
+     * since the parent image, and which pages of it the parent image has.
+     */
+    interface Baseline {
+        /** [start, end) address regions of v written since the parent image, or null: v is not tracked from it (store it whole). */
+        List<long[]> written(Vma v) throws IOException;
+
+        /** Pages of v present in the parent image (stored there or further up the chain), by page index in v. */
+        BitSet parentPresent(Vma v);
+    }
+
+    /** PAGEMAP and PARENT_PAGES records of a process, and the written regions scanned, by VMA start. */
+    record Dumped(List<Records.Pagemap> pagemaps, List<Records.ParentPages> parentPages, Map<Long, List<long[]>> scanned) {}
+
+    /**
+     * Writes the stored pages of every VMA to pages. With a baseline (an incremental checkpoint), a
+     * present page of a tracked VMA that was not written since the parent image and is present there is
+     * a PARENT_PAGES reference instead; every other present page is stored, as in a full image. Pages
+     * that are not present now are in neither record, so a restore never takes them from the parent.
+     */
+    static Dumped dumpPages(ProcFs fs, int pid, List<Vma> vmas, DataWriter pages, Baseline base) throws IOException {
         List<Records.Pagemap> out = new ArrayList<>();
+        List<Records.ParentPages> fromParent = new ArrayList<>();
+        Map<Long, List<long[]>> scanned = new HashMap<>();
         Path dir = fs.dir(pid);
         ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
         try (FileChannel pagemap = FileChannel.open(dir.resolve("pagemap"), StandardOpenOption.READ);
@@ -115,14 +146,25 @@ final class Memory {
             for (Vma v : vmas) {
                 if (!dumpsPages(v)) continue;
                 boolean fileCounts = v.kind() != Records.VMA_FILE || isShmemLike(v);
+                List<long[]> written = base == null ? null : base.written(v);
+                BitSet dirty = null, inParent = null;
+                if (written != null) {
+                    scanned.put(v.start(), written);
+                    dirty = new BitSet();
+                    for (long[] r : written) {
+                        dirty.set((int) ((r[0] - v.start()) / ImageFormat.PAGE_SIZE), (int) ((r[1] - v.start()) / ImageFormat.PAGE_SIZE));
+                    }
+                    inParent = base.parentPresent(v);
+                }
                 List<PageRun> runs = new ArrayList<>();
+                List<Records.PageSpan> spans = new ArrayList<>();
                 long n = v.pages();
-                long runStart = -1;
+                long runStart = -1, spanStart = -1;
                 ByteBuffer pm = ByteBuffer.allocate(8 * (int) Math.min(n, PAGEMAP_BATCH)).order(ByteOrder.LITTLE_ENDIAN);
-                for (long base = 0; base < n; base += PAGEMAP_BATCH) {
-                    int cnt = (int) Math.min(PAGEMAP_BATCH, n - base);
+                for (long base0 = 0; base0 < n; base0 += PAGEMAP_BATCH) {
+                    int cnt = (int) Math.min(PAGEMAP_BATCH, n - base0);
                     pm.clear().limit(8 * cnt);
-                    long at = (v.start() / ImageFormat.PAGE_SIZE + base) * 8;
+                    long at = (v.start() / ImageFormat.PAGE_SIZE + base0) * 8;
                     while (pm.hasRemaining()) {
                         if (pagemap.read(pm, at + pm.position()) <= 0) {
                             throw new CheckpointException(CheckpointException.EIO, "process " + pid
@@ -131,8 +173,15 @@ final class Memory {
                     }
                     for (int i = 0; i < cnt; i++) {
                         long e = pm.getLong(8 * i);
-                        boolean keep = (e & (PM_PRESENT | PM_SWAPPED)) != 0 && (fileCounts || (e & PM_FILE) == 0);
-                        long page = base + i;
+                        long page = base0 + i;
+                        boolean present = (e & (PM_PRESENT | PM_SWAPPED)) != 0 && (fileCounts || (e & PM_FILE) == 0);
+                        boolean parent = present && dirty != null && !dirty.get((int) page) && inParent.get((int) page);
+                        boolean keep = present && !parent;
+                        if (parent && spanStart < 0) spanStart = page;
+                        if (!parent && spanStart >= 0) {
+                            spans.add(new Records.PageSpan(spanStart, (int) (page - spanStart)));
+                            spanStart = -1;
+                        }
                         if (keep && runStart < 0) runStart = page;
                         boolean flush = runStart >= 0 && (!keep || (page - runStart + 1) * ImageFormat.PAGE_SIZE == CHUNK);
                         if (flush) {
@@ -143,10 +192,12 @@ final class Memory {
                     }
                 }
                 if (runStart >= 0) runs.add(copy(mem, pid, v, runStart, (int) (n - runStart), buf, pages));
+                if (spanStart >= 0) spans.add(new Records.PageSpan(spanStart, (int) (n - spanStart)));
                 if (!runs.isEmpty()) out.add(new Records.Pagemap(v.start(), List.copyOf(runs)));
+                if (!spans.isEmpty()) fromParent.add(new Records.ParentPages(v.start(), List.copyOf(spans)));
             }
         }
-        return out;
+        return new Dumped(out, fromParent, scanned);
     }
 
     private static PageRun copy(FileChannel mem, int pid, Vma v, long first, int count, ByteBuffer buf, DataWriter pages)

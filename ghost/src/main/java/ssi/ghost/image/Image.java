@@ -50,9 +50,14 @@ public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Int
      * blob, so any other image (or a rewritten one) has, but for a 2^-32 chance, another digest.
      */
     public int digest() throws IOException {
+        return digest(dir, tree.stream().map(TreeEntry::gpid).toList());
+    }
+
+    /** {@link #digest()} of the image in dir whose tree holds gpids, in tree order (without loading it). */
+    public static int digest(Path dir, List<Integer> gpids) throws IOException {
         java.util.zip.CRC32C c = new java.util.zip.CRC32C();
         c.update(java.nio.file.Files.readAllBytes(dir.resolve(ImageFormat.INVENTORY)));
-        for (TreeEntry e : tree) c.update(java.nio.file.Files.readAllBytes(dir.resolve(ImageFormat.processFile(e.gpid()))));
+        for (int g : gpids) c.update(java.nio.file.Files.readAllBytes(dir.resolve(ImageFormat.processFile(g))));
         return (int) c.getValue();
     }
 
