@@ -168,7 +168,7 @@ class ImageFormatTest {
         b[5] = 1;
         Files.write(f, b);
         ImageException e = assertThrows(ImageException.class, () -> ProcessImage.read(d2, GPID));
-        assertTrue(e.getMessage().endsWith("image format version 1, this ssi reads 2"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("image format version 1, this ssi reads " + ImageFormat.VERSION), e.getMessage());
     }
 
     @Test
@@ -180,7 +180,7 @@ class ImageFormatTest {
         Files.write(f, b);
         ImageException e = damaged();
         assertEquals(4, e.offset());
-        assertTrue(e.getMessage().endsWith("image format version 7, this ssi reads 2"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("image format version 7, this ssi reads " + ImageFormat.VERSION), e.getMessage());
     }
 
     @Test
@@ -254,7 +254,8 @@ class ImageFormatTest {
         StringWriter sw = new StringWriter();
         ImagePrinter.print(img, img.verifyData(), new PrintWriter(sw));
         String out = sw.toString();
-        assertTrue(out.contains("format version 2"), out);
+        assertTrue(out.contains("format version 3"), out);
+        assertFalse(out.contains("incremental"), "a full image names no parent: " + out);
         assertTrue(out.contains("2 process(es), 6 page(s) stored"), out);
         assertTrue(out.contains("every checksum verified"), out);
         assertTrue(out.contains("  16390  ppid 16385"), out);
