@@ -187,8 +187,8 @@ public final class Checkpointer {
                     images = List.of();
                 }
                 for (ProcessImage img : images) {
-                    String note = tracking.arm(freezer.any(img.gpid()), img.gpid(), starts.get(img.gpid()), img.vmas(),
-                            scanned.get(img.gpid()), dir, digest);
+                    String note = tracking.arm(freezer.any(img.gpid()), img.gpid(), starts.get(img.gpid()),
+                            fs.dir(img.gpid()).resolve("pagemap"), img.vmas(), scanned.get(img.gpid()), dir, digest);
                     if (note != null) notes.add(note);
                 }
             }

@@ -34,7 +34,7 @@ final class WriteProtect {
             UFFDIO_WRITEPROTECT = ioc(3, 0xAA, 0x06, 24);
     /** _IOWR('f', 16, struct pm_scan_arg): 12 u64 fields. */
     static final long PAGEMAP_SCAN = ioc(3, 'f', 16, 96);
-    static final long PM_SCAN_CHECK_WPASYNC = 1L << 1;
+    static final long PM_SCAN_WP_MATCHING = 1L << 0, PM_SCAN_CHECK_WPASYNC = 1L << 1;
     static final long PAGE_IS_WRITTEN = 1L << 1;
     /** flags of the userfaultfd syscall: O_CLOEXEC | UFFD_USER_MODE_ONLY (no kernel-mode fault handling needed: WP_ASYNC resolves in the kernel). */
     static final long UFFD_FLAGS = 02000000 | 1;
@@ -139,9 +139,22 @@ final class WriteProtect {
      * PAGEMAP_SCAN of [start, end) on an open /proc/PID/pagemap: the regions (start, end addresses) whose
      * pages were written since they were last write-protected. PM_SCAN_CHECK_WPASYNC makes the kernel
      * refuse (EPERM) a range that is not registered for asynchronous write protection, so an answer is
-     * never a guess. Nothing is write-protected again here: that happens once the image is safe.
+     * never a guess. Nothing is write-protected again here: that happens once the image is safe
+     * ({@link #protectWritten}).
      */
     static List<long[]> written(int pagemapFd, long start, long end) throws ErrnoException {
+        return scan(pagemapFd, start, end, false);
+    }
+
+    /**
+     * PAGEMAP_SCAN of [start, end) with PM_SCAN_WP_MATCHING: write-protects again, in one walk of the
+     * range, every page written since it was last protected (the regions are returned too).
+     */
+    static List<long[]> protectWritten(int pagemapFd, long start, long end) throws ErrnoException {
+        return scan(pagemapFd, start, end, true);
+    }
+
+    private static List<long[]> scan(int pagemapFd, long start, long end, boolean protect) throws ErrnoException {
         List<long[]> out = new ArrayList<>();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment arg = a.allocate(96, 8);
@@ -150,7 +163,7 @@ final class WriteProtect {
             while (at < end) {
                 arg.fill((byte) 0);
                 arg.set(ValueLayout.JAVA_LONG, 0, 96);                      // size
-                arg.set(ValueLayout.JAVA_LONG, 8, PM_SCAN_CHECK_WPASYNC);   // flags
+                arg.set(ValueLayout.JAVA_LONG, 8, PM_SCAN_CHECK_WPASYNC | (protect ? PM_SCAN_WP_MATCHING : 0)); // flags
                 arg.set(ValueLayout.JAVA_LONG, 16, at);                     // start
                 arg.set(ValueLayout.JAVA_LONG, 24, end);                    // end
                 arg.set(ValueLayout.JAVA_LONG, 40, vec.address());          // vec

@@ -91,14 +91,32 @@ public final class WriteTracking implements AutoCloseable {
 
     /**
      * Starts (or restarts) tracking of a frozen process from the image just written (dir, digest): every
-     * eligible VMA registered and write-protected; of a VMA already tracked only the regions written
-     * (found by this checkpoint's scan, by VMA start) are protected again, and an unscanned one wholly.
+     * eligible VMA registered and write-protected; of a VMA already tracked only the pages written are
+     * protected again when this checkpoint scanned it (scanned, by VMA start; PAGEMAP_SCAN on pagemap,
+     * the process's /proc/PID/pagemap), and an unscanned one wholly.
      * Returns a note for the log when tracking could not start (the process is then dumped in full by the
      * next incremental checkpoint); the checkpoint itself has succeeded either way.
      */
-    String arm(Tracee t, int pid, long startTime, List<Vma> vmas, Map<Long, List<long[]>> scanned, Path dir, int digest) {
+    String arm(Tracee t, int pid, long startTime, Path pagemap, List<Vma> vmas, Map<Long, List<long[]>> scanned, Path dir,
+               int digest) {
         Key key = new Key(pid, startTime);
-        Tracker tr = trackers.remove(key);
+        Tracker old = trackers.remove(key);
+        if (old != null) {
+            String note = arm(t, pid, key, old, pagemap, vmas, scanned, dir, digest, true);
+            if (!STALE.equals(note)) return note;
+        }
+        return arm(t, pid, key, null, pagemap, vmas, scanned, dir, digest, false);
+    }
+
+    /**
+     * arm's answer when the old uffd does not work any more (its mm is gone: the process exec'd since):
+     * start over with a new uffd made in the process.
+     */
+    private static final String STALE = "stale";
+
+    private String arm(Tracee t, int pid, Key key, Tracker tr, Path pagemap, List<Vma> vmas, Map<Long, List<long[]>> scanned,
+                       Path dir, int digest, boolean mayBeStale) {
+        int pagemapFd = -1;
         try {
             if (tr == null) tr = create(t, pid);
             List<long[]> mine = new ArrayList<>();
@@ -106,21 +124,27 @@ public final class WriteTracking implements AutoCloseable {
             for (Vma v : vmas) {
                 if (!eligible(v)) continue;
                 if (tr.tracks(v)) {
-                    List<long[]> w = scanned.get(v.start());
-                    if (w == null) WriteProtect.protect(tr.uffd, v.start(), v.end());
-                    else for (long[] r : w) WriteProtect.protect(tr.uffd, r[0], r[1]);
+                    if (!scanned.containsKey(v.start())) WriteProtect.protect(tr.uffd, v.start(), v.end());
+                    else if (!scanned.get(v.start()).isEmpty()) {
+                        // the pages this checkpoint found written, in one walk (one ioctl per region is slower)
+                        if (pagemapFd < 0) pagemapFd = WriteProtect.open(pagemap.toString());
+                        WriteProtect.protectWritten(pagemapFd, v.start(), v.end());
+                    }
                 } else {
                     try {
                         WriteProtect.register(tr.uffd, v.start(), v.end());
                     } catch (ErrnoException e) {
                         // another uffd owns it, or a mapping userfaultfd does not take (VM_IO...): dumped in full
-                        if (e.errno() == WriteProtect.ESRCH) throw e;
                         skipped++;
                         continue;
                     }
                     WriteProtect.protect(tr.uffd, v.start(), v.end());
                 }
                 mine.add(new long[] {v.start(), v.end()});
+            }
+            if (mayBeStale && mine.isEmpty() && skipped > 0) {
+                closeQuietly(tr); // nothing takes: the uffd's mm is gone (the process exec'd)
+                return STALE;
             }
             tr.registered = mine;
             tr.baseDir = dir;
@@ -129,8 +153,11 @@ public final class WriteTracking implements AutoCloseable {
             return skipped == 0 ? null : "process " + pid + ": " + skipped + " mapping(s) cannot be write-protected and are saved whole each time";
         } catch (IOException | RuntimeException e) {
             if (tr != null) closeQuietly(tr);
+            if (mayBeStale) return STALE; // try once more with a new uffd
             return "process " + pid + ": write tracking could not start (" + e.getMessage() + "); its next incremental "
                     + "checkpoint saves it whole";
+        } finally {
+            if (pagemapFd >= 0) WriteProtect.close(pagemapFd);
         }
     }
 
