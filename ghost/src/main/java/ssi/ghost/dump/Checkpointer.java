@@ -103,7 +103,9 @@ public final class Checkpointer {
         boolean dirPrepared = false, createdDir = false;
         AsCaller caller = new AsCaller(0, 0);
         try {
+            long t0 = System.nanoTime();
             tree = freezeAll(freezer, root, tree);
+            long tFrozen = System.nanoTime();
             checkOwner(tree, callerUid); // again: the frozen tree may hold processes forked meanwhile
 
             // Inspect first: every refusal comes before the first file is written.
@@ -126,9 +128,10 @@ public final class Checkpointer {
             // identity; /proc is read with the daemon's own (a process that changed uid has root-owned
             // /proc files), and data goes to channels opened as the caller.
             caller = new AsCaller(callerUid, callerGid);
+            long tInspected = System.nanoTime();
             createdDir = caller.run(() -> Images.prepareDir(dir, callerUid));
             dirPrepared = true;
-            long pageBytes = 0, parentBytes = 0;
+            long pageBytes = 0, parentBytes = 0, tDumped;
             List<ProcessImage> images = new ArrayList<>();
             List<DataWriter> pending = new ArrayList<>();
             Map<Integer, Map<Long, List<long[]>>> scanned = new HashMap<>();
@@ -148,6 +151,7 @@ public final class Checkpointer {
                     parentBytes += img.parentPageCount() * ImageFormat.PAGE_SIZE;
                     images.add(img);
                 }
+                tDumped = System.nanoTime();
                 for (ProcessImage img : images) caller.run(() -> { img.write(dir, callerUid); return null; });
                 for (DataWriter w : pending) caller.run(() -> { w.commit(callerUid); return null; });
             } finally {
@@ -168,6 +172,7 @@ public final class Checkpointer {
                 Images.syncDir(dir);
                 return null;
             });
+            long tWritten = System.nanoTime();
             // The image is safe: from here on nothing fails the checkpoint. Tracking restarts from this image.
             List<String> notes = new ArrayList<>();
             if (stop) {
@@ -193,7 +198,11 @@ public final class Checkpointer {
                 }
             }
             tracking.rememberImage(root, rootStart, callerUid, dir);
+            long tArmed = System.nanoTime();
             long micros = freezer.release();
+            notes.add(String.format("frozen %d us: attach %d, inspect %d, read %d, write %d, write tracking %d, detach %d",
+                    micros, (tFrozen - t0) / 1000, (tInspected - tFrozen) / 1000, (tDumped - tInspected) / 1000,
+                    (tWritten - tDumped) / 1000, (tArmed - tWritten) / 1000, (System.nanoTime() - tArmed) / 1000));
             return new Result(dir, micros, tree.members().size(), pageBytes, parentBytes, parentDir, List.copyOf(notes));
         } catch (IOException | RuntimeException e) {
             freezer.release();

@@ -143,6 +143,7 @@ final class Memory {
         ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
         try (FileChannel pagemap = FileChannel.open(dir.resolve("pagemap"), StandardOpenOption.READ);
              FileChannel mem = FileChannel.open(dir.resolve("mem"), StandardOpenOption.READ)) {
+            Copier copier = new Copier(pid, mem, buf, pages);
             for (Vma v : vmas) {
                 if (!dumpsPages(v)) continue;
                 boolean fileCounts = v.kind() != Records.VMA_FILE || isShmemLike(v);
@@ -186,18 +187,77 @@ final class Memory {
                         boolean flush = runStart >= 0 && (!keep || (page - runStart + 1) * ImageFormat.PAGE_SIZE == CHUNK);
                         if (flush) {
                             long last = keep ? page : page - 1;
-                            runs.add(copy(mem, pid, v, runStart, (int) (last - runStart + 1), buf, pages));
+                            copier.add(v, runStart, (int) (last - runStart + 1), runs);
                             runStart = -1;
                         }
                     }
                 }
-                if (runStart >= 0) runs.add(copy(mem, pid, v, runStart, (int) (n - runStart), buf, pages));
+                if (runStart >= 0) copier.add(v, runStart, (int) (n - runStart), runs);
+                copier.flush();
                 if (spanStart >= 0) spans.add(new Records.PageSpan(spanStart, (int) (n - spanStart)));
                 if (!runs.isEmpty()) out.add(new Records.Pagemap(v.start(), List.copyOf(runs)));
                 if (!spans.isEmpty()) fromParent.add(new Records.ParentPages(v.start(), List.copyOf(spans)));
             }
         }
         return new Dumped(out, fromParent, scanned);
+    }
+
+    /**
+     * Copies runs of pages into the pages file in batches: up to {@link RemoteRead#MAX_RANGES} runs or
+     * {@link #CHUNK} bytes of a readable VMA are read with one process_vm_readv and written with one
+     * write; anything else (an unreadable mapping, which only /proc/PID/mem may read, or a batch that
+     * faulted) goes run by run through /proc/PID/mem. Runs end up in the order added.
+     */
+    private static final class Copier {
+        private final int pid;
+        private final FileChannel mem;
+        private final ByteBuffer buf;
+        private final DataWriter pages;
+        private final long[] addrs = new long[RemoteRead.MAX_RANGES], firsts = new long[RemoteRead.MAX_RANGES];
+        private final int[] lens = new int[RemoteRead.MAX_RANGES];
+        private int n, bytes;
+        private Vma vma;
+        private List<PageRun> out;
+
+        Copier(int pid, FileChannel mem, ByteBuffer buf, DataWriter pages) {
+            this.pid = pid;
+            this.mem = mem;
+            this.buf = buf;
+            this.pages = pages;
+        }
+
+        void add(Vma v, long first, int count, List<PageRun> runs) throws IOException {
+            if ((v.prot() & Records.PROT_READ) == 0) {
+                flush();
+                runs.add(copy(mem, pid, v, first, count, buf, pages));
+                return;
+            }
+            int len = count * ImageFormat.PAGE_SIZE;
+            if (n == RemoteRead.MAX_RANGES || bytes + len > CHUNK || (n > 0 && (vma != v || out != runs))) flush();
+            vma = v;
+            out = runs;
+            addrs[n] = v.start() + first * ImageFormat.PAGE_SIZE;
+            firsts[n] = first;
+            lens[n] = len;
+            n++;
+            bytes += len;
+        }
+
+        void flush() throws IOException {
+            if (n == 0) return;
+            buf.clear().limit(bytes);
+            long got = RemoteRead.read(pid, addrs, lens, n, buf);
+            if (got == bytes) {
+                DataWriter.Chunk[] chunks = pages.appendSlices(buf, lens, n);
+                for (int i = 0; i < n; i++) {
+                    out.add(new PageRun(firsts[i], lens[i] / ImageFormat.PAGE_SIZE, chunks[i].offset(), chunks[i].crc()));
+                }
+            } else {
+                for (int i = 0; i < n; i++) out.add(copy(mem, pid, vma, firsts[i], lens[i] / ImageFormat.PAGE_SIZE, buf, pages));
+            }
+            n = 0;
+            bytes = 0;
+        }
     }
 
     private static PageRun copy(FileChannel mem, int pid, Vma v, long first, int count, ByteBuffer buf, DataWriter pages)
