@@ -192,6 +192,13 @@ public final class Checkpointer {
                     images = List.of();
                 }
                 for (ProcessImage img : images) {
+                    if (ownSeccompFilter(img.gpid())) {
+                        // its filter could kill it for an injected userfaultfd (sandboxes often forbid it)
+                        tracking.drop(img.gpid(), starts.get(img.gpid()));
+                        notes.add("process " + img.gpid() + " has a seccomp filter of its own: its writes are not tracked, "
+                                + "an incremental checkpoint saves it whole");
+                        continue;
+                    }
                     String note = tracking.arm(freezer.any(img.gpid()), img.gpid(), starts.get(img.gpid()),
                             fs.dir(img.gpid()).resolve("pagemap"), img.vmas(), scanned.get(img.gpid()), dir, digest);
                     if (note != null) notes.add(note);
@@ -336,6 +343,16 @@ public final class Checkpointer {
     /** The parent's directory as the child records it: relative to the child's, so a moved chain holds. */
     private static String relative(Path child, Path parent) {
         return child.toAbsolutePath().normalize().relativize(parent.toAbsolutePath().normalize()).toString();
+    }
+
+    /** More seccomp filters than the node's one (Seccomp_filters in /proc/PID/status), or unknown. */
+    private boolean ownSeccompFilter(int pid) {
+        try {
+            String n = ProcFs.status(fs.dir(pid)).get("Seccomp_filters");
+            return n == null || Integer.parseInt(n.trim()) > 1;
+        } catch (IOException | RuntimeException e) {
+            return true;
+        }
     }
 
     /** Start time of pid (field 22 of its stat), which tells a recycled pid from the process it was. */
