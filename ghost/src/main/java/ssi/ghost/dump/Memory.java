@@ -24,7 +24,7 @@ import java.util.List;
 /**
  * The address space of a process: mm fields, every VMA (/proc/PID/smaps: the maps line and VmFlags),
  * and the contents of the pages a restore cannot get elsewhere. Which pages: /proc/PID/pagemap says
- * present (bit 63) or swapped (bit 62); of those, every page of an anonymous or shared-anonymous VMA,
+ * present (bit 63) or swapped (bit 62, but not a pte marker); of those, every page of an anonymous or shared-anonymous VMA,
  * and of a private file mapping only the pages that are not the file's own (bit 61 clear: written,
  * hence copied). Shared file mappings live in their file; vdso is recorded by address only, vvar and
  * vsyscall not at all. Pages are read from /proc/PID/mem in runs of up to {@link #CHUNK} bytes, each run
@@ -94,6 +94,18 @@ final class Memory {
         return new Vma(start, end, prot, shared, Long.parseUnsignedLong(h[2], 16), Integer.parseInt(dev[0], 16),
                 Integer.parseInt(dev[1], 16), inode, path, kind, vmFlags);
     }
+
+    /**
+     * A swapped-out page (pagemap bit 62) that has contents. The kernel reports its pte markers as swap
+     * entries too, of swap type 31 (SWP_PTE_MARKER: the frame field's low 5 bits, visible to the daemon):
+     * the uffd-wp marker write tracking leaves in the empty ptes of file-backed mappings, guard regions,
+     * poisoned pages. They hold no data, so they are not pages to store.
+     */
+    static boolean swapped(long e) {
+        return (e & PM_SWAPPED) != 0 && (e & PM_SWAP_TYPE) != SWP_PTE_MARKER;
+    }
+
+    private static final long PM_SWAP_TYPE = 0x1f, SWP_PTE_MARKER = 0x1f;
 
     /** Does this VMA get its pages looked at at all, and does a file-backed page count? */
     private static boolean dumpsPages(Vma v) {
@@ -175,7 +187,7 @@ final class Memory {
                     for (int i = 0; i < cnt; i++) {
                         long e = pm.getLong(8 * i);
                         long page = base0 + i;
-                        boolean present = (e & (PM_PRESENT | PM_SWAPPED)) != 0 && (fileCounts || (e & PM_FILE) == 0);
+                        boolean present = ((e & PM_PRESENT) != 0 || swapped(e)) && (fileCounts || (e & PM_FILE) == 0);
                         boolean parent = present && dirty != null && !dirty.get((int) page) && inParent.get((int) page);
                         boolean keep = present && !parent;
                         if (parent && spanStart < 0) spanStart = page;

@@ -105,6 +105,50 @@ class WriteProtectTest {
         }
     }
 
+    /**
+     * Write tracking leaves uffd-wp pte markers in the empty ptes of a private file mapping, which
+     * pagemap reports as swap entries: a checkpoint must not take them for swapped-out pages (it would
+     * store, and fault in, the whole file). Only the page written before (copied on write) is stored.
+     */
+    @Test
+    void markersOfAPrivateFileMappingAreNotPagesToStore(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Throwable {
+        MethodHandle syscall = handle("syscall", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+                ValueLayout.JAVA_LONG));
+        MethodHandle mmap = handle("mmap", FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
+        MethodHandle munmap = handle("munmap", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+        java.nio.file.Path file = tmp.resolve("data");
+        java.nio.file.Files.write(file, new byte[16 * PAGE]);
+        int fd = WriteProtect.open(file.toString());
+        long len = 16L * PAGE;
+        // PROT_READ|WRITE, MAP_PRIVATE of a file opened read-only: writes are copied, the file stays
+        MemorySegment m = ((MemorySegment) mmap.invokeExact(MemorySegment.NULL, len, 3, 0x02, fd, 0L)).reinterpret(len);
+        long uffd = (long) syscall.invokeExact(323L, WriteProtect.UFFD_FLAGS);
+        assertTrue(uffd >= 0, "userfaultfd: " + uffd);
+        try {
+            m.set(ValueLayout.JAVA_LONG, 0, 7); // page 0 is the process's own now
+            WriteProtect.api((int) uffd);
+            WriteProtect.register((int) uffd, m.address(), m.address() + len);
+            WriteProtect.protect((int) uffd, m.address(), m.address() + len);
+            ProcFs fs = new ProcFs(java.nio.file.Path.of("/proc"));
+            int pid = (int) ProcessHandle.current().pid();
+            List<ssi.ghost.image.Records.Vma> vma = Memory.vmas(fs, pid).stream().filter(v -> v.start() == m.address()).toList();
+            assertEquals(1, vma.size());
+            assertTrue(vma.getFirst().vmFlags().contains("uw"), vma.getFirst().vmFlags());
+            java.nio.file.Path dir = java.nio.file.Files.createDirectory(tmp.resolve("img"));
+            try (ssi.ghost.image.DataWriter pages = ssi.ghost.image.DataWriter.create(dir, "pages", 0x53534947, pid)) {
+                List<ssi.ghost.image.Records.Pagemap> maps = Memory.dumpPages(fs, pid, vma, pages);
+                assertEquals(1, maps.size());
+                assertEquals(List.of(new ssi.ghost.image.Records.PageRun(0, 1, maps.getFirst().runs().getFirst().fileOffset(),
+                        maps.getFirst().runs().getFirst().crc())), maps.getFirst().runs());
+            }
+        } finally {
+            WriteProtect.close((int) uffd);
+            assertEquals(0, (int) munmap.invokeExact(m, len));
+            WriteProtect.close(fd);
+        }
+    }
+
     private static void closeFd(int fd) {
         WriteProtect.close(fd);
     }
