@@ -297,12 +297,14 @@ public final class Checkpointer {
         }
 
         @Override
-        public List<long[]> written(Records.Vma v) throws IOException {
+        public List<long[]> scan(Records.Vma v) throws IOException {
             Records.Vma old = parentVmas.get(v.start());
             if (old == null || old.end() != v.end() || old.shared() != v.shared() || !tracker.tracks(v)) return null;
             if (fd < 0) fd = WriteProtect.open(pagemapPath);
             try {
-                return WriteProtect.written(fd, v.start(), v.end());
+                return WriteProtect.regions(fd, v.start(), v.end(), 0, 0,
+                        WriteProtect.PAGE_IS_PRESENT | WriteProtect.PAGE_IS_SWAPPED, WriteProtect.PAGE_IS_PRESENT
+                                | WriteProtect.PAGE_IS_SWAPPED | WriteProtect.PAGE_IS_WRITTEN | WriteProtect.PAGE_IS_FILE);
             } catch (ssi.shim.ErrnoException e) {
                 if (e.errno() == WriteProtect.EPERM) return null; // not (or no longer) async write-protected: store it whole
                 throw e;

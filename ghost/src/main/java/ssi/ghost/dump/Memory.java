@@ -127,12 +127,16 @@ final class Memory {
     }
 
     /**
-     * What an incremental checkpoint compares a process with: the written regions of each tracked VMA
-     * since the parent image, and which pages of it the parent image has.
+     * What an incremental checkpoint compares a process with: for each VMA tracked since the parent
+     * image, its present pages and which of them were written since, and which pages the parent has.
      */
     interface Baseline {
-        /** [start, end) address regions of v written since the parent image, or null: v is not tracked from it (store it whole). */
-        List<long[]> written(Vma v) throws IOException;
+        /**
+         * Regions {start, end, PAGE_IS_* categories} of the present or swapped pages of v, with
+         * PAGE_IS_WRITTEN on those written since the parent image (PAGEMAP_SCAN), or null: v is not
+         * tracked from the parent (store it whole).
+         */
+        List<long[]> scan(Vma v) throws IOException;
 
         /** Pages of v present in the parent image (stored there or further up the chain), by page index in v. */
         BitSet parentPresent(Vma v);
@@ -159,59 +163,114 @@ final class Memory {
             for (Vma v : vmas) {
                 if (!dumpsPages(v)) continue;
                 boolean fileCounts = v.kind() != Records.VMA_FILE || isShmemLike(v);
-                List<long[]> written = base == null ? null : base.written(v);
-                BitSet dirty = null, inParent = null;
-                if (written != null) {
+                List<long[]> regions = base == null ? null : base.scan(v);
+                Runs runs = new Runs(v, copier);
+                if (regions == null) {
+                    // every present page, from /proc/PID/pagemap
+                    long n = v.pages();
+                    ByteBuffer pm = ByteBuffer.allocate(8 * (int) Math.min(n, PAGEMAP_BATCH)).order(ByteOrder.LITTLE_ENDIAN);
+                    for (long first = 0; first < n; first += PAGEMAP_BATCH) {
+                        int cnt = (int) Math.min(PAGEMAP_BATCH, n - first);
+                        readPagemap(pagemap, pid, v, first, cnt, pm);
+                        for (int i = 0; i < cnt; i++) {
+                            long e = pm.getLong(8 * i);
+                            boolean present = ((e & PM_PRESENT) != 0 || swapped(e)) && (fileCounts || (e & PM_FILE) == 0);
+                            runs.page(first + i, present ? Runs.HERE : Runs.NONE);
+                        }
+                    }
+                    runs.end(n);
+                } else {
+                    // tracked since the parent: present pages and the written ones from one PAGEMAP_SCAN
+                    BitSet present = new BitSet(), dirty = new BitSet();
+                    List<long[]> written = new ArrayList<>();
+                    for (long[] r : regions) {
+                        int from = index(v, r[0]), to = index(v, r[1]);
+                        if ((r[2] & WriteProtect.PAGE_IS_WRITTEN) != 0) {
+                            dirty.set(from, to);
+                            written.add(new long[] {r[0], r[1]});
+                        }
+                        if ((r[2] & WriteProtect.PAGE_IS_PRESENT) != 0) {
+                            if (fileCounts || (r[2] & WriteProtect.PAGE_IS_FILE) == 0) present.set(from, to);
+                        } else if ((r[2] & WriteProtect.PAGE_IS_SWAPPED) != 0) {
+                            // swapped out, or a pte marker holding nothing: pagemap tells them apart
+                            ByteBuffer pm = ByteBuffer.allocate(8 * (to - from)).order(ByteOrder.LITTLE_ENDIAN);
+                            readPagemap(pagemap, pid, v, from, to - from, pm);
+                            for (int i = 0; i < to - from; i++) {
+                                long e = pm.getLong(8 * i);
+                                if (swapped(e) && (fileCounts || (e & PM_FILE) == 0)) present.set(from + i);
+                            }
+                        }
+                    }
                     scanned.put(v.start(), written);
-                    dirty = new BitSet();
-                    for (long[] r : written) {
-                        dirty.set((int) ((r[0] - v.start()) / ImageFormat.PAGE_SIZE), (int) ((r[1] - v.start()) / ImageFormat.PAGE_SIZE));
+                    BitSet inParent = base.parentPresent(v);
+                    for (int i = present.nextSetBit(0); i >= 0; i = present.nextSetBit(i + 1)) {
+                        runs.page(i, !dirty.get(i) && inParent.get(i) ? Runs.PARENT : Runs.HERE);
                     }
-                    inParent = base.parentPresent(v);
+                    runs.end(v.pages());
                 }
-                List<PageRun> runs = new ArrayList<>();
-                List<Records.PageSpan> spans = new ArrayList<>();
-                long n = v.pages();
-                long runStart = -1, spanStart = -1;
-                ByteBuffer pm = ByteBuffer.allocate(8 * (int) Math.min(n, PAGEMAP_BATCH)).order(ByteOrder.LITTLE_ENDIAN);
-                for (long base0 = 0; base0 < n; base0 += PAGEMAP_BATCH) {
-                    int cnt = (int) Math.min(PAGEMAP_BATCH, n - base0);
-                    pm.clear().limit(8 * cnt);
-                    long at = (v.start() / ImageFormat.PAGE_SIZE + base0) * 8;
-                    while (pm.hasRemaining()) {
-                        if (pagemap.read(pm, at + pm.position()) <= 0) {
-                            throw new CheckpointException(CheckpointException.EIO, "process " + pid
-                                    + ": short read of /proc/pid/pagemap at VMA 0x" + Long.toHexString(v.start()));
-                        }
-                    }
-                    for (int i = 0; i < cnt; i++) {
-                        long e = pm.getLong(8 * i);
-                        long page = base0 + i;
-                        boolean present = ((e & PM_PRESENT) != 0 || swapped(e)) && (fileCounts || (e & PM_FILE) == 0);
-                        boolean parent = present && dirty != null && !dirty.get((int) page) && inParent.get((int) page);
-                        boolean keep = present && !parent;
-                        if (parent && spanStart < 0) spanStart = page;
-                        if (!parent && spanStart >= 0) {
-                            spans.add(new Records.PageSpan(spanStart, (int) (page - spanStart)));
-                            spanStart = -1;
-                        }
-                        if (keep && runStart < 0) runStart = page;
-                        boolean flush = runStart >= 0 && (!keep || (page - runStart + 1) * ImageFormat.PAGE_SIZE == CHUNK);
-                        if (flush) {
-                            long last = keep ? page : page - 1;
-                            copier.add(v, runStart, (int) (last - runStart + 1), runs);
-                            runStart = -1;
-                        }
-                    }
-                }
-                if (runStart >= 0) copier.add(v, runStart, (int) (n - runStart), runs);
                 copier.flush();
-                if (spanStart >= 0) spans.add(new Records.PageSpan(spanStart, (int) (n - spanStart)));
-                if (!runs.isEmpty()) out.add(new Records.Pagemap(v.start(), List.copyOf(runs)));
-                if (!spans.isEmpty()) fromParent.add(new Records.ParentPages(v.start(), List.copyOf(spans)));
+                if (!runs.stored.isEmpty()) out.add(new Records.Pagemap(v.start(), List.copyOf(runs.stored)));
+                if (!runs.spans.isEmpty()) fromParent.add(new Records.ParentPages(v.start(), List.copyOf(runs.spans)));
             }
         }
         return new Dumped(out, fromParent, scanned);
+    }
+
+    private static int index(Vma v, long addr) {
+        return (int) ((Math.min(Math.max(addr, v.start()), v.end()) - v.start()) / ImageFormat.PAGE_SIZE);
+    }
+
+    /** cnt pagemap entries of v from its page first on, into pm (little endian). */
+    private static void readPagemap(FileChannel pagemap, int pid, Vma v, long first, int cnt, ByteBuffer pm) throws IOException {
+        pm.clear().limit(8 * cnt);
+        long at = (v.start() / ImageFormat.PAGE_SIZE + first) * 8;
+        while (pm.hasRemaining()) {
+            if (pagemap.read(pm, at + pm.position()) <= 0) {
+                throw new CheckpointException(CheckpointException.EIO, "process " + pid
+                        + ": short read of /proc/pid/pagemap at VMA 0x" + Long.toHexString(v.start()));
+            }
+        }
+    }
+
+    /**
+     * Turns the pages of one VMA, given in increasing order with what becomes of each (stored here,
+     * in the parent, or nothing: a page not given is nothing), into stored runs of at most {@link
+     * #CHUNK} bytes (copied through the Copier) and PARENT_PAGES spans.
+     */
+    private static final class Runs {
+        static final int NONE = 0, HERE = 1, PARENT = 2;
+        final List<PageRun> stored = new ArrayList<>();
+        final List<Records.PageSpan> spans = new ArrayList<>();
+        private final Vma v;
+        private final Copier copier;
+        private long runStart = -1, runEnd, spanStart = -1, spanEnd;
+
+        Runs(Vma v, Copier copier) {
+            this.v = v;
+            this.copier = copier;
+        }
+
+        void page(long page, int kind) throws IOException {
+            if (runStart >= 0 && (kind != HERE || page != runEnd || (runEnd - runStart) * ImageFormat.PAGE_SIZE == CHUNK)) {
+                copier.add(v, runStart, (int) (runEnd - runStart), stored);
+                runStart = -1;
+            }
+            if (spanStart >= 0 && (kind != PARENT || page != spanEnd)) {
+                spans.add(new Records.PageSpan(spanStart, (int) (spanEnd - spanStart)));
+                spanStart = -1;
+            }
+            if (kind == HERE) {
+                if (runStart < 0) runStart = page;
+                runEnd = page + 1;
+            } else if (kind == PARENT) {
+                if (spanStart < 0) spanStart = page;
+                spanEnd = page + 1;
+            }
+        }
+
+        void end(long pages) throws IOException {
+            page(pages, NONE);
+        }
     }
 
     /**

@@ -35,7 +35,7 @@ final class WriteProtect {
     /** _IOWR('f', 16, struct pm_scan_arg): 12 u64 fields. */
     static final long PAGEMAP_SCAN = ioc(3, 'f', 16, 96);
     static final long PM_SCAN_WP_MATCHING = 1L << 0, PM_SCAN_CHECK_WPASYNC = 1L << 1;
-    static final long PAGE_IS_WRITTEN = 1L << 1;
+    static final long PAGE_IS_WRITTEN = 1L << 1, PAGE_IS_FILE = 1L << 2, PAGE_IS_PRESENT = 1L << 3, PAGE_IS_SWAPPED = 1L << 4;
     /** flags of the userfaultfd syscall: O_CLOEXEC | UFFD_USER_MODE_ONLY (no kernel-mode fault handling needed: WP_ASYNC resolves in the kernel). */
     static final long UFFD_FLAGS = 02000000 | 1;
     static final int EPERM = 1, ENOENT = 2, ESRCH = 3, EINVAL = 22, EBUSY = 16;
@@ -156,25 +156,41 @@ final class WriteProtect {
 
     private static List<long[]> scan(int pagemapFd, long start, long end, boolean protect) throws ErrnoException {
         List<long[]> out = new ArrayList<>();
+        for (long[] r : regions(pagemapFd, start, end, protect ? PM_SCAN_WP_MATCHING : 0, PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN)) {
+            if (!out.isEmpty() && out.getLast()[1] == r[0]) out.getLast()[1] = r[1];
+            else out.add(new long[] {r[0], r[1]});
+        }
+        return out;
+    }
+
+    /**
+     * PAGEMAP_SCAN of [start, end) of a range registered for asynchronous write protection
+     * (PM_SCAN_CHECK_WPASYNC, plus extra flags): regions {start, end, categories} of the pages that have
+     * every category of categoryMask and one of anyofMask (0: no condition), in address order, with the
+     * returnMask categories they have.
+     */
+    static List<long[]> regions(int pagemapFd, long start, long end, long flags, long categoryMask, long anyofMask,
+                                long returnMask) throws ErrnoException {
+        List<long[]> out = new ArrayList<>();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment arg = a.allocate(96, 8);
             MemorySegment vec = a.allocate(24L * REGIONS, 8);
             long at = start;
             while (at < end) {
                 arg.fill((byte) 0);
-                arg.set(ValueLayout.JAVA_LONG, 0, 96);                      // size
-                arg.set(ValueLayout.JAVA_LONG, 8, PM_SCAN_CHECK_WPASYNC | (protect ? PM_SCAN_WP_MATCHING : 0)); // flags
-                arg.set(ValueLayout.JAVA_LONG, 16, at);                     // start
-                arg.set(ValueLayout.JAVA_LONG, 24, end);                    // end
-                arg.set(ValueLayout.JAVA_LONG, 40, vec.address());          // vec
-                arg.set(ValueLayout.JAVA_LONG, 48, REGIONS);                // vec_len
-                arg.set(ValueLayout.JAVA_LONG, 72, PAGE_IS_WRITTEN);        // category_mask
-                arg.set(ValueLayout.JAVA_LONG, 88, PAGE_IS_WRITTEN);        // return_mask
+                arg.set(ValueLayout.JAVA_LONG, 0, 96);                              // size
+                arg.set(ValueLayout.JAVA_LONG, 8, PM_SCAN_CHECK_WPASYNC | flags);   // flags
+                arg.set(ValueLayout.JAVA_LONG, 16, at);                             // start
+                arg.set(ValueLayout.JAVA_LONG, 24, end);                            // end
+                arg.set(ValueLayout.JAVA_LONG, 40, vec.address());                  // vec
+                arg.set(ValueLayout.JAVA_LONG, 48, REGIONS);                        // vec_len
+                arg.set(ValueLayout.JAVA_LONG, 72, categoryMask);                   // category_mask
+                arg.set(ValueLayout.JAVA_LONG, 80, anyofMask);                      // category_anyof_mask
+                arg.set(ValueLayout.JAVA_LONG, 88, returnMask);                     // return_mask
                 int n = ioctl(pagemapFd, PAGEMAP_SCAN, arg, String.format("PAGEMAP_SCAN of %x-%x", at, end));
                 for (int i = 0; i < n; i++) {
-                    long s = vec.get(ValueLayout.JAVA_LONG, 24L * i), e = vec.get(ValueLayout.JAVA_LONG, 24L * i + 8);
-                    if (!out.isEmpty() && out.getLast()[1] == s) out.getLast()[1] = e;
-                    else out.add(new long[] {s, e});
+                    out.add(new long[] {vec.get(ValueLayout.JAVA_LONG, 24L * i), vec.get(ValueLayout.JAVA_LONG, 24L * i + 8),
+                        vec.get(ValueLayout.JAVA_LONG, 24L * i + 16)});
                 }
                 long walkEnd = arg.get(ValueLayout.JAVA_LONG, 32);
                 if (walkEnd <= at) throw new ErrnoException(EINVAL, String.format("PAGEMAP_SCAN of %x-%x made no progress", at, end));
