@@ -14,6 +14,7 @@ final class Errno {
     static String strerror(int errno) {
         return switch (errno) {
             case ControlMessages.EPERM -> "Operation not permitted";
+            case ControlMessages.ENOENT -> "No such file or directory";
             case ControlMessages.ESRCH -> "No such process";
             case ControlMessages.EIO -> "Input/output error";
             case ControlMessages.ENODEV -> "No such node";

@@ -7,6 +7,8 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import ssi.ghost.image.Image;
+import ssi.ghost.image.ImageException;
+import ssi.ghost.image.PageChain;
 import ssi.ghost.image.ImagePrinter;
 
 import java.io.IOException;
@@ -55,8 +57,23 @@ final class ImageCommand implements Callable<Integer> {
         public Integer call() throws SsiException {
             try {
                 Image img = Image.load(dir);
-                long verified = noVerify ? -1 : img.verifyData();
-                ImagePrinter.print(img, verified, ssi.out());
+                if (!img.incremental()) {
+                    long verified = noVerify ? -1 : img.verifyData();
+                    ImagePrinter.print(img, verified, ssi.out());
+                    return 0;
+                }
+                // an incremental image: the chain of parents is checked (and verified) with it
+                PageChain chain;
+                try {
+                    chain = PageChain.open(img);
+                } catch (ImageException e) {
+                    ImagePrinter.print(img, null, e.getMessage(), noVerify ? -1 : img.verifyData(), ssi.out());
+                    throw new SsiException("image show " + dir, e.getMessage(), "this image cannot be restarted without its parents");
+                }
+                try (chain) {
+                    long verified = noVerify ? -1 : chain.verifyData();
+                    ImagePrinter.print(img, chain, null, verified, ssi.out());
+                }
                 return 0;
             } catch (IOException e) {
                 throw new SsiException("image show " + dir, e.getMessage(), "the image is damaged or not an image; take a new checkpoint");

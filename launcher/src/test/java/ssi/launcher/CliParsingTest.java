@@ -81,6 +81,20 @@ class CliParsingTest {
     }
 
     @Test
+    void incrementalCheckpointSendsTheParentAbsoluteAndParentImpliesIncremental() {
+        Cli c = cli();
+        assertEquals(0, c.run("checkpoint", "16390", "--incremental").code());
+        assertEquals(List.of(new ControlMessages.Checkpoint(16390, "", false, true, "")), c.requests());
+        Cli d = cli();
+        Cli.Result r = d.run("checkpoint", "16390", "-o", "img2", "--parent", "img1");
+        assertEquals(0, r.code(), r.err());
+        String img1 = Path.of("img1").toAbsolutePath().normalize().toString();
+        String img2 = Path.of("img2").toAbsolutePath().normalize().toString();
+        assertEquals(List.of(new ControlMessages.Checkpoint(16390, img2, false, true, img1)), d.requests());
+        assertTrue(r.out().contains("incremental: "), r.out());
+    }
+
+    @Test
     void restartSendsAnAbsoluteDirAndReportsGpidNodeAndTime() {
         Cli c = cli();
         Cli.Result r = c.run("restart", "img");

@@ -91,7 +91,8 @@ final class ControlService {
                     if (c.gpid() <= 0) throw new Refused(ControlMessages.EINVAL, "give the GPID of the application's root process (got " + c.gpid() + ")");
                     // the node where the application lives freezes and writes it (the RPC carries the caller's uid)
                     yield onOwner(caller, c.gpid(), c,
-                            () -> Reply.checkpointed(local.checkpoint(caller.uid(), c.gpid(), c.dir(), c.stop())));
+                            () -> Reply.checkpointed(local.checkpoint(caller.uid(), c.gpid(), c.dir(), c.stop(), c.incremental(),
+                                    c.parent())));
                 }
                 // the node that receives it restarts the image there (the CLI talks to that node's socket)
                 case Restart r -> done(Reply.restarted(local.restart(caller.uid(), r.dir())));

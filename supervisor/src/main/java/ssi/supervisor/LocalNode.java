@@ -124,7 +124,18 @@ final class LocalNode {
      * the calling worker thread for as long as the checkpoint takes.
      */
     Checkpointed checkpoint(int callerUid, int gpid, String dir, boolean stop) throws Refused {
+        return checkpoint(callerUid, gpid, dir, stop, false, "");
+    }
+
+    /**
+     * As above; incremental stores only the pages written since the parent image (parent: absolute path,
+     * or "" for the last image this node wrote of the application for this caller).
+     */
+    Checkpointed checkpoint(int callerUid, int gpid, String dir, boolean stop, boolean incremental, String parent) throws Refused {
         process(gpid);
+        if (!parent.isEmpty() && !Path.of(parent).isAbsolute()) {
+            throw new Refused(ControlMessages.EINVAL, "the parent image directory must be an absolute path (got " + parent + ")");
+        }
         int effective = caps.get(gpid).effective();
         if ((effective & Capabilities.CAN_CHECKPOINT) == 0) {
             throw new Refused(ControlMessages.EPERM, "process " + gpid + " on node " + nodeId + " does not have CAN_CHECKPOINT in its "
@@ -154,7 +165,8 @@ final class LocalNode {
         }
         if (checkpointer == null) throw new Refused(ControlMessages.EIO, "node " + nodeId + " has no link to its shim: cannot freeze processes");
         try {
-            Checkpointer.Result r = checkpointer.checkpoint(gpid, target, stop, callerUid, primaryGid(callerUid), pid -> {
+            Checkpointer.Result r = checkpointer.checkpoint(gpid, target, stop, incremental || !parent.isEmpty(),
+                    parent.isEmpty() ? null : Path.of(parent).normalize(), callerUid, primaryGid(callerUid), pid -> {
                 try {
                     return caps.get(pid).effective();
                 } catch (Refused e) {
@@ -163,8 +175,11 @@ final class LocalNode {
             });
             log.info("checkpoint of process " + gpid + " for uid " + callerUid + ": " + r.processes() + " process(es), "
                     + r.pageBytes() + " page bytes, frozen " + r.freezeMicros() + " us, written to " + r.dir()
+                    + (r.parent() != null ? "; incremental on " + r.parent() + ", " + r.parentPageBytes() + " page bytes there" : "")
                     + (stop ? "; application stopped" : ""));
-            return new Checkpointed(r.dir().toString(), r.freezeMicros(), r.processes(), r.pageBytes());
+            for (String note : r.notes()) log.info("checkpoint of process " + gpid + ": " + note);
+            return new Checkpointed(r.dir().toString(), r.freezeMicros(), r.processes(), r.pageBytes(),
+                    r.parent() == null ? "" : r.parent().toString(), r.parentPageBytes());
         } catch (CheckpointException e) {
             if (dir.isEmpty()) removeEmpty(target);
             throw new Refused(e.errno(), e.getMessage());

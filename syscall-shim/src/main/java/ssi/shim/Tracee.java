@@ -123,6 +123,38 @@ public final class Tracee implements AutoCloseable {
     }
 
     /**
+     * Runs several syscalls in the stopped thread, in order, like {@link #syscall} each: every request is
+     * sent before the first reply is awaited, so the shim serves them back to back instead of waking up
+     * (often on the other CPU) once per call. nrs[i] runs with args[i]; returns the raw results.
+     */
+    public synchronized long[] syscalls(int[] nrs, long[][] args) throws IOException {
+        if (nrs.length != args.length)
+            throw new IllegalArgumentException(nrs.length + " syscalls but " + args.length + " argument lists");
+        if (detached)
+            throw new IllegalStateException("tid " + tid + " is detached");
+        java.util.List<CompletableFuture<ByteBuffer>> replies = new java.util.ArrayList<>(nrs.length);
+        for (int k = 0; k < nrs.length; k++) {
+            if (args[k].length > 6)
+                throw new IllegalArgumentException("a syscall takes at most 6 arguments, got " + args[k].length);
+            ByteBuffer p = LinkFrames.payload(LinkFrames.InjectReq.SIZE);
+            p.putInt(LinkFrames.InjectReq.TID, tid);
+            p.putInt(LinkFrames.InjectReq.NR, nrs[k]);
+            for (int i = 0; i < args[k].length; i++)
+                p.putLong(LinkFrames.InjectReq.ARGS + 8 * i, args[k][i]);
+            if (link.onReaderThread())
+                throw new IllegalStateException("cannot inject syscalls on the shim-link thread");
+            replies.add(link.request(LinkFrames.INJECT, p));
+        }
+        long[] out = new long[nrs.length];
+        for (int k = 0; k < nrs.length; k++) {
+            ByteBuffer body = await(replies.get(k), "inject syscall " + nrs[k] + " of tid " + tid);
+            expectBody(body, 8, "INJECT");
+            out[k] = body.getLong(body.position() + LinkFrames.InjectReq.REPLY_RET);
+        }
+        return out;
+    }
+
+    /**
      * Installs a copy of daemonFd (an fd of this JVM) in the process at targetFd, replacing what was
      * there, or at its lowest free fd when targetFd is negative; returns the fd number it got there.
      */
@@ -188,7 +220,11 @@ public final class Tracee implements AutoCloseable {
         if (link.onReaderThread())
             throw new IllegalStateException("cannot " + what + " on the shim-link thread: it would wait for a reply"
                     + " only it can read");
-        CompletableFuture<ByteBuffer> reply = link.request(type, payload);
+        return await(link.request(type, payload), what);
+    }
+
+    /** Waits for a reply; failures come back as exceptions with the caller's context and stack. */
+    private static ByteBuffer await(CompletableFuture<ByteBuffer> reply, String what) throws IOException {
         try {
             return reply.get();
         } catch (InterruptedException e) {

@@ -129,6 +129,8 @@ class TraceeLiveTest {
         assertEquals(Integer.toString(pid), probe.getProperty("inject.getpid"), context);
         assertEquals(Integer.toString(ppid), probe.getProperty("inject.getppid"), context);
         assertEquals("-38", probe.getProperty("inject.badSyscall"), () -> "an unknown syscall is -ENOSYS: " + context);
+        assertEquals("[" + probe.getProperty("inject.getpid") + ", -38, " + ppid + ", " + probe.getProperty("inject.getpid") + "]",
+                probe.getProperty("inject.pipelined"), context);
         assertEquals("true", probe.getProperty("regs.restored"), () -> "INJECT changed the registers: " + context);
         // GETXSTATE: at least the legacy area and the XSAVE header
         assertTrue(Integer.parseInt(probe.getProperty("xstate.len")) >= 576, context);

@@ -135,6 +135,9 @@ public final class TraceeProbeDaemon {
             out.setProperty("inject.getpid", Long.toString(t.syscall(SYS_GETPID)));
             out.setProperty("inject.getppid", Long.toString(t.syscall(SYS_GETPPID)));
             out.setProperty("inject.badSyscall", Long.toString(t.syscall(100000)));
+            // pipelined: every request sent before the first reply is awaited, results in order
+            out.setProperty("inject.pipelined", Arrays.toString(t.syscalls(new int[] {SYS_GETPID, 100000, SYS_GETPPID, SYS_GETPID},
+                    new long[][] {{}, {}, {}, {}})));
             Regs after = t.getRegs();
             out.setProperty("regs.restored", Boolean.toString(after.equals(regs)));
             if (!after.equals(regs)) out.setProperty("regs.restored.diff", regs + " vs " + after);

@@ -39,7 +39,10 @@ public final class ControlCodec {
                 case CapGet c -> out.writeInt(c.gpid());
                 case CapSet c -> { out.writeInt(c.gpid()); out.writeInt(c.set()); out.writeInt(c.raise()); out.writeInt(c.lower()); }
                 case Shutdown s -> out.writeBoolean(s.wholeCluster());
-                case Checkpoint c -> { out.writeInt(c.gpid()); out.writeUTF(c.dir()); out.writeBoolean(c.stop()); }
+                case Checkpoint c -> {
+                    out.writeInt(c.gpid()); out.writeUTF(c.dir()); out.writeBoolean(c.stop());
+                    out.writeBoolean(c.incremental()); out.writeUTF(c.parent());
+                }
                 case Restart r2 -> out.writeUTF(r2.dir());
                 case RestartForeground f -> { out.writeUTF(f.dir()); out.writeInt(f.stub()); out.writeInt(f.terminalFd()); }
             }
@@ -57,7 +60,8 @@ public final class ControlCodec {
                 case ControlMessages.CAPGET -> new CapGet(in.readInt());
                 case ControlMessages.CAPSET -> new CapSet(in.readInt(), in.readInt(), in.readInt(), in.readInt());
                 case ControlMessages.SHUTDOWN -> new Shutdown(in.readBoolean());
-                case ControlMessages.CHECKPOINT -> new Checkpoint(in.readInt(), in.readUTF(), in.readBoolean());
+                case ControlMessages.CHECKPOINT -> new Checkpoint(in.readInt(), in.readUTF(), in.readBoolean(), in.readBoolean(),
+                        in.readUTF());
                 case ControlMessages.RESTART -> new Restart(in.readUTF());
                 case ControlMessages.RESTART_FG -> new RestartForeground(in.readUTF(), in.readInt(), in.readInt());
                 default -> throw new ProtocolException("unknown control request type " + type);
@@ -99,6 +103,7 @@ public final class ControlCodec {
                 case ControlMessages.CHECKPOINT -> {
                     Checkpointed c = r.checkpoint();
                     out.writeUTF(c.dir()); out.writeLong(c.freezeMicros()); out.writeInt(c.processes()); out.writeLong(c.pageBytes());
+                    out.writeUTF(c.parent()); out.writeLong(c.parentPageBytes());
                 }
                 case ControlMessages.RESTART, ControlMessages.RESTART_FG -> { out.writeInt(r.restart().gpid()); out.writeLong(r.restart().micros()); }
                 default -> {}
@@ -133,7 +138,8 @@ public final class ControlCodec {
                 case ControlMessages.CAPGET, ControlMessages.CAPSET ->
                         Reply.caps(new CapSets(in.readInt(), in.readInt(), in.readInt(), in.readInt(), in.readInt()));
                 case ControlMessages.CHECKPOINT ->
-                        Reply.checkpointed(new Checkpointed(in.readUTF(), in.readLong(), in.readInt(), in.readLong()));
+                        Reply.checkpointed(new Checkpointed(in.readUTF(), in.readLong(), in.readInt(), in.readLong(), in.readUTF(),
+                                in.readLong()));
                 case ControlMessages.RESTART, ControlMessages.RESTART_FG -> Reply.restarted(new Restarted(in.readInt(), in.readLong()));
                 default -> Reply.ok();
             };

@@ -38,9 +38,15 @@ public final class ControlMessages {
 
     /**
      * Checkpoint the application rooted at gpid into dir (absolute, on the owner node's file system; ""
-     * means the daemon's default directory); stop: kill it once the image is safely written.
+     * means the daemon's default directory); stop: kill it once the image is safely written. incremental:
+     * store only the pages written since the parent image (parent, absolute; "" = the last image the
+     * node wrote of this application for the caller).
      */
-    public record Checkpoint(int gpid, String dir, boolean stop) implements Request { public int type() { return CHECKPOINT; } }
+    public record Checkpoint(int gpid, String dir, boolean stop, boolean incremental, String parent) implements Request {
+        /** A full checkpoint. */
+        public Checkpoint(int gpid, String dir, boolean stop) { this(gpid, dir, stop, false, ""); }
+        public int type() { return CHECKPOINT; }
+    }
 
     /**
      * Restart the image in dir (absolute, on the receiving node's file system) on the node that receives
@@ -62,8 +68,16 @@ public final class ControlMessages {
     /** A restarted application: its root gpid and how long the restart took. */
     public record Restarted(int gpid, long micros) {}
 
-    /** A written checkpoint: where, how long the application was frozen, how many processes, page bytes. */
-    public record Checkpointed(String dir, long freezeMicros, int processes, long pageBytes) {}
+    /**
+     * A written checkpoint: where, how long the application was frozen, how many processes, page bytes
+     * stored, and for an incremental one the parent image and the page bytes it refers to there.
+     */
+    public record Checkpointed(String dir, long freezeMicros, int processes, long pageBytes, String parent,
+                               long parentPageBytes) {
+        public Checkpointed(String dir, long freezeMicros, int processes, long pageBytes) {
+            this(dir, freezeMicros, processes, pageBytes, "", 0);
+        }
+    }
 
     /** One node as `ssi nodes` shows it. */
     public record NodeInfo(int id, String address, String state, double load1, long memTotal, long memAvailable,
@@ -98,6 +112,6 @@ public final class ControlMessages {
     }
 
     /** errno values used as reply statuses. */
-    public static final int EPERM = 1, ESRCH = 3, EIO = 5, EEXIST = 17, ENODEV = 19, EINVAL = 22, EPROTO = 71,
+    public static final int EPERM = 1, ENOENT = 2, ESRCH = 3, EIO = 5, EEXIST = 17, ENODEV = 19, EINVAL = 22, EPROTO = 71,
             EOPNOTSUPP = 95;
 }

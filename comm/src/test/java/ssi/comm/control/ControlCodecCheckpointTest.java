@@ -27,11 +27,17 @@ class ControlCodecCheckpointTest {
     }
 
     @Test
-    void requestLayoutIsTypeGpidDirStop() throws IOException {
+    void requestLayoutIsTypeGpidDirStopIncrementalParent() throws IOException {
         Checkpoint c = new Checkpoint(16390, "/tmp/ck", true);
-        byte[] expected = bytes(o -> { o.writeShort(8); o.writeInt(16390); o.writeUTF("/tmp/ck"); o.writeBoolean(true); });
+        byte[] expected = bytes(o -> { o.writeShort(8); o.writeInt(16390); o.writeUTF("/tmp/ck"); o.writeBoolean(true);
+            o.writeBoolean(false); o.writeUTF(""); });
         assertArrayEquals(expected, ControlCodec.encodeRequest(c));
         assertEquals(c, ControlCodec.decodeRequest(expected));
+        Checkpoint incr = new Checkpoint(16390, "/tmp/ck2", false, true, "/tmp/ck");
+        byte[] incrWire = bytes(o -> { o.writeShort(8); o.writeInt(16390); o.writeUTF("/tmp/ck2"); o.writeBoolean(false);
+            o.writeBoolean(true); o.writeUTF("/tmp/ck"); });
+        assertArrayEquals(incrWire, ControlCodec.encodeRequest(incr));
+        assertEquals(incr, ControlCodec.decodeRequest(incrWire));
         assertEquals(new Checkpoint(16391, "", false),
                 ControlCodec.decodeRequest(ControlCodec.encodeRequest(new Checkpoint(16391, "", false))));
     }
@@ -41,9 +47,12 @@ class ControlCodecCheckpointTest {
         Checkpointed done = new Checkpointed("/var/lib/ssi/checkpoints/16390-1", 12_345, 3, 33_554_432L);
         byte[] wire = ControlCodec.encodeReply(ControlMessages.CHECKPOINT, Reply.checkpointed(done));
         byte[] expected = bytes(o -> { o.writeShort(0); o.writeUTF(done.dir()); o.writeLong(12_345); o.writeInt(3);
-            o.writeLong(33_554_432L); });
+            o.writeLong(33_554_432L); o.writeUTF(""); o.writeLong(0); });
         assertArrayEquals(expected, wire);
         assertEquals(done, ControlCodec.decodeReply(ControlMessages.CHECKPOINT, wire).checkpoint());
+        Checkpointed incr = new Checkpointed("/tmp/ck2", 1_000, 1, 4096, "/tmp/ck", 8_192);
+        assertEquals(incr, ControlCodec.decodeReply(ControlMessages.CHECKPOINT,
+                ControlCodec.encodeReply(ControlMessages.CHECKPOINT, Reply.checkpointed(incr))).checkpoint());
     }
 
     @Test

@@ -11,7 +11,7 @@ import java.io.IOException;
 public final class CheckpointException extends IOException {
     private static final long serialVersionUID = 1L;
 
-    public static final int EPERM = 1, ESRCH = 3, EIO = 5, EEXIST = 17, EINVAL = 22, EOPNOTSUPP = 95;
+    public static final int EPERM = 1, ENOENT = 2, ESRCH = 3, EIO = 5, EEXIST = 17, EINVAL = 22, EOPNOTSUPP = 95;
 
     private final int errno;
 

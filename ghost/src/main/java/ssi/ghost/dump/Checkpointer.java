@@ -4,6 +4,7 @@ import ssi.ghost.image.DataWriter;
 import ssi.ghost.image.Image;
 import ssi.ghost.image.ImageFormat;
 import ssi.ghost.image.Images;
+import ssi.ghost.image.PageChain;
 import ssi.ghost.image.ProcessImage;
 import ssi.ghost.image.Records;
 import ssi.shim.ShimLink;
@@ -30,8 +31,17 @@ import java.util.function.IntUnaryOperator;
  * run at once (the shim refuses a second attach to one thread).
  */
 public final class Checkpointer {
-    /** What a finished checkpoint reports. */
-    public record Result(Path dir, long freezeMicros, int processes, long pageBytes) {}
+    /**
+     * What a finished checkpoint reports: parentPageBytes are the bytes of present pages an incremental
+     * image refers to in its parent chain instead of storing them (0 for a full image); notes are
+     * things worth a line in the node log (e.g. a process whose write tracking could not start).
+     */
+    public record Result(Path dir, long freezeMicros, int processes, long pageBytes, long parentPageBytes, Path parent,
+                         List<String> notes) {
+        public Result(Path dir, long freezeMicros, int processes, long pageBytes) {
+            this(dir, freezeMicros, processes, pageBytes, 0, null, List.of());
+        }
+    }
 
     /** Each round attaches everything new; an application that forks faster than we attach is refused. */
     private static final int MAX_FREEZE_ROUNDS = 1000;
@@ -39,6 +49,7 @@ public final class Checkpointer {
     private final ShimLink link;
     private final ProcFs fs;
     private final int nodeId;
+    private final WriteTracking tracking = new WriteTracking();
 
     public Checkpointer(ShimLink link, Path procRoot, int nodeId) {
         this.link = link;
@@ -46,25 +57,55 @@ public final class Checkpointer {
         this.nodeId = nodeId;
     }
 
+    /** The write tracking of the processes this node checkpointed (their uffds): close it with the daemon. */
+    public WriteTracking tracking() {
+        return tracking;
+    }
+
+    /** A full checkpoint (see the other overload). */
+    public Result checkpoint(int root, Path dir, boolean stop, int callerUid, int callerGid, IntUnaryOperator ssiCaps)
+            throws IOException {
+        return checkpoint(root, dir, stop, false, null, callerUid, callerGid, ssiCaps);
+    }
+
     /**
      * Checkpoints the tree rooted at root into dir for callerUid (0: root, else the caller must own every
      * process: real, effective and saved uid). The image is written with the file-system identity
      * callerUid/callerGid, so the kernel applies the caller's permissions to the directory. ssiCaps gives the effective SSI capabilities of a pid for
      * the inventory. With stop, the application is killed (SIGKILL) after the image is written and synced.
+     *
+     * <p>incremental: store only the pages written since the parent image (parent, or when null the last
+     * image this node wrote of this application for callerUid) and refer to the others; a process or
+     * mapping the write tracking does not cover since exactly that image is stored whole. Every
+     * checkpoint that leaves the application running (re)starts the write tracking from its image.
      */
-    public Result checkpoint(int root, Path dir, boolean stop, int callerUid, int callerGid, IntUnaryOperator ssiCaps)
-            throws IOException {
+    public Result checkpoint(int root, Path dir, boolean stop, boolean incremental, Path parent, int callerUid,
+                             int callerGid, IntUnaryOperator ssiCaps) throws IOException {
+        tracking.sweep(fs);
         ProcTree tree = ProcTree.collect(fs, root);
         if (tree == null) throw new CheckpointException(CheckpointException.ESRCH, "no process " + root + " on node " + nodeId);
         checkOwner(tree, callerUid); // before stopping anybody's threads
         if (java.nio.file.Files.exists(dir.resolve(ImageFormat.INVENTORY))) {
             throw new CheckpointException(CheckpointException.EEXIST, dir + " already holds an image; give another directory");
         }
+        long rootStart = startTime(root);
+        Parent base = null;
+        if (incremental) {
+            Path p = parent != null ? parent : tracking.lastImage(root, rootStart, callerUid);
+            if (p == null) {
+                throw new CheckpointException(CheckpointException.ENOENT, "no earlier checkpoint of process " + root + " by uid "
+                        + callerUid + " is known to node " + nodeId + " (a node remembers the last image of each application "
+                        + "it checkpointed since it started): give the parent image with --parent DIR, or take a full checkpoint first");
+            }
+            base = loadParent(p.toAbsolutePath().normalize(), dir, root, new AsCaller(callerUid, callerGid));
+        }
         Freezer freezer = new Freezer(link, fs);
         boolean dirPrepared = false, createdDir = false;
         AsCaller caller = new AsCaller(0, 0);
         try {
+            long t0 = System.nanoTime();
             tree = freezeAll(freezer, root, tree);
+            long tFrozen = System.nanoTime();
             checkOwner(tree, callerUid); // again: the frozen tree may hold processes forked meanwhile
 
             // Inspect first: every refusal comes before the first file is written.
@@ -100,21 +141,30 @@ public final class Checkpointer {
             // identity; /proc is read with the daemon's own (a process that changed uid has root-owned
             // /proc files), and data goes to channels opened as the caller.
             caller = new AsCaller(callerUid, callerGid);
+            long tInspected = System.nanoTime();
             createdDir = caller.run(() -> Images.prepareDir(dir, callerUid));
             dirPrepared = true;
-            long pageBytes = 0;
+            long pageBytes = 0, parentBytes = 0, tDumped;
             List<ProcessImage> images = new ArrayList<>();
             List<DataWriter> pending = new ArrayList<>();
+            Map<Integer, Map<Long, List<long[]>>> scanned = new HashMap<>();
+            Map<Integer, Long> starts = new HashMap<>();
             try {
                 for (ProcTree.Member m : tree.members()) {
                     DataWriter pages = caller.run(() -> DataWriter.create(dir, ImageFormat.pagesFile(m.pid()), ImageFormat.MAGIC_PAGES, m.pid()));
                     pending.add(pages);
                     DataWriter data = caller.run(() -> DataWriter.create(dir, ImageFormat.fileDataFile(m.pid()), ImageFormat.MAGIC_FILEDATA, m.pid()));
                     pending.add(data);
-                    ProcessImage img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data);
+                    long start = startTime(m.pid());
+                    starts.put(m.pid(), start);
+                    Map<Long, List<long[]>> sc = new HashMap<>();
+                    ProcessImage img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data, baseline(base, m.pid(), start), sc);
+                    scanned.put(m.pid(), sc);
                     pageBytes += pages.bytes();
+                    parentBytes += img.parentPageCount() * ImageFormat.PAGE_SIZE;
                     images.add(img);
                 }
+                tDumped = System.nanoTime();
                 for (ProcessImage img : images) caller.run(() -> { img.write(dir, callerUid); return null; });
                 for (DataWriter w : pending) caller.run(() -> { w.commit(callerUid); return null; });
             } finally {
@@ -127,16 +177,53 @@ public final class Checkpointer {
                         freezer.threads(m.pid()).size(), m.exitSignal()));
             }
             Records.Inventory inv = new Records.Inventory(System.currentTimeMillis(), nodeId, callerUid, root, hostname());
+            Path parentDir = base == null ? null : base.dir();
+            Records.Parent parentRec = base == null ? null : new Records.Parent(relative(dir, base.dir()),
+                    base.image().inventory().createdMillis(), root, base.digest());
             caller.run(() -> {
-                Image.writeInventory(dir, inv, entries, callerUid);
+                Image.writeInventory(dir, inv, entries, parentRec, callerUid);
                 Images.syncDir(dir);
                 return null;
             });
+            long tWritten = System.nanoTime();
+            // The image is safe: from here on nothing fails the checkpoint. Tracking restarts from this image.
+            List<String> notes = new ArrayList<>();
             if (stop) {
-                for (ProcTree.Member m : tree.members()) ProcessHandle.of(m.pid()).ifPresent(ProcessHandle::destroyForcibly);
+                for (ProcTree.Member m : tree.members()) {
+                    tracking.drop(m.pid(), starts.get(m.pid()));
+                    ProcessHandle.of(m.pid()).ifPresent(ProcessHandle::destroyForcibly);
+                }
+            } else {
+                List<Integer> pids = tree.pids();
+                int digest;
+                try {
+                    digest = caller.run(() -> Image.digest(dir, pids));
+                } catch (IOException e) {
+                    for (ProcessImage img : images) tracking.drop(img.gpid(), starts.get(img.gpid()));
+                    digest = 0;
+                    notes.add("write tracking not restarted: cannot read back the image's digest (" + e.getMessage() + ")");
+                    images = List.of();
+                }
+                for (ProcessImage img : images) {
+                    if (ownSeccompFilter(img.gpid())) {
+                        // its filter could kill it for an injected userfaultfd (sandboxes often forbid it)
+                        tracking.drop(img.gpid(), starts.get(img.gpid()));
+                        notes.add("process " + img.gpid() + " has a seccomp filter of its own: its writes are not tracked, "
+                                + "an incremental checkpoint saves it whole");
+                        continue;
+                    }
+                    String note = tracking.arm(freezer.any(img.gpid()), img.gpid(), starts.get(img.gpid()),
+                            fs.dir(img.gpid()).resolve("pagemap"), img.vmas(), scanned.get(img.gpid()), dir, digest);
+                    if (note != null) notes.add(note);
+                }
             }
+            tracking.rememberImage(root, rootStart, callerUid, dir);
+            long tArmed = System.nanoTime();
             long micros = freezer.release();
-            return new Result(dir, micros, tree.members().size(), pageBytes);
+            notes.add(String.format("frozen %d us: attach %d, inspect %d, read %d, write %d, write tracking %d, detach %d",
+                    micros, (tFrozen - t0) / 1000, (tInspected - tFrozen) / 1000, (tDumped - tInspected) / 1000,
+                    (tWritten - tDumped) / 1000, (tArmed - tWritten) / 1000, (System.nanoTime() - tArmed) / 1000));
+            return new Result(dir, micros, tree.members().size(), pageBytes, parentBytes, parentDir, List.copyOf(notes));
         } catch (IOException | RuntimeException e) {
             freezer.release();
             if (dirPrepared) {
@@ -155,6 +242,139 @@ public final class Checkpointer {
             }
             throw new CheckpointException(CheckpointException.EIO, "checkpoint of process " + root + " failed: " + e.getMessage(), e);
         }
+    }
+
+    /** The parent of an incremental checkpoint: its directory, the image, its digest. */
+    private record Parent(Path dir, Image image, int digest) {}
+
+    /**
+     * Loads the parent image as the caller and checks it can carry a child: complete, of this
+     * application, every image of its own chain in place.
+     */
+    private Parent loadParent(Path p, Path dir, int root, AsCaller as) throws IOException {
+        if (p.equals(dir.toAbsolutePath().normalize())) {
+            throw new CheckpointException(CheckpointException.EINVAL, "the parent image " + p + " is the image directory itself");
+        }
+        try {
+            return as.run(() -> {
+                if (!java.nio.file.Files.isRegularFile(p.resolve(ImageFormat.INVENTORY))) {
+                    throw new CheckpointException(CheckpointException.ENOENT, "the parent image " + p + " is missing (no "
+                            + ImageFormat.INVENTORY + " there): give an existing image of process " + root + ", or take a full checkpoint");
+                }
+                Image img = Image.load(p);
+                if (img.inventory().rootGpid() != root) {
+                    throw new CheckpointException(CheckpointException.EINVAL, "the parent image " + p + " is of process "
+                            + img.inventory().rootGpid() + ", not of " + root);
+                }
+                try (PageChain chain = PageChain.open(img)) {
+                    return new Parent(p, img, img.digest()); // the chain above it is complete too
+                }
+            });
+        } catch (CheckpointException e) {
+            throw e;
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new CheckpointException(CheckpointException.EPERM, "the caller may not read the parent image at " + e.getMessage());
+        } catch (IOException e) {
+            throw new CheckpointException(CheckpointException.EINVAL, "the parent image " + p + " cannot be used: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * What process pid is compared with in an incremental checkpoint: its VMAs that the write tracking
+     * covers since exactly the parent image and that the parent has with the same range. Null (store
+     * everything) for a full checkpoint or a process not tracked from the parent.
+     */
+    private Memory.Baseline baseline(Parent base, int pid, long start) {
+        if (base == null) return null;
+        ProcessImage parentProc = base.image().processes().get(pid);
+        WriteTracking.Tracker tr = tracking.tracker(pid, start);
+        if (parentProc == null || tr == null || tr.baseDigest != base.digest()) return null;
+        Map<Long, Records.Vma> parentVmas = new HashMap<>();
+        for (Records.Vma v : parentProc.vmas()) parentVmas.put(v.start(), v);
+        return new TrackedBaseline(fs.dir(pid).resolve("pagemap").toString(), tr, parentVmas, parentProc);
+    }
+
+    /** A baseline from a tracker; holds /proc/PID/pagemap open for PAGEMAP_SCAN until closed. */
+    private static final class TrackedBaseline implements Memory.Baseline, AutoCloseable {
+        private final String pagemapPath;
+        private final WriteTracking.Tracker tracker;
+        private final Map<Long, Records.Vma> parentVmas;
+        private final ProcessImage parent;
+        private int fd = -1;
+
+        TrackedBaseline(String pagemapPath, WriteTracking.Tracker tracker, Map<Long, Records.Vma> parentVmas, ProcessImage parent) {
+            this.pagemapPath = pagemapPath;
+            this.tracker = tracker;
+            this.parentVmas = parentVmas;
+            this.parent = parent;
+        }
+
+        @Override
+        public List<long[]> scan(Records.Vma v) throws IOException {
+            Records.Vma old = parentVmas.get(v.start());
+            if (old == null || old.end() != v.end() || old.shared() != v.shared() || !tracker.tracks(v)) return null;
+            if (fd < 0) fd = WriteProtect.open(pagemapPath);
+            try {
+                return WriteProtect.regions(fd, v.start(), v.end(), 0, 0,
+                        WriteProtect.PAGE_IS_PRESENT | WriteProtect.PAGE_IS_SWAPPED, WriteProtect.PAGE_IS_PRESENT
+                                | WriteProtect.PAGE_IS_SWAPPED | WriteProtect.PAGE_IS_WRITTEN | WriteProtect.PAGE_IS_FILE);
+            } catch (ssi.shim.ErrnoException e) {
+                if (e.errno() == WriteProtect.EPERM) return null; // not (or no longer) async write-protected: store it whole
+                throw e;
+            }
+        }
+
+        @Override
+        public java.util.BitSet parentPresent(Records.Vma v) {
+            java.util.BitSet b = new java.util.BitSet();
+            for (Records.Pagemap m : parent.pagemaps()) {
+                if (m.vmaStart() != v.start()) continue;
+                for (Records.PageRun r : m.runs()) b.set((int) r.firstPage(), (int) (r.firstPage() + r.pages()));
+            }
+            for (Records.ParentPages m : parent.parentPages()) {
+                if (m.vmaStart() != v.start()) continue;
+                for (Records.PageSpan r : m.spans()) b.set((int) r.firstPage(), (int) (r.firstPage() + r.pages()));
+            }
+            return b;
+        }
+
+        @Override
+        public void close() {
+            if (fd >= 0) WriteProtect.close(fd);
+            fd = -1;
+        }
+    }
+
+    private static void closeBaseline(AutoCloseable c) throws IOException {
+        try {
+            c.close();
+        } catch (IOException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IOException(e);
+        }
+    }
+
+    /** The parent's directory as the child records it: relative to the child's, so a moved chain holds. */
+    private static String relative(Path child, Path parent) {
+        return child.toAbsolutePath().normalize().relativize(parent.toAbsolutePath().normalize()).toString();
+    }
+
+    /** More seccomp filters than the node's one (Seccomp_filters in /proc/PID/status), or unknown. */
+    private boolean ownSeccompFilter(int pid) {
+        try {
+            String n = ProcFs.status(fs.dir(pid)).get("Seccomp_filters");
+            return n == null || Integer.parseInt(n.trim()) > 1;
+        } catch (IOException | RuntimeException e) {
+            return true;
+        }
+    }
+
+    /** Start time of pid (field 22 of its stat), which tells a recycled pid from the process it was. */
+    private long startTime(int pid) throws CheckpointException {
+        ProcFs.Stat st = fs.stat(fs.dir(pid));
+        if (st == null) throw new CheckpointException(CheckpointException.ESRCH, "process " + pid + " exited");
+        return st.field(22);
     }
 
     /** Runs path operations on the image with the caller's fs identity (nothing to switch for root). */
@@ -214,8 +434,8 @@ public final class Checkpointer {
         }
     }
 
-    private ProcessImage dumpProcess(Freezer freezer, int pid, Fds.Found found, DataWriter pages, DataWriter data)
-            throws IOException {
+    private ProcessImage dumpProcess(Freezer freezer, int pid, Fds.Found found, DataWriter pages, DataWriter data,
+                                     Memory.Baseline baseline, Map<Long, List<long[]>> scannedOut) throws IOException {
         Tracee t = freezer.any(pid);
         Records.Creds creds = Creds.dump(fs, pid);
         Records.Rlimits rlimits;
@@ -255,10 +475,16 @@ public final class Checkpointer {
         Records.ProcessRec proc = new Records.ProcessRec(pid, comm, cmdline, linkOr(d.resolve("exe")), linkOr(d.resolve("cwd")),
                 linkOr(d.resolve("root")), personality);
         List<Records.Vma> vmas = Memory.vmas(fs, pid);
-        List<Records.Pagemap> pagemaps = Memory.dumpPages(fs, pid, vmas, pages);
+        Memory.Dumped dumped;
+        try {
+            dumped = Memory.dumpPages(fs, pid, vmas, pages, baseline);
+        } finally {
+            if (baseline instanceof AutoCloseable c) closeBaseline(c);
+        }
+        scannedOut.putAll(dumped.scanned());
         List<Records.Fd> fds = Fds.saveDeleted(pid, found, data);
-        return new ProcessImage(proc, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, pagemaps, rseqs,
-                fileStats(proc, vmas, fds), sigqueues);
+        return new ProcessImage(proc, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, dumped.pagemaps(), rseqs,
+                fileStats(proc, vmas, fds), sigqueues, dumped.parentPages());
     }
 
     /**

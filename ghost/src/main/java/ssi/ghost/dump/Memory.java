@@ -16,16 +16,20 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.List;
 
 /**
  * The address space of a process: mm fields, every VMA (/proc/PID/smaps: the maps line and VmFlags),
  * and the contents of the pages a restore cannot get elsewhere. Which pages: /proc/PID/pagemap says
- * present (bit 63) or swapped (bit 62); of those, every page of an anonymous or shared-anonymous VMA,
+ * present (bit 63) or swapped (bit 62, but not a pte marker); of those, every page of an anonymous or shared-anonymous VMA,
  * and of a private file mapping only the pages that are not the file's own (bit 61 clear: written,
  * hence copied). Shared file mappings live in their file; vdso is recorded by address only, vvar and
  * vsyscall not at all. Pages are read from /proc/PID/mem in runs of up to {@link #CHUNK} bytes, each run
- * a PAGEMAP entry with its own CRC32C. Stateless.
+ * a PAGEMAP entry with its own CRC32C. An incremental checkpoint stores only the pages written since the
+ * parent image and refers to the others ({@link Baseline}, {@link WriteTracking}). Stateless.
  */
 final class Memory {
     private Memory() {}
@@ -91,6 +95,18 @@ final class Memory {
                 Integer.parseInt(dev[1], 16), inode, path, kind, vmFlags);
     }
 
+    /**
+     * A swapped-out page (pagemap bit 62) that has contents. The kernel reports its pte markers as swap
+     * entries too, of swap type 31 (SWP_PTE_MARKER: the frame field's low 5 bits, visible to the daemon):
+     * the uffd-wp marker write tracking leaves in the empty ptes of file-backed mappings, guard regions,
+     * poisoned pages. They hold no data, so they are not pages to store.
+     */
+    static boolean swapped(long e) {
+        return (e & PM_SWAPPED) != 0 && (e & PM_SWAP_TYPE) != SWP_PTE_MARKER;
+    }
+
+    private static final long PM_SWAP_TYPE = 0x1f, SWP_PTE_MARKER = 0x1f;
+
     /** Does this VMA get its pages looked at at all, and does a file-backed page count? */
     private static boolean dumpsPages(Vma v) {
         return switch (v.kind()) {
@@ -107,46 +123,212 @@ final class Memory {
 
     /** Writes the stored pages of every VMA to pages; returns the PAGEMAP records. */
     static List<Records.Pagemap> dumpPages(ProcFs fs, int pid, List<Vma> vmas, DataWriter pages) throws IOException {
+        return dumpPages(fs, pid, vmas, pages, null).pagemaps();
+    }
+
+    /**
+     * What an incremental checkpoint compares a process with: for each VMA tracked since the parent
+     * image, its present pages and which of them were written since, and which pages the parent has.
+     */
+    interface Baseline {
+        /**
+         * Regions {start, end, PAGE_IS_* categories} of the present or swapped pages of v, with
+         * PAGE_IS_WRITTEN on those written since the parent image (PAGEMAP_SCAN), or null: v is not
+         * tracked from the parent (store it whole).
+         */
+        List<long[]> scan(Vma v) throws IOException;
+
+        /** Pages of v present in the parent image (stored there or further up the chain), by page index in v. */
+        BitSet parentPresent(Vma v);
+    }
+
+    /** PAGEMAP and PARENT_PAGES records of a process, and the written regions scanned, by VMA start. */
+    record Dumped(List<Records.Pagemap> pagemaps, List<Records.ParentPages> parentPages, Map<Long, List<long[]>> scanned) {}
+
+    /**
+     * Writes the stored pages of every VMA to pages. With a baseline (an incremental checkpoint), a
+     * present page of a tracked VMA that was not written since the parent image and is present there is
+     * a PARENT_PAGES reference instead; every other present page is stored, as in a full image. Pages
+     * that are not present now are in neither record, so a restore never takes them from the parent.
+     */
+    static Dumped dumpPages(ProcFs fs, int pid, List<Vma> vmas, DataWriter pages, Baseline base) throws IOException {
         List<Records.Pagemap> out = new ArrayList<>();
+        List<Records.ParentPages> fromParent = new ArrayList<>();
+        Map<Long, List<long[]>> scanned = new HashMap<>();
         Path dir = fs.dir(pid);
         ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
         try (FileChannel pagemap = FileChannel.open(dir.resolve("pagemap"), StandardOpenOption.READ);
              FileChannel mem = FileChannel.open(dir.resolve("mem"), StandardOpenOption.READ)) {
+            Copier copier = new Copier(pid, mem, buf, pages);
             for (Vma v : vmas) {
                 if (!dumpsPages(v)) continue;
                 boolean fileCounts = v.kind() != Records.VMA_FILE || isShmemLike(v);
-                List<PageRun> runs = new ArrayList<>();
-                long n = v.pages();
-                long runStart = -1;
-                ByteBuffer pm = ByteBuffer.allocate(8 * (int) Math.min(n, PAGEMAP_BATCH)).order(ByteOrder.LITTLE_ENDIAN);
-                for (long base = 0; base < n; base += PAGEMAP_BATCH) {
-                    int cnt = (int) Math.min(PAGEMAP_BATCH, n - base);
-                    pm.clear().limit(8 * cnt);
-                    long at = (v.start() / ImageFormat.PAGE_SIZE + base) * 8;
-                    while (pm.hasRemaining()) {
-                        if (pagemap.read(pm, at + pm.position()) <= 0) {
-                            throw new CheckpointException(CheckpointException.EIO, "process " + pid
-                                    + ": short read of /proc/pid/pagemap at VMA 0x" + Long.toHexString(v.start()));
+                List<long[]> regions = base == null ? null : base.scan(v);
+                Runs runs = new Runs(v, copier);
+                if (regions == null) {
+                    // every present page, from /proc/PID/pagemap
+                    long n = v.pages();
+                    ByteBuffer pm = ByteBuffer.allocate(8 * (int) Math.min(n, PAGEMAP_BATCH)).order(ByteOrder.LITTLE_ENDIAN);
+                    for (long first = 0; first < n; first += PAGEMAP_BATCH) {
+                        int cnt = (int) Math.min(PAGEMAP_BATCH, n - first);
+                        readPagemap(pagemap, pid, v, first, cnt, pm);
+                        for (int i = 0; i < cnt; i++) {
+                            long e = pm.getLong(8 * i);
+                            boolean present = ((e & PM_PRESENT) != 0 || swapped(e)) && (fileCounts || (e & PM_FILE) == 0);
+                            runs.page(first + i, present ? Runs.HERE : Runs.NONE);
                         }
                     }
-                    for (int i = 0; i < cnt; i++) {
-                        long e = pm.getLong(8 * i);
-                        boolean keep = (e & (PM_PRESENT | PM_SWAPPED)) != 0 && (fileCounts || (e & PM_FILE) == 0);
-                        long page = base + i;
-                        if (keep && runStart < 0) runStart = page;
-                        boolean flush = runStart >= 0 && (!keep || (page - runStart + 1) * ImageFormat.PAGE_SIZE == CHUNK);
-                        if (flush) {
-                            long last = keep ? page : page - 1;
-                            runs.add(copy(mem, pid, v, runStart, (int) (last - runStart + 1), buf, pages));
-                            runStart = -1;
+                    runs.end(n);
+                } else {
+                    // tracked since the parent: present pages and the written ones from one PAGEMAP_SCAN
+                    BitSet present = new BitSet(), dirty = new BitSet();
+                    List<long[]> written = new ArrayList<>();
+                    for (long[] r : regions) {
+                        int from = index(v, r[0]), to = index(v, r[1]);
+                        if ((r[2] & WriteProtect.PAGE_IS_WRITTEN) != 0) {
+                            dirty.set(from, to);
+                            written.add(new long[] {r[0], r[1]});
+                        }
+                        if ((r[2] & WriteProtect.PAGE_IS_PRESENT) != 0) {
+                            if (fileCounts || (r[2] & WriteProtect.PAGE_IS_FILE) == 0) present.set(from, to);
+                        } else if ((r[2] & WriteProtect.PAGE_IS_SWAPPED) != 0) {
+                            // swapped out, or a pte marker holding nothing: pagemap tells them apart
+                            ByteBuffer pm = ByteBuffer.allocate(8 * (to - from)).order(ByteOrder.LITTLE_ENDIAN);
+                            readPagemap(pagemap, pid, v, from, to - from, pm);
+                            for (int i = 0; i < to - from; i++) {
+                                long e = pm.getLong(8 * i);
+                                if (swapped(e) && (fileCounts || (e & PM_FILE) == 0)) present.set(from + i);
+                            }
                         }
                     }
+                    scanned.put(v.start(), written);
+                    BitSet inParent = base.parentPresent(v);
+                    for (int i = present.nextSetBit(0); i >= 0; i = present.nextSetBit(i + 1)) {
+                        runs.page(i, !dirty.get(i) && inParent.get(i) ? Runs.PARENT : Runs.HERE);
+                    }
+                    runs.end(v.pages());
                 }
-                if (runStart >= 0) runs.add(copy(mem, pid, v, runStart, (int) (n - runStart), buf, pages));
-                if (!runs.isEmpty()) out.add(new Records.Pagemap(v.start(), List.copyOf(runs)));
+                copier.flush();
+                if (!runs.stored.isEmpty()) out.add(new Records.Pagemap(v.start(), List.copyOf(runs.stored)));
+                if (!runs.spans.isEmpty()) fromParent.add(new Records.ParentPages(v.start(), List.copyOf(runs.spans)));
             }
         }
-        return out;
+        return new Dumped(out, fromParent, scanned);
+    }
+
+    private static int index(Vma v, long addr) {
+        return (int) ((Math.min(Math.max(addr, v.start()), v.end()) - v.start()) / ImageFormat.PAGE_SIZE);
+    }
+
+    /** cnt pagemap entries of v from its page first on, into pm (little endian). */
+    private static void readPagemap(FileChannel pagemap, int pid, Vma v, long first, int cnt, ByteBuffer pm) throws IOException {
+        pm.clear().limit(8 * cnt);
+        long at = (v.start() / ImageFormat.PAGE_SIZE + first) * 8;
+        while (pm.hasRemaining()) {
+            if (pagemap.read(pm, at + pm.position()) <= 0) {
+                throw new CheckpointException(CheckpointException.EIO, "process " + pid
+                        + ": short read of /proc/pid/pagemap at VMA 0x" + Long.toHexString(v.start()));
+            }
+        }
+    }
+
+    /**
+     * Turns the pages of one VMA, given in increasing order with what becomes of each (stored here,
+     * in the parent, or nothing: a page not given is nothing), into stored runs of at most {@link
+     * #CHUNK} bytes (copied through the Copier) and PARENT_PAGES spans.
+     */
+    private static final class Runs {
+        static final int NONE = 0, HERE = 1, PARENT = 2;
+        final List<PageRun> stored = new ArrayList<>();
+        final List<Records.PageSpan> spans = new ArrayList<>();
+        private final Vma v;
+        private final Copier copier;
+        private long runStart = -1, runEnd, spanStart = -1, spanEnd;
+
+        Runs(Vma v, Copier copier) {
+            this.v = v;
+            this.copier = copier;
+        }
+
+        void page(long page, int kind) throws IOException {
+            if (runStart >= 0 && (kind != HERE || page != runEnd || (runEnd - runStart) * ImageFormat.PAGE_SIZE == CHUNK)) {
+                copier.add(v, runStart, (int) (runEnd - runStart), stored);
+                runStart = -1;
+            }
+            if (spanStart >= 0 && (kind != PARENT || page != spanEnd)) {
+                spans.add(new Records.PageSpan(spanStart, (int) (spanEnd - spanStart)));
+                spanStart = -1;
+            }
+            if (kind == HERE) {
+                if (runStart < 0) runStart = page;
+                runEnd = page + 1;
+            } else if (kind == PARENT) {
+                if (spanStart < 0) spanStart = page;
+                spanEnd = page + 1;
+            }
+        }
+
+        void end(long pages) throws IOException {
+            page(pages, NONE);
+        }
+    }
+
+    /**
+     * Copies runs of pages into the pages file in batches: up to {@link RemoteRead#MAX_RANGES} runs or
+     * {@link #CHUNK} bytes of a readable VMA are read with one process_vm_readv and written with one
+     * write; anything else (an unreadable mapping, which only /proc/PID/mem may read, or a batch that
+     * faulted) goes run by run through /proc/PID/mem. Runs end up in the order added.
+     */
+    private static final class Copier {
+        private final int pid;
+        private final FileChannel mem;
+        private final ByteBuffer buf;
+        private final DataWriter pages;
+        private final long[] addrs = new long[RemoteRead.MAX_RANGES], firsts = new long[RemoteRead.MAX_RANGES];
+        private final int[] lens = new int[RemoteRead.MAX_RANGES];
+        private int n, bytes;
+        private Vma vma;
+        private List<PageRun> out;
+
+        Copier(int pid, FileChannel mem, ByteBuffer buf, DataWriter pages) {
+            this.pid = pid;
+            this.mem = mem;
+            this.buf = buf;
+            this.pages = pages;
+        }
+
+        void add(Vma v, long first, int count, List<PageRun> runs) throws IOException {
+            if ((v.prot() & Records.PROT_READ) == 0) {
+                flush();
+                runs.add(copy(mem, pid, v, first, count, buf, pages));
+                return;
+            }
+            int len = count * ImageFormat.PAGE_SIZE;
+            if (n == RemoteRead.MAX_RANGES || bytes + len > CHUNK || (n > 0 && (vma != v || out != runs))) flush();
+            vma = v;
+            out = runs;
+            addrs[n] = v.start() + first * ImageFormat.PAGE_SIZE;
+            firsts[n] = first;
+            lens[n] = len;
+            n++;
+            bytes += len;
+        }
+
+        void flush() throws IOException {
+            if (n == 0) return;
+            buf.clear().limit(bytes);
+            long got = RemoteRead.read(pid, addrs, lens, n, buf);
+            if (got == bytes) {
+                DataWriter.Chunk[] chunks = pages.appendSlices(buf, lens, n);
+                for (int i = 0; i < n; i++) {
+                    out.add(new PageRun(firsts[i], lens[i] / ImageFormat.PAGE_SIZE, chunks[i].offset(), chunks[i].crc()));
+                }
+            } else {
+                for (int i = 0; i < n; i++) out.add(copy(mem, pid, vma, firsts[i], lens[i] / ImageFormat.PAGE_SIZE, buf, pages));
+            }
+            n = 0;
+            bytes = 0;
+        }
     }
 
     private static PageRun copy(FileChannel mem, int pid, Vma v, long first, int count, ByteBuffer buf, DataWriter pages)

@@ -18,9 +18,9 @@ final class Rlimits {
     static Records.Rlimits dump(Tracee t, Scratch s) throws IOException {
         int n = Records.Rlimits.COUNT;
         long[] cur = new long[n], max = new long[n];
-        for (int r = 0; r < n; r++) {
-            s.call(t, "prlimit64(" + Records.Rlimits.NAMES[r] + ")", SYS_PRLIMIT64, 0, r, 0, s.addr + 16L * r);
-        }
+        long[][] args = new long[n][];
+        for (int r = 0; r < n; r++) args[r] = new long[] {0, r, 0, s.addr + 16L * r};
+        s.callAll(t, r -> "prlimit64(" + Records.Rlimits.NAMES[r] + ")", SYS_PRLIMIT64, args);
         ByteBuffer b = s.read(16 * n);
         for (int r = 0; r < n; r++) {
             cur[r] = b.getLong(16 * r);

@@ -46,6 +46,22 @@ final class Scratch implements AutoCloseable {
         return r;
     }
 
+    /**
+     * Runs the same syscall with each argument list in thread t, pipelined ({@link Tracee#syscalls}); a
+     * failure names what it was for (what.apply(i) for the i-th call).
+     */
+    void callAll(Tracee t, java.util.function.IntFunction<String> what, int nr, long[][] args) throws IOException {
+        int[] nrs = new int[args.length];
+        java.util.Arrays.fill(nrs, nr);
+        long[] r = t.syscalls(nrs, args);
+        for (int i = 0; i < r.length; i++) {
+            if (isError(r[i])) {
+                throw new CheckpointException(CheckpointException.EIO, "process " + pid + " thread " + t.tid() + ": injected "
+                        + what.apply(i) + " failed with errno " + -r[i]);
+            }
+        }
+    }
+
     /** len bytes of the scratch page, little endian. */
     ByteBuffer read(int len) throws IOException {
         return ByteBuffer.wrap(tracee.read(addr, len)).order(ByteOrder.LITTLE_ENDIAN);

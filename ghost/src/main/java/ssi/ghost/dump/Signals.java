@@ -24,9 +24,9 @@ final class Signals {
     private static final int KSIGACTION = 32;
 
     static Records.SigActs dump(ProcFs fs, int pid, Tracee t, Scratch s) throws IOException {
-        for (int sig = 1; sig <= 64; sig++) {
-            s.call(t, "rt_sigaction(" + sig + ")", SYS_RT_SIGACTION, sig, 0, s.addr + (long) KSIGACTION * (sig - 1), 8);
-        }
+        long[][] args = new long[64][];
+        for (int sig = 1; sig <= 64; sig++) args[sig - 1] = new long[] {sig, 0, s.addr + (long) KSIGACTION * (sig - 1), 8};
+        s.callAll(t, i -> "rt_sigaction(" + (i + 1) + ")", SYS_RT_SIGACTION, args);
         ByteBuffer b = s.read(KSIGACTION * 64);
         List<Records.SigAction> actions = new ArrayList<>(64);
         for (int sig = 1; sig <= 64; sig++) {
@@ -40,7 +40,9 @@ final class Signals {
     /** ITIMER_REAL, VIRTUAL, PROF: struct itimerval {interval {sec, usec}, value {sec, usec}} each. */
     static Records.ITimers dumpITimers(Tracee t, Scratch s) throws IOException {
         long[] v = new long[12];
-        for (int which = 0; which < 3; which++) s.call(t, "getitimer(" + which + ")", SYS_GETITIMER, which, s.addr + 32L * which);
+        long[][] args = new long[3][];
+        for (int which = 0; which < 3; which++) args[which] = new long[] {which, s.addr + 32L * which};
+        s.callAll(t, i -> "getitimer(" + i + ")", SYS_GETITIMER, args);
         ByteBuffer b = s.read(96);
         for (int i = 0; i < 12; i++) v[i] = b.getLong(8 * i);
         return new Records.ITimers(v);

@@ -12,20 +12,58 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A whole image directory: inventory.img (who, when, where, and the process tree) and one
- * proc-GPID.img per process of the tree; the raw pages and file data stay on disk and are read through
- * {@link DataFile}. The inventory is written last, so its presence marks a finished checkpoint.
- * Immutable once loaded; any thread.
+ * A whole image directory: inventory.img (who, when, where, the process tree, and for an incremental
+ * image its parent) and one proc-GPID.img per process of the tree; the raw pages and file data stay on
+ * disk and are read through {@link DataFile}. The inventory is written last, so its presence marks a
+ * finished checkpoint. An incremental image alone is not enough to restore: {@link PageChain} finds its
+ * ancestors. Immutable once loaded; any thread.
+ *
+ * @param parent the image this one builds on (PARENT record), or null for a full image
  */
-public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Integer, ProcessImage> processes) {
+public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Integer, ProcessImage> processes,
+                    Records.Parent parent) {
+
+    /** A full image (no parent). */
+    public Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Integer, ProcessImage> processes) {
+        this(dir, inventory, tree, processes, null);
+    }
 
     /** Writes the inventory (call after every process file and data file is in place). */
     public static void writeInventory(Path dir, Inventory inv, List<TreeEntry> tree, int ownerUid) throws IOException {
+        writeInventory(dir, inv, tree, null, ownerUid);
+    }
+
+    /** Writes the inventory of an image that builds on parent (null: a full image). */
+    public static void writeInventory(Path dir, Inventory inv, List<TreeEntry> tree, Records.Parent parent, int ownerUid)
+            throws IOException {
         try (MetaWriter w = MetaWriter.create(dir, ImageFormat.INVENTORY, ImageFormat.MAGIC_INVENTORY)) {
             w.record(ImageFormat.REC_INVENTORY, inv::write);
             for (TreeEntry e : tree) w.record(ImageFormat.REC_PSTREE, e::write);
+            if (parent != null) w.record(ImageFormat.REC_PARENT, parent::write);
             w.commit(ownerUid);
         }
+    }
+
+    /**
+     * The identity a child image records for this one: CRC32C over the bytes of inventory.img and then of
+     * each proc-GPID.img in tree order. Those files hold the CRC32C of every page chunk and file data
+     * blob, so any other image (or a rewritten one) has, but for a 2^-32 chance, another digest.
+     */
+    public int digest() throws IOException {
+        return digest(dir, tree.stream().map(TreeEntry::gpid).toList());
+    }
+
+    /** {@link #digest()} of the image in dir whose tree holds gpids, in tree order (without loading it). */
+    public static int digest(Path dir, List<Integer> gpids) throws IOException {
+        java.util.zip.CRC32C c = new java.util.zip.CRC32C();
+        c.update(java.nio.file.Files.readAllBytes(dir.resolve(ImageFormat.INVENTORY)));
+        for (int g : gpids) c.update(java.nio.file.Files.readAllBytes(dir.resolve(ImageFormat.processFile(g))));
+        return (int) c.getValue();
+    }
+
+    /** Whether this image refers to a parent image for some of its pages. */
+    public boolean incremental() {
+        return parent != null;
     }
 
     /** Loads and checks the metadata of the image in dir (page data is checked by {@link #verifyData}). */
@@ -33,6 +71,7 @@ public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Int
         Path file = dir.resolve(ImageFormat.INVENTORY);
         Inventory inv = null;
         List<TreeEntry> tree = new ArrayList<>();
+        Records.Parent parent = null;
         for (MetaReader.Rec r : MetaReader.read(file, ImageFormat.MAGIC_INVENTORY)) {
             MetaReader.Dec d = r.dec(file);
             try {
@@ -42,6 +81,10 @@ public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Int
                         inv = Inventory.read(d.in());
                     }
                     case ImageFormat.REC_PSTREE -> tree.add(TreeEntry.read(d.in()));
+                    case ImageFormat.REC_PARENT -> {
+                        if (parent != null) throw d.error("appears twice");
+                        parent = Records.Parent.read(d.in());
+                    }
                     default -> throw d.error("unknown record type in the inventory");
                 }
             } catch (EOFException e) {
@@ -55,7 +98,13 @@ public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Int
         }
         Map<Integer, ProcessImage> procs = new LinkedHashMap<>();
         for (TreeEntry e : tree) procs.put(e.gpid(), ProcessImage.read(dir, e.gpid()));
-        return new Image(dir, inv, List.copyOf(tree), procs);
+        for (ProcessImage p : procs.values()) {
+            if (parent == null && !p.parentPages().isEmpty()) {
+                throw new ImageException(dir.resolve(ImageFormat.processFile(p.gpid())), 0, "PARENT_PAGES records in an "
+                        + "image without a parent (no PARENT record in " + ImageFormat.INVENTORY + ")");
+            }
+        }
+        return new Image(dir, inv, List.copyOf(tree), procs, parent);
     }
 
     /** Reads every page run and file data blob and checks its CRC32C; returns the bytes checked. */

@@ -53,6 +53,12 @@ public final class ImageFormat {
     public static final int REC_FILESTAT = 21;
     /** Version 3: queued signals with their siginfo (PSTREE, THREAD and FD grew fields in version 3). */
     public static final int REC_SIGQUEUE = 22;
+    /**
+     * Version 3: incremental images. PARENT (inventory) names the image this one builds on; PARENT_PAGES
+     * (process file) lists the present pages of a VMA whose contents are in the parent chain.
+     */
+    public static final int REC_PARENT = 30;
+    public static final int REC_PARENT_PAGES = 31;
     public static final int REC_END = 0xFFFF;
 
     /** Record header: u16 type, u32 payload length; trailer: u32 CRC32C of header and payload. */
@@ -79,6 +85,8 @@ public final class ImageFormat {
             case REC_RSEQ -> "RSEQ";
             case REC_FILESTAT -> "FILESTAT";
             case REC_SIGQUEUE -> "SIGQUEUE";
+            case REC_PARENT -> "PARENT";
+            case REC_PARENT_PAGES -> "PARENT_PAGES";
             case REC_END -> "END";
             default -> "type " + type;
         };

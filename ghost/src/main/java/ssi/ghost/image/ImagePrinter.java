@@ -23,14 +23,42 @@ public final class ImagePrinter {
     private static final long RLIM_INFINITY = -1;
 
     public static void print(Image img, long verifiedBytes, PrintWriter out) {
+        print(img, null, null, verifiedBytes, out);
+    }
+
+    /**
+     * An image with its chain of parent images (null for a full image, or when chainError says why the
+     * chain cannot be used): the parent is named, and per VMA which image of the chain holds its pages.
+     */
+    public static void print(Image img, PageChain chain, String chainError, long verifiedBytes, PrintWriter out) {
         Records.Inventory inv = img.inventory();
         out.printf("image %s: format version %d%n", img.dir(), ImageFormat.VERSION);
         out.printf("created %s on node %d (%s) by uid %d; root process %d%n", Instant.ofEpochMilli(inv.createdMillis()),
                 inv.node(), inv.hostname(), inv.callerUid(), inv.rootGpid());
-        long pages = 0;
-        for (ProcessImage p : img.processes().values()) pages += p.storedPages();
-        out.printf("%d process(es), %d page(s) stored (%.1f MiB)%s%n", img.tree().size(), pages,
-                pages * ImageFormat.PAGE_SIZE / 1048576.0, verifiedBytes >= 0 ? ", every checksum verified" : "");
+        Records.Parent parent = img.parent();
+        if (parent != null) {
+            out.printf("incremental: builds on the parent image %s (made %s, digest %08x)%n", parent.path(),
+                    Instant.ofEpochMilli(parent.createdMillis()), parent.digest());
+            if (chain != null) {
+                StringBuilder b = new StringBuilder();
+                for (int i = 0; i < chain.images().size(); i++) {
+                    b.append(i == 0 ? "" : " <- ").append("[").append(i).append("] ").append(chain.images().get(i).dir());
+                }
+                out.printf("chain of %d images, newest first: %s%n", chain.images().size(), b);
+            } else {
+                out.printf("chain: cannot be used: %s%n", chainError);
+            }
+        }
+        long pages = 0, inParent = 0;
+        for (ProcessImage p : img.processes().values()) {
+            pages += p.storedPages();
+            inParent += p.parentPageCount();
+        }
+        out.printf("%d process(es), %d page(s) stored (%.1f MiB)%s%s%n", img.tree().size(), pages,
+                pages * ImageFormat.PAGE_SIZE / 1048576.0,
+                parent != null ? String.format(", %d page(s) in the parent chain (%.1f MiB)", inParent,
+                        inParent * ImageFormat.PAGE_SIZE / 1048576.0) : "",
+                verifiedBytes >= 0 ? (chain != null ? ", every checksum of the chain verified" : ", every checksum verified") : "");
         out.println();
         out.println("tree:");
         Map<Integer, Integer> depth = new HashMap<>();
@@ -45,7 +73,7 @@ public final class ImagePrinter {
         }
         for (ProcessImage p : img.processes().values()) {
             out.println();
-            printProcess(p, out);
+            printProcess(p, chain, out);
         }
         out.flush();
     }
@@ -60,6 +88,10 @@ public final class ImagePrinter {
     }
 
     static void printProcess(ProcessImage p, PrintWriter out) {
+        printProcess(p, null, out);
+    }
+
+    static void printProcess(ProcessImage p, PageChain chain, PrintWriter out) {
         Records.ProcessRec r = p.process();
         out.printf("process %d (%s)%n", r.gpid(), r.comm());
         out.printf("  cmdline: %s%n", String.join(" ", r.cmdline()));
@@ -120,12 +152,27 @@ public final class ImagePrinter {
         for (Records.RseqRec rs : p.rseqs()) {
             out.printf("  rseq of thread %d: at %x, %d bytes, signature %08x%n", rs.tid(), rs.pointer(), rs.size(), rs.signature());
         }
-        Map<Long, Long> stored = new HashMap<>();
+        Map<Long, Long> stored = new HashMap<>(), inParent = new HashMap<>();
         for (Pagemap m : p.pagemaps()) stored.put(m.vmaStart(), m.pages());
+        for (Records.ParentPages m : p.parentPages()) inParent.put(m.vmaStart(), m.pages());
         out.printf("  vmas (%d):%n", p.vmas().size());
         for (Vma v : p.vmas()) {
-            out.printf("    %012x-%012x %s %-8s %6d pages, %6d stored  %s%n", v.start(), v.end(), perms(v),
-                    Records.vmaKind(v.kind()), v.pages(), stored.getOrDefault(v.start(), 0L),
+            String from = "";
+            if (inParent.containsKey(v.start())) {
+                from = String.format(", %6d in parent", inParent.get(v.start()));
+                if (chain != null) {
+                    try {
+                        long[] by = chain.pagesByImage(p.gpid(), v.start());
+                        StringBuilder b = new StringBuilder();
+                        for (int i = 1; i < by.length; i++) if (by[i] > 0) b.append(b.isEmpty() ? "" : " ").append("[").append(i).append("] ").append(by[i]);
+                        from += " (" + b + ")";
+                    } catch (java.io.IOException e) {
+                        from += " (" + e.getMessage() + ")";
+                    }
+                }
+            }
+            out.printf("    %012x-%012x %s %-8s %6d pages, %6d stored%s  %s%n", v.start(), v.end(), perms(v),
+                    Records.vmaKind(v.kind()), v.pages(), stored.getOrDefault(v.start(), 0L), from,
                     v.path().isEmpty() ? "" : v.path() + (v.kind() == Records.VMA_FILE ? " @" + v.offset() : ""));
         }
         out.printf("  fds (%d):%n", p.fds().size());

@@ -20,23 +20,26 @@ import java.util.List;
 /**
  * Everything the metadata file proc-GPID.img holds about one process: one record of each
  * process-wide kind, one THREAD per thread, one VMA per mapping, one FD per open fd, one PAGEMAP per
- * VMA with stored pages. Immutable; any thread.
+ * VMA with stored pages, and in an incremental image one PARENT_PAGES per VMA with pages whose contents
+ * are in the parent chain. Immutable; any thread.
  */
 public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, List<ThreadRec> threads, SigActs sigacts,
                            Mm mm, ITimers itimers, List<Vma> vmas, List<Fd> fds, List<Pagemap> pagemaps,
-                           List<Records.RseqRec> rseqs, List<Records.FileStat> files, List<Records.SigQueue> sigqueues) {
+                           List<Records.RseqRec> rseqs, List<Records.FileStat> files, List<Records.SigQueue> sigqueues,
+                           List<Records.ParentPages> parentPages) {
 
-    /** An image without queued signals. */
+    /** An image that refers to no parent image (every present page stored here). */
     public ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, List<ThreadRec> threads, SigActs sigacts,
                         Mm mm, ITimers itimers, List<Vma> vmas, List<Fd> fds, List<Pagemap> pagemaps,
                         List<Records.RseqRec> rseqs, List<Records.FileStat> files) {
-        this(process, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, pagemaps, rseqs, files, List.of());
+        this(process, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, pagemaps, rseqs, files, List.of(), List.of());
     }
 
     /** An image without rseq registrations and file stats. */
     public ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, List<ThreadRec> threads, SigActs sigacts,
                         Mm mm, ITimers itimers, List<Vma> vmas, List<Fd> fds, List<Pagemap> pagemaps) {
-        this(process, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, pagemaps, List.of(), List.of());
+        this(process, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, pagemaps, List.of(), List.of(), List.of(),
+                List.of());
     }
 
     public int gpid() { return process.gpid(); }
@@ -57,6 +60,7 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
             for (Records.RseqRec r : rseqs) w.record(ImageFormat.REC_RSEQ, r::write);
             for (Records.FileStat f : files) w.record(ImageFormat.REC_FILESTAT, f::write);
             for (Records.SigQueue q : sigqueues) w.record(ImageFormat.REC_SIGQUEUE, q::write);
+            for (Records.ParentPages p : parentPages) w.record(ImageFormat.REC_PARENT_PAGES, p::write);
             w.commit(ownerUid);
         }
     }
@@ -77,6 +81,7 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
         List<Records.RseqRec> rseqs = new ArrayList<>();
         List<Records.FileStat> files = new ArrayList<>();
         List<Records.SigQueue> sigqueues = new ArrayList<>();
+        List<Records.ParentPages> parentPages = new ArrayList<>();
         for (MetaReader.Rec r : MetaReader.read(file, ImageFormat.MAGIC_PROCESS)) {
             MetaReader.Dec d = r.dec(file);
             try {
@@ -94,6 +99,7 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
                     case ImageFormat.REC_RSEQ -> rseqs.add(Records.RseqRec.read(d.in()));
                     case ImageFormat.REC_FILESTAT -> files.add(Records.FileStat.read(d.in()));
                     case ImageFormat.REC_SIGQUEUE -> sigqueues.add(Records.SigQueue.read(d.in()));
+                    case ImageFormat.REC_PARENT_PAGES -> parentPages.add(Records.ParentPages.read(d.in()));
                     default -> throw d.error("unknown record type in a process file");
                 }
             } catch (EOFException e) {
@@ -112,12 +118,20 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
             throw new ImageException(file, 0, "holds process " + process.gpid() + ", expected " + gpid);
         }
         return new ProcessImage(process, creds, rlimits, List.copyOf(threads), sigacts, mm, itimers, List.copyOf(vmas),
-                List.copyOf(fds), List.copyOf(pagemaps), List.copyOf(rseqs), List.copyOf(files), List.copyOf(sigqueues));
+                List.copyOf(fds), List.copyOf(pagemaps), List.copyOf(rseqs), List.copyOf(files), List.copyOf(sigqueues),
+                List.copyOf(parentPages));
     }
 
     private static <T> T once(MetaReader.Dec d, T old, T value) throws ImageException {
         if (old != null) throw d.error("appears twice");
         return value;
+    }
+
+    /** Present pages of this process whose contents are in the parent chain (0 for a full image). */
+    public long parentPageCount() {
+        long n = 0;
+        for (Records.ParentPages p : parentPages) n += p.pages();
+        return n;
     }
 
     /** Stored pages of this process. */

@@ -308,6 +308,49 @@ public final class Records {
         }
     }
 
+    /**
+     * The image an incremental image builds on: its directory relative to this image's (so a chain moved
+     * as a whole still holds), when it was made, its root process, and its {@link Image#digest digest}
+     * (CRC32C of its metadata files, which hold the CRC32C of every page chunk), so a parent replaced by
+     * another image is detected.
+     */
+    public record Parent(String path, long createdMillis, int rootGpid, int digest) {
+        void write(DataOutputStream o) throws IOException {
+            o.writeUTF(path); o.writeLong(createdMillis); o.writeInt(rootGpid); o.writeInt(digest);
+        }
+        static Parent read(DataInputStream i) throws IOException {
+            return new Parent(i.readUTF(), i.readLong(), i.readInt(), i.readInt());
+        }
+    }
+
+    /** pages consecutive pages from page index firstPage of a VMA. */
+    public record PageSpan(long firstPage, int pages) {}
+
+    /**
+     * Present pages of the VMA starting at vmaStart whose contents did not change since the parent image:
+     * they are read from the newest image of the parent chain that stores them. Runs in page order, not
+     * overlapping each other nor the VMA's PAGEMAP runs.
+     */
+    public record ParentPages(long vmaStart, List<PageSpan> spans) {
+        public long pages() {
+            long n = 0;
+            for (PageSpan s : spans) n += s.pages();
+            return n;
+        }
+        void write(DataOutputStream o) throws IOException {
+            o.writeLong(vmaStart);
+            o.writeInt(spans.size());
+            for (PageSpan s : spans) { o.writeLong(s.firstPage()); o.writeInt(s.pages()); }
+        }
+        static ParentPages read(DataInputStream i) throws IOException {
+            long start = i.readLong();
+            int n = count(i);
+            List<PageSpan> l = new ArrayList<>(n);
+            for (int k = 0; k < n; k++) l.add(new PageSpan(i.readLong(), i.readInt()));
+            return new ParentPages(start, l);
+        }
+    }
+
     /** getitimer of ITIMER_REAL, VIRTUAL, PROF: per timer interval sec, usec, value sec, usec. */
     public record ITimers(long[] values) {
         void write(DataOutputStream o) throws IOException {

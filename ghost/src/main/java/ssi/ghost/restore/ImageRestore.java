@@ -4,6 +4,7 @@ import ssi.ghost.dump.FsCredentials;
 import ssi.ghost.image.DataFile;
 import ssi.ghost.image.Image;
 import ssi.ghost.image.ImageFormat;
+import ssi.ghost.image.PageChain;
 import ssi.ghost.image.ProcessImage;
 import ssi.ghost.image.Records;
 import ssi.shim.Regs;
@@ -60,6 +61,8 @@ public final class ImageRestore implements AutoCloseable {
     private Path privateDir;
     private List<TreeRestorer.Node> nodes;
     private RootStub stub = RootStub.spawned();
+    /** The parent images of an incremental image (null for a full one): pages come through it. */
+    private PageChain chain;
 
     private ImageRestore(Image image) {
         this.image = image;
@@ -106,6 +109,7 @@ public final class ImageRestore implements AutoCloseable {
         ImageRestore r = new ImageRestore(image);
         r.stub = stub;
         try {
+            r.chain = as.run(() -> PageChain.forRestore(image));
             r.checkShape();
             for (ProcessImage p : image.processes().values())
                 for (Records.Fd f : p.fds())
@@ -382,6 +386,10 @@ public final class ImageRestore implements AutoCloseable {
                     sink.accept(v.start() + run.firstPage() * ImageFormat.PAGE_SIZE, data);
                 }
             };
+            if (chain != null) { // incremental: each page from the newest image of the chain that holds it
+                PageChain c = chain;
+                ps = sink -> c.forEachRun(gpid, v.start(), sink::accept);
+            }
             vmas.add(new RestorePlan.Vma(v.start(), v.end(), v.prot(), v.shared(), growsDown, file ? v.path() : null,
                     file || shmem ? v.offset() : 0, ps, shmem ? v.inode() : 0));
         }
@@ -466,6 +474,8 @@ public final class ImageRestore implements AutoCloseable {
 
     @Override
     public void close() {
+        if (chain != null) open.add(chain);
+        chain = null;
         for (AutoCloseable c : open) {
             try {
                 c.close();

@@ -255,6 +255,7 @@ class ImageFormatTest {
         ImagePrinter.print(img, img.verifyData(), new PrintWriter(sw));
         String out = sw.toString();
         assertTrue(out.contains("format version " + ImageFormat.VERSION), out);
+        assertFalse(out.contains("incremental"), "a full image names no parent: " + out);
         assertTrue(out.contains("2 process(es), 6 page(s) stored"), out);
         assertTrue(out.contains("every checksum verified"), out);
         assertTrue(out.contains("  16390  ppid 16385"), out);
