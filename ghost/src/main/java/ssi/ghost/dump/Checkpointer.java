@@ -107,6 +107,11 @@ public final class Checkpointer {
             tree = freezeAll(freezer, root, tree);
             long tFrozen = System.nanoTime();
             checkOwner(tree, callerUid); // again: the frozen tree may hold processes forked meanwhile
+            // Zombies (ended, not reaped) are only a PSTREE entry with their wait status; the rest is live.
+            ProcTree full = tree;
+            if (full.members().getFirst().zombie())
+                throw new CheckpointException(CheckpointException.ESRCH, "process " + root + " exited");
+            tree = new ProcTree(full.members().stream().filter(m -> !m.zombie()).toList());
 
             // Inspect first: every refusal comes before the first file is written.
             Map<Integer, Fds.Found> files = new LinkedHashMap<>();
@@ -116,10 +121,7 @@ public final class Checkpointer {
                 return unixCache[0];
             };
             for (ProcTree.Member m : tree.members()) {
-                if (m.state() == 'Z' || m.state() == 'X') {
-                    throw CheckpointException.unsupported("process " + m.pid() + " (" + m.comm() + ") is a zombie (it exited "
-                            + "and its parent has not reaped it): not supported");
-                }
+                if (m.state() == 'X') throw new CheckpointException(CheckpointException.EIO, "process " + m.pid() + " is dying; try again");
                 files.put(m.pid(), Fds.dump(fs, m.pid(), unix));
                 refuseTimers(m.pid());
             }
@@ -172,9 +174,10 @@ public final class Checkpointer {
                 for (DataWriter w : pending) c.run(() -> { w.close(); return null; });
             }
             List<Records.TreeEntry> entries = new ArrayList<>();
-            for (ProcTree.Member m : tree.members()) {
-                entries.add(new Records.TreeEntry(m.pid(), m.ppid(), m.pgid(), m.sid(), m.ruid(), ssiCaps.applyAsInt(m.pid()),
-                        freezer.threads(m.pid()).size(), m.exitSignal()));
+            for (ProcTree.Member m : full.members()) {
+                entries.add(new Records.TreeEntry(m.pid(), m.ppid(), m.pgid(), m.sid(), m.ruid(),
+                        m.zombie() ? 0 : ssiCaps.applyAsInt(m.pid()), m.zombie() ? 0 : freezer.threads(m.pid()).size(),
+                        m.exitSignal(), m.zombie() ? m.exitCode() & 0xffff : -1));
             }
             Records.Inventory inv = new Records.Inventory(System.currentTimeMillis(), nodeId, callerUid, root, hostname());
             Path parentDir = base == null ? null : base.dir();

@@ -14,9 +14,13 @@ import java.util.Map;
 public record ProcTree(List<Member> members) {
     /** One process: identity, ids, uids (real, effective, saved), stat state and exit signal (stat field 38). */
     public record Member(int pid, int ppid, int pgid, int sid, int ruid, int euid, int suid, char state, String comm,
-                         int exitSignal) {
+                         int exitSignal, int exitCode) {
         public Member(int pid, int ppid, int pgid, int sid, int ruid, int euid, int suid, char state, String comm) {
-            this(pid, ppid, pgid, sid, ruid, euid, suid, state, comm, 17);
+            this(pid, ppid, pgid, sid, ruid, euid, suid, state, comm, 17, 0);
+        }
+        /** Ended, not reaped yet. */
+        public boolean zombie() {
+            return state == 'Z';
         }
     }
 
@@ -47,13 +51,15 @@ public record ProcTree(List<Member> members) {
             } catch (java.io.IOException e) {
                 continue; // gone meanwhile
             }
-            int exitSignal = 17;
+            int exitSignal = 17, exitCode = 0;
             try {
                 exitSignal = (int) s.field(38);
+                exitCode = (int) s.field(52); // the wait status, for a zombie
             } catch (RuntimeException e) {
                 // an old kernel's shorter stat: SIGCHLD
             }
-            out.add(new Member(pid, s.ppid(), s.pgid(), s.sid(), uids[0], uids[1], uids[2], s.state(), s.comm(), exitSignal));
+            out.add(new Member(pid, s.ppid(), s.pgid(), s.sid(), uids[0], uids[1], uids[2], s.state(), s.comm(), exitSignal,
+                    exitCode));
             todo.addAll(children.getOrDefault(pid, List.of()));
         }
         return new ProcTree(List.copyOf(out));

@@ -115,6 +115,11 @@ final class SharedFds {
                                                  Map<Integer, Map<Integer, byte[]>> data) throws IOException {
         Map<Long, Integer> pipeSize = new HashMap<>();
         Map<Long, Boolean> saved = new HashMap<>();
+        // tee(2) reads from a read end: one per pipe (checkPipes made sure the application has one)
+        Map<Long, int[]> readEnd = new HashMap<>();
+        for (var e : fdsByPid.entrySet())
+            for (Records.Fd f : e.getValue())
+                if (f.kind() == Records.FD_PIPE && !isWriteEnd(f)) readEnd.putIfAbsent(f.inode(), new int[] {e.getKey(), f.fd()});
         Map<Integer, List<Records.Fd>> out = new LinkedHashMap<>();
         for (var e : fdsByPid.entrySet()) {
             int pid = e.getKey();
@@ -122,7 +127,8 @@ final class SharedFds {
             for (Records.Fd f : e.getValue()) {
                 if (f.kind() == Records.FD_PIPE) {
                     if (!pipeSize.containsKey(f.inode())) {
-                        int copy = Tracee.takeFd(pid, f.fd());
+                        int[] r = readEnd.getOrDefault(f.inode(), new int[] {pid, f.fd()});
+                        int copy = Tracee.takeFd(r[0], r[1]);
                         try {
                             pipeSize.put(f.inode(), LocalFds.pipeSize(copy));
                             byte[] q = LocalFds.pipeContents(copy);

@@ -50,7 +50,7 @@ public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Int
      * blob, so any other image (or a rewritten one) has, but for a 2^-32 chance, another digest.
      */
     public int digest() throws IOException {
-        return digest(dir, tree.stream().map(TreeEntry::gpid).toList());
+        return digest(dir, tree.stream().filter(e -> !e.zombie()).map(TreeEntry::gpid).toList());
     }
 
     /** {@link #digest()} of the image in dir whose tree holds gpids, in tree order (without loading it). */
@@ -97,7 +97,14 @@ public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Int
             throw new ImageException(file, 0, "the process tree does not start with the root process " + inv.rootGpid());
         }
         Map<Integer, ProcessImage> procs = new LinkedHashMap<>();
-        for (TreeEntry e : tree) procs.put(e.gpid(), ProcessImage.read(dir, e.gpid()));
+        for (TreeEntry e : tree) {
+            if (e.zombie()) {
+                if (e.gpid() == inv.rootGpid() || e.threads() != 0)
+                    throw new ImageException(file, 0, "process " + e.gpid() + " is a zombie with threads, or the root");
+                continue; // a zombie has no process file
+            }
+            procs.put(e.gpid(), ProcessImage.read(dir, e.gpid()));
+        }
         for (ProcessImage p : procs.values()) {
             if (parent == null && !p.parentPages().isEmpty()) {
                 throw new ImageException(dir.resolve(ImageFormat.processFile(p.gpid())), 0, "PARENT_PAGES records in an "

@@ -69,13 +69,19 @@ public final class ImagePrinter {
             out.printf("  %s%d  ppid %d pgid %d sid %d uid %d threads %d ssi-caps %s%s  %s%n", "  ".repeat(d), e.gpid(),
                     e.ppid(), e.pgid(), e.sid(), e.uid(), e.threads(), ssiCaps(e.ssiCaps()),
                     e.exitSignal() == 17 ? "" : " exit-signal " + (e.exitSignal() == 0 ? "none" : Signals.name(e.exitSignal())),
-                    p == null ? "?" : String.join(" ", p.process().cmdline()));
+                    e.zombie() ? "(zombie, " + status(e.exitStatus()) + ")" : p == null ? "?" : String.join(" ", p.process().cmdline()));
         }
         for (ProcessImage p : img.processes().values()) {
             out.println();
             printProcess(p, chain, out);
         }
         out.flush();
+    }
+
+    /** A wait status as a shell says it. */
+    static String status(int st) {
+        int sig = st & 0x7f;
+        return sig == 0 ? "exited " + ((st >> 8) & 0xff) : "killed by " + Signals.name(sig) + ((st & 0x80) != 0 ? ", core" : "");
     }
 
     private static String ssiCaps(int caps) {

@@ -115,6 +115,8 @@ public final class ImageRestore implements AutoCloseable {
                 for (Records.Fd f : p.fds())
                     if (f.kind() == Records.FD_TTY) stub.checkTerminal(p.gpid(), f.fd(), f.path(), callerUid);
             if (callerUid != 0) r.checkOwner(callerUid, callerGid);
+            for (Records.TreeEntry e : image.tree())
+                if (e.zombie()) checkFree(procRoot, e.gpid(), nodeId);
             for (ProcessImage p : image.processes().values()) {
                 if (p.gpid() != image.inventory().rootGpid() || stub.gpidMustBeFree()) checkFree(procRoot, p.gpid(), nodeId);
                 for (Records.ThreadRec th : p.threads()) if (th.tid() != p.gpid()) checkFree(procRoot, th.tid(), nodeId);
@@ -142,7 +144,7 @@ public final class ImageRestore implements AutoCloseable {
         long t0 = System.nanoTime();
         try (ImageRestore r = prepare(dir, callerUid, callerGid, procRoot, nodeId, stub)) {
             List<String> log = TreeRestorer.restore(link, r.nodes, stub.take(link, r.plan().pid()));
-            List<int[]> caps = r.image.tree().stream().map(e -> new int[] {e.gpid(), e.uid(), e.ssiCaps()}).toList();
+            List<int[]> caps = r.image.tree().stream().filter(e -> !e.zombie()).map(e -> new int[] {e.gpid(), e.uid(), e.ssiCaps()}).toList();
             return new Result(r.plan().pid(), (System.nanoTime() - t0) / 1000, log, caps);
         }
     }
@@ -163,6 +165,7 @@ public final class ImageRestore implements AutoCloseable {
             if (e.gpid() != image.inventory().rootGpid() && !gpids.contains(e.ppid()))
                 throw new RestoreException(EINVAL, "process " + e.gpid() + " of the image has its parent " + e.ppid()
                         + " outside the image");
+            if (e.zombie()) continue; // only its status
             ProcessImage proc = image.processes().get(e.gpid());
             if (proc == null)
                 throw new RestoreException(EINVAL, "process " + e.gpid() + " of the image tree has no process file");
@@ -344,6 +347,10 @@ public final class ImageRestore implements AutoCloseable {
     List<TreeRestorer.Node> buildTree() throws IOException {
         List<TreeRestorer.Node> out = new ArrayList<>();
         for (Records.TreeEntry e : image.tree()) {
+            if (e.zombie()) {
+                out.add(TreeRestorer.Node.zombie(e.gpid(), e.ppid(), e.pgid(), e.sid(), e.exitSignal(), e.exitStatus()));
+                continue;
+            }
             RestorePlan p = build(image.processes().get(e.gpid()));
             boolean root = e.gpid() == image.inventory().rootGpid();
             out.add(new TreeRestorer.Node(p, root ? 0 : e.ppid(), e.pgid(), e.sid(), e.exitSignal()));

@@ -60,7 +60,8 @@ public final class Restorer {
             SYS_SETGROUPS = 116, SYS_SETRESUID = 117, SYS_SETRESGID = 119, SYS_SIGALTSTACK = 131, SYS_PRCTL = 157,
             SYS_SET_TID_ADDRESS = 218, SYS_OPENAT = 257, SYS_SET_ROBUST_LIST = 273, SYS_DUP3 = 292,
             SYS_PRLIMIT64 = 302, SYS_RSEQ = 334, SYS_FCNTL = 72, SYS_SETSID = 112, SYS_SETPGID = 109,
-            SYS_PIPE2 = 293, SYS_SOCKETPAIR = 53, SYS_RT_SIGQUEUEINFO = 129, SYS_RT_TGSIGQUEUEINFO = 297, SYS_SETITIMER = 38;
+            SYS_PIPE2 = 293, SYS_SOCKETPAIR = 53, SYS_RT_SIGQUEUEINFO = 129, SYS_RT_TGSIGQUEUEINFO = 297, SYS_SETITIMER = 38,
+            SYS_EXIT_GROUP = 231, SYS_TGKILL = 234, RLIMIT_CORE = 4;
     private static final long CLONE_VM = 0x100, CLONE_FS = 0x200, CLONE_FILES = 0x400, CLONE_SIGHAND = 0x800,
             CLONE_THREAD = 0x10000, CLONE_SYSVSEM = 0x40000;
     private static final int F_SETFD = 2, FD_CLOEXEC = 1, AF_UNIX = 1;
@@ -177,6 +178,40 @@ public final class Restorer {
         return new Restorer(link, ct, child.plan(), this, tree);
     }
 
+    /**
+     * A child that had ended and was not reaped yet: forked like any child, then made to end the same
+     * way, so that this process finds a zombie with that status to reap. A signal death goes through
+     * the signal's default action (no core file: RLIMIT_CORE 0 first).
+     */
+    void forkZombie(TreeRestorer.Node z) throws IOException {
+        Tracee zt;
+        try {
+            zt = link.cloneInto(t, z.gpid(), 0, z.exitSignal(), scratch + 3 * RestorePlan.PAGE);
+        } catch (ssi.shim.ErrnoException e) {
+            throw new RestoreException(e);
+        }
+        int st = z.exitStatus(), sig = st & 0x7f;
+        try {
+            if (sig == 0) {
+                zt.syscall(SYS_EXIT_GROUP, (st >> 8) & 0xff);
+                throw new RestoreException(0, "the zombie " + z.gpid() + " did not exit");
+            }
+            put(scratch, new byte[32]); // SIG_DFL
+            call(zt, "rt_sigaction(SIG_DFL) of the zombie", SYS_RT_SIGACTION, sig, scratch, 0, 8);
+            put(scratch, new byte[16]);
+            call(zt, "prlimit64(RLIMIT_CORE, 0) of the zombie", SYS_PRLIMIT64, 0, RLIMIT_CORE, scratch, 0);
+            put(scratch, le(8).putLong(0, ~(1L << (sig - 1))).array());
+            call(zt, "rt_sigprocmask of the zombie", SYS_RT_SIGPROCMASK, SIG_SETMASK, scratch, 0, 8);
+            // The signal is held back by the shim while it traces the zombie and raised again at the
+            // detach: the zombie then dies of it before running anything.
+            call(zt, "tgkill of the zombie with " + sigName(sig), SYS_TGKILL, z.gpid(), z.gpid(), sig);
+            zt.close();
+        } catch (ssi.shim.ErrnoException e) {
+            if (e.errno() != 3) throw new RestoreException(e); // ESRCH: it ended, as it should
+        }
+        log.add(pid + ": zombie " + z.gpid() + " made (" + (sig == 0 ? "exit " + ((st >> 8) & 0xff) : sigName(sig)) + ")");
+    }
+
     /** Per-thread state of the main thread, the other threads, then the queued signals. */
     void threadsAndSignals() throws IOException {
         threadState(t, plan.tidAddress(), plan.robustList(), plan.rseq());
@@ -200,13 +235,15 @@ public final class Restorer {
             for (byte[] si : q.siginfos()) {
                 int sig = (si[0] & 0xff) | (si[1] & 0xff) << 8;
                 put(scratch, si);
-                // Always from the main thread: the kernel lets a process queue any si_code to itself only
-                // when the caller's pid is the target tgid.
-                if (q.tid() == 0)
+                // The kernel lets a task queue any si_code only to itself: the process's queue from the main
+                // thread (caller's pid == tgid), a thread's own queue from that thread (caller's tid == tid).
+                if (q.tid() == 0) {
                     call("rt_sigqueueinfo of " + sigName(sig), SYS_RT_SIGQUEUEINFO, pid, sig, scratch);
-                else
-                    call("rt_tgsigqueueinfo of " + sigName(sig) + " to thread " + q.tid(), SYS_RT_TGSIGQUEUEINFO, pid, q.tid(),
-                            sig, scratch);
+                } else {
+                    Tracee to = threadTracee(q.tid());
+                    call(to, "rt_tgsigqueueinfo of " + sigName(sig) + " to thread " + q.tid(), SYS_RT_TGSIGQUEUEINFO, pid,
+                            q.tid(), sig, scratch);
+                }
                 n++;
             }
         }
@@ -229,6 +266,15 @@ public final class Restorer {
             put(scratch, le(32).putLong(0, isec).putLong(8, iusec).putLong(16, sec).putLong(24, usec).array());
             call("setitimer " + which, SYS_SETITIMER, which, scratch, 0);
         }
+    }
+
+    private Tracee threadTracee(int tid) throws RestoreException {
+        if (tid == pid)
+            return t;
+        for (int i = 0; i < threads.size(); i++)
+            if (plan.threads().get(i).tid() == tid)
+                return threads.get(i);
+        throw new RestoreException(22, "queued signals for thread " + tid + ", which process " + pid + " does not have");
     }
 
     private void threadState(Tracee th, long tidAddress, RestorePlan.RobustList robust, RestorePlan.Rseq rseq) throws IOException {

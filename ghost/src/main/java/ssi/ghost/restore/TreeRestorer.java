@@ -24,7 +24,9 @@ import java.util.Map;
  *     shared anonymous memory and the fds it shares with the parent at the same place, and replaces the
  *     rest;
  * <li>the root gets the node's seccomp filter; every process forked after inherits it;
- * <li>its children, each rebuilt the same way before the next;
+ * <li>its children, each rebuilt the same way before the next; a zombie (ended, not reaped) is forked
+ *     and made to end again the way it did (exit_group with its code, or its signal), so the parent
+ *     finds it to reap (it also gets a SIGCHLD for it again);
  * <li>its own per-thread state, its other threads (CLONE_INTO with CLONE_THREAD), its queued signals.
  * </ol>
  * Then for the whole tree: process groups (leaders first), credentials and signal masks of every
@@ -40,8 +42,23 @@ import java.util.Map;
  * <p>One restore per instance, on the calling thread (it blocks on the shim link).
  */
 final class TreeRestorer {
-    /** One process: its plan, its parent's pid (0 for the root), process group, session, exit signal. */
-    record Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal) { }
+    /**
+     * One process: its plan, its parent's pid (0 for the root), process group, session, exit signal; a
+     * zombie has no plan and its wait status (else -1).
+     */
+    record Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, int gpid, int exitStatus) {
+        Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal) {
+            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1);
+        }
+
+        static Node zombie(int gpid, int ppid, int pgid, int sid, int exitSignal, int exitStatus) {
+            return new Node(null, ppid, pgid, sid, exitSignal, gpid, exitStatus);
+        }
+
+        boolean zombie() {
+            return plan == null;
+        }
+    }
 
     /** Where shared anonymous memory was first mapped. */
     record Shmem(int pid, long start, long end) { }
@@ -64,6 +81,7 @@ final class TreeRestorer {
     private TreeRestorer(List<Node> nodes) {
         this.nodes = nodes;
         for (Node n : nodes) {
+            if (n.zombie()) continue;
             for (RestorePlan.FdPlan f : n.plan().fds()) {
                 String k = key(f);
                 if (k == null) continue;
@@ -143,6 +161,10 @@ final class TreeRestorer {
             r.filter();
         for (Node c : nodes) {
             if (c.ppid() == node.plan().pid() && c != nodes.getFirst()) {
+                if (c.zombie()) {
+                    r.forkZombie(c);
+                    continue;
+                }
                 Restorer cr = r.fork(c);
                 build(cr, c, all);
             }
@@ -159,13 +181,13 @@ final class TreeRestorer {
         Node root = nodes.getFirst();
         int rootGroup = pgidOf(root.plan().pid());
         for (Node n : nodes) {
-            int pid = n.plan().pid();
-            if (n == root || n.sid() == pid) continue;
+            int pid = n.gpid();
+            if (n == root || n.zombie() || n.sid() == pid) continue;
             if (n.pgid() == pid) all.get(pid).setPgid(pid);
         }
         for (Node n : nodes) {
-            int pid = n.plan().pid();
-            if (n == root || n.sid() == pid || n.pgid() == pid) continue;
+            int pid = n.gpid();
+            if (n == root || n.zombie() || n.sid() == pid || n.pgid() == pid) continue;
             int target = all.containsKey(n.pgid()) ? n.pgid() : rootGroup;
             all.get(pid).setPgid(target);
         }
