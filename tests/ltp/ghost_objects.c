@@ -5,7 +5,8 @@
  * hand a counter around with a mutex and condition variable (futexes in use) and are joined at the end
  * (clear_child_tid), a pipe and a UNIX socketpair with bytes in flight (written at the start, read at the
  * end), shared anonymous memory between parent and child (the LTP result page), a real-time signal
- * queued with its value while blocked, and an ITIMER_REAL that keeps firing.
+ * queued with its value while blocked, an ITIMER_REAL that keeps firing, and two zombies (children
+ * that ended at once, one by exit(3), one by SIGUSR2) reaped only at the end.
  */
 #include "tst.h"
 #include <pthread.h>
@@ -34,7 +35,7 @@ static void *worker(void *arg)
         turn = (turn + 1) % THREADS;
         pthread_cond_broadcast(&cv);
         pthread_mutex_unlock(&mu);
-        tst_sleep_ms(3);
+        tst_sleep_ms(8);
     }
     return (void *)(me + 100);
 }
@@ -61,6 +62,16 @@ int main(void)
     signal(SIGALRM, on_alarm);
     struct itimerval it = { { 0, 100000 }, { 0, 100000 } };
     setitimer(ITIMER_REAL, &it, NULL);
+
+    pid_t z_exit = tst_fork();
+    if (z_exit == 0)
+        _exit(3);
+    pid_t z_sig = tst_fork();
+    if (z_sig == 0) {
+        signal(SIGUSR2, SIG_DFL);
+        raise(SIGUSR2);
+        _exit(0);
+    }
 
     pid_t child = tst_fork();
     if (child == 0) {
@@ -101,6 +112,12 @@ int main(void)
     tst_check(tst_reap_ok(child, "child"), "the child read the bytes in flight, its grandchild and the shared page",
               "see the child's FAIL line");
     tst_check_int(page[0], 99, "the child's write reached the shared page");
+
+    int zs1 = -1, zs2 = -1;
+    waitpid(z_exit, &zs1, 0);
+    waitpid(z_sig, &zs2, 0);
+    tst_check(WIFEXITED(zs1) && WEXITSTATUS(zs1) == 3 && WIFSIGNALED(zs2) && WTERMSIG(zs2) == SIGUSR2,
+              "the zombies are reaped with their status (exit 3, SIGUSR2)", "status %#x and %#x", zs1, zs2);
 
     siginfo_t si;
     struct timespec zero = { 0, 0 };

@@ -335,7 +335,9 @@ class RestartTest {
         assertEquals(137, bg.awaitExit(BOUND), bg::describe);
         assertFalse(bg.out().contains("PASS"), () -> "it finished before the checkpoint: " + bg.describe());
         String show = cluster.ssi("image", "show", img.toString()).expectExit(0).out();
-        assertTrue(show.contains("3 process(es)"), show);
+        assertTrue(show.contains("5 process(es)"), show);
+        assertTrue(show.contains("(zombie, exited 3)"), show);
+        assertTrue(show.contains("(zombie, killed by SIGUSR2)"), show);
         assertTrue(show.contains("threads 4"), show);
         assertTrue(Pattern.compile("(?m)unix socket .* 18 bytes queued").matcher(show).find(), show);
         assertTrue(Pattern.compile("(?m) pipe .* 16 bytes queued").matcher(show).find(), show);
@@ -349,7 +351,7 @@ class RestartTest {
         assertFalse(out.contains("FAIL"), () -> out + ctx);
         for (String check : List.of("threads handed the counter around", "the child read the bytes in flight",
                 "the child's write reached the shared page", "the queued real-time signal is still pending",
-                "the interval timer kept firing"))
+                "the interval timer kept firing", "the zombies are reaped with their status"))
             assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
         assertFalse(listed(gpid), "still listed after its exit");
     }

@@ -196,15 +196,18 @@ public final class Restorer {
                 zt.syscall(SYS_EXIT_GROUP, (st >> 8) & 0xff);
                 throw new RestoreException(0, "the zombie " + z.gpid() + " did not exit");
             }
-            put(scratch, new byte[32]); // SIG_DFL
+            // the zombie's own copy of the scratch area (it is a copy of this process, not this process)
+            zt.write(scratch, new byte[32]); // SIG_DFL
             call(zt, "rt_sigaction(SIG_DFL) of the zombie", SYS_RT_SIGACTION, sig, scratch, 0, 8);
-            put(scratch, new byte[16]);
+            zt.write(scratch, new byte[16]);
             call(zt, "prlimit64(RLIMIT_CORE, 0) of the zombie", SYS_PRLIMIT64, 0, RLIMIT_CORE, scratch, 0);
-            put(scratch, le(8).putLong(0, ~(1L << (sig - 1))).array());
+            zt.write(scratch, le(8).putLong(0, ~(1L << (sig - 1))).array());
             call(zt, "rt_sigprocmask of the zombie", SYS_RT_SIGPROCMASK, SIG_SETMASK, scratch, 0, 8);
-            // The signal is held back by the shim while it traces the zombie and raised again at the
-            // detach: the zombie then dies of it before running anything.
-            call(zt, "tgkill of the zombie with " + sigName(sig), SYS_TGKILL, z.gpid(), z.gpid(), sig);
+            // It sends the signal to itself once let go: it starts right after the clone3 its parent ran,
+            // on the syscall instruction before, which now makes tgkill(self, self, sig).
+            Regs r = zt.getRegs();
+            zt.setRegs(r.withRip(r.rip() - 2).withRax(SYS_TGKILL).withOrigRax(-1).withRdi(z.gpid()).withRsi(z.gpid())
+                    .withRdx(sig));
             zt.close();
         } catch (ssi.shim.ErrnoException e) {
             if (e.errno() != 3) throw new RestoreException(e); // ESRCH: it ended, as it should
