@@ -123,7 +123,6 @@ public final class Checkpointer {
             for (ProcTree.Member m : tree.members()) {
                 if (m.state() == 'X') throw new CheckpointException(CheckpointException.EIO, "process " + m.pid() + " is dying; try again");
                 files.put(m.pid(), Fds.dump(fs, m.pid(), unix));
-                refuseTimers(m.pid());
             }
             SharedFds.checkVfork(tree.pids());
             Map<Integer, List<Records.Fd>> fdsByPid = new LinkedHashMap<>();
@@ -134,9 +133,13 @@ public final class Checkpointer {
             if (sockets) SharedFds.checkSockets(fdsByPid, socks);
             Map<Integer, Map<Integer, byte[]>> queued = new HashMap<>();
             Map<Integer, List<Records.Fd>> shared = SharedFds.queues(SharedFds.identify(fdsByPid), socks, queued);
+            Map<Integer, List<Records.FdState>> states = new HashMap<>();
+            files.forEach((pid, f) -> states.put(pid, f.states()));
+            AnonFds.checkEpolls(shared, states);
             for (var e : shared.entrySet()) {
                 Fds.Found f = files.get(e.getKey());
-                files.put(e.getKey(), new Fds.Found(e.getValue(), f.deleted(), queued.getOrDefault(e.getKey(), Map.of())));
+                files.put(e.getKey(), new Fds.Found(e.getValue(), f.deleted(), queued.getOrDefault(e.getKey(), Map.of()),
+                        f.states()));
             }
 
             // Every path operation on the image (create, rename, chmod, remove) runs with the caller's fs
@@ -392,16 +395,6 @@ public final class Checkpointer {
         }
     }
 
-    /** POSIX timers (timer_create) are not in the image yet: refuse rather than restore without them. */
-    private void refuseTimers(int pid) throws IOException {
-        Path timers = fs.dir(pid).resolve("timers");
-        if (!java.nio.file.Files.exists(timers)) return;
-        long n = java.nio.file.Files.readAllLines(timers).stream().filter(l -> l.startsWith("ID:")).count();
-        if (n > 0) {
-            throw CheckpointException.unsupported("process " + pid + " has " + n + " POSIX timer(s) (timer_create): not supported");
-        }
-    }
-
     private static void checkOwner(ProcTree tree, int callerUid) throws CheckpointException {
         if (callerUid == 0) return;
         for (ProcTree.Member m : tree.members()) {
@@ -448,12 +441,14 @@ public final class Checkpointer {
         List<Records.ThreadRec> threads = new ArrayList<>();
         List<Records.RseqRec> rseqs = new ArrayList<>();
         List<Records.SigQueue> sigqueues = new ArrayList<>();
+        List<Records.PosixTimer> timers;
         // Every injection happens between map and unmap of the scratch page, and the memory map is read
         // after the unmap, so the page is never part of the image.
         try (Scratch s = Scratch.map(t, pid)) {
             rlimits = Rlimits.dump(t, s);
             sigacts = Signals.dump(fs, pid, t, s);
             itimers = Signals.dumpITimers(t, s);
+            timers = PosixTimers.dump(fs, pid, t, s);
             for (Tracee th : freezer.threads(pid)) threads.add(Threads.dump(fs, pid, th, s));
             for (Tracee th : freezer.threads(pid)) {
                 ssi.shim.Rseq rs = th.getRseq();
@@ -487,7 +482,7 @@ public final class Checkpointer {
         scannedOut.putAll(dumped.scanned());
         List<Records.Fd> fds = Fds.saveDeleted(pid, found, data);
         return new ProcessImage(proc, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, dumped.pagemaps(), rseqs,
-                fileStats(proc, vmas, fds), sigqueues, dumped.parentPages());
+                fileStats(proc, vmas, fds), sigqueues, dumped.parentPages(), found.states(), timers);
     }
 
     /**

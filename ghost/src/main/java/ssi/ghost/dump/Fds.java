@@ -21,7 +21,8 @@ import java.util.Map;
  * image), the character devices every node has (/dev/null, zero, random, urandom), and pipes whose
  * both ends are inside the application (by inode and end), and the process's controlling terminal
  * (FD_TTY: a restart gives it the caller's terminal). Anything else (sockets, other terminals, other
- * devices, eventfd and other anonymous inodes, a pipe to the outside) is refused with a message naming
+ * devices, anonymous inodes other than eventfd, timerfd, signalfd and epoll (AnonFds), a pipe to the
+ * outside) is refused with a message naming
  * the process, the fd and what it is. Stateless; the pipe pairing runs once over the whole tree.
  */
 final class Fds {
@@ -35,9 +36,9 @@ final class Fds {
      * What dump found: the records, the deleted files whose bytes must be saved, and the bytes queued in
      * pipes and sockets to save on some of these fds (fd -> bytes; SharedFds fills it in).
      */
-    record Found(List<Records.Fd> fds, Map<Integer, Path> deleted, Map<Integer, byte[]> queued) {
+    record Found(List<Records.Fd> fds, Map<Integer, Path> deleted, Map<Integer, byte[]> queued, List<Records.FdState> states) {
         Found(List<Records.Fd> fds, Map<Integer, Path> deleted) {
-            this(fds, deleted, Map.of());
+            this(fds, deleted, Map.of(), List.of());
         }
     }
 
@@ -50,6 +51,7 @@ final class Fds {
     static Found dump(ProcFs fs, int pid, UnixSockets unix) throws IOException {
         Path fdDir = fs.dir(pid).resolve("fd");
         List<Records.Fd> out = new ArrayList<>();
+        List<Records.FdState> states = new ArrayList<>();
         Map<Integer, Path> deleted = new HashMap<>();
         List<Integer> fds = new ArrayList<>();
         try (var s = Files.newDirectoryStream(fdDir)) {
@@ -61,9 +63,11 @@ final class Fds {
             Path link = fdDir.resolve(Integer.toString(fd));
             String target;
             Map<String, String> info = new HashMap<>();
+            List<String> lines;
             try {
                 target = ProcFs.link(link);
-                for (String line : Files.readAllLines(fs.dir(pid).resolve("fdinfo").resolve(Integer.toString(fd)))) {
+                lines = Files.readAllLines(fs.dir(pid).resolve("fdinfo").resolve(Integer.toString(fd)));
+                for (String line : lines) {
                     int c = line.indexOf(':');
                     if (c > 0) info.put(line.substring(0, c), line.substring(c + 1).trim());
                 }
@@ -116,11 +120,21 @@ final class Fds {
                     throw CheckpointException.unsupported(where + " is " + Sockets.describe(fs, pid, ino) + ": not supported");
                 // a UNIX socket: SharedFds checks it is one end of a pair inside the application
                 out.add(new Records.Fd(fd, Records.FD_UNIX, flags, cloexec, pos, target, ino, -1, -1, 0));
+            } else if (AnonFds.kind(target) != 0) {
+                int kind = AnonFds.kind(target);
+                long ino = Long.parseLong(info.getOrDefault("ino", "0"));
+                try {
+                    states.add(AnonFds.parse(fd, kind, lines, realtimeNanos()));
+                } catch (RuntimeException e) {
+                    throw CheckpointException.unsupported(where + " is " + target + " whose fdinfo this ssi cannot read ("
+                            + e.getMessage() + "): not supported");
+                }
+                out.add(new Records.Fd(fd, kind, flags, cloexec, pos, target, ino, -1, -1, 0));
             } else {
                 throw CheckpointException.unsupported(where + " is " + target + ": not supported");
             }
         }
-        return new Found(List.copyOf(out), deleted);
+        return new Found(List.copyOf(out), deleted, Map.of(), List.copyOf(states));
     }
 
     /**
@@ -174,6 +188,11 @@ final class Fds {
             out.add(f.withData(c.offset(), c.length(), c.crc()));
         }
         return out;
+    }
+
+    private static long realtimeNanos() {
+        java.time.Instant now = java.time.Instant.now();
+        return now.getEpochSecond() * 1_000_000_000L + now.getNano();
     }
 
     /** tty_nr of /proc/pid/stat (field 7): the session's controlling terminal, 0 when it has none. */

@@ -59,6 +59,15 @@ public final class ImageFormat {
      */
     public static final int REC_PARENT = 30;
     public static final int REC_PARENT_PAGES = 31;
+    /**
+     * Version 3: the state of anonymous-inode fds (one record per such fd, next to its FD record's kind)
+     * and the POSIX timers of a process.
+     */
+    public static final int REC_EVENTFD = 35;
+    public static final int REC_TIMERFD = 36;
+    public static final int REC_SIGNALFD = 37;
+    public static final int REC_EPOLL = 38;
+    public static final int REC_POSIX_TIMER = 39;
     public static final int REC_END = 0xFFFF;
 
     /** Record header: u16 type, u32 payload length; trailer: u32 CRC32C of header and payload. */
@@ -87,6 +96,11 @@ public final class ImageFormat {
             case REC_SIGQUEUE -> "SIGQUEUE";
             case REC_PARENT -> "PARENT";
             case REC_PARENT_PAGES -> "PARENT_PAGES";
+            case REC_EVENTFD -> "EVENTFD";
+            case REC_TIMERFD -> "TIMERFD";
+            case REC_SIGNALFD -> "SIGNALFD";
+            case REC_EPOLL -> "EPOLL";
+            case REC_POSIX_TIMER -> "POSIX_TIMER";
             case REC_END -> "END";
             default -> "type " + type;
         };

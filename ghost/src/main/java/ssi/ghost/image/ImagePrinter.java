@@ -188,14 +188,49 @@ public final class ImagePrinter {
                     : f.kind() == Records.FD_UNIX ? " type " + f.aux() + " peer inode " + f.peer()
                     + (f.dataLength() > 0 ? ", " + f.dataLength() + " bytes queued" : "")
                     : f.kind() == Records.FD_REG_DELETED ? " (" + f.dataLength() + " bytes saved)" : "")
+                    + anonState(p.fdState(f.fd()))
                     + (f.fileId() != 0 ? " file #" + f.fileId() : "");
             out.printf("    %3d %-12s %s pos %d flags 0%o%s%s%n", f.fd(), Records.fdKind(f.kind()), f.path(), f.pos(),
                     f.flags(), f.cloexec() ? " cloexec" : "", extra);
+        }
+        if (!p.timers().isEmpty()) out.printf("  posix timers (%d):%n", p.timers().size());
+        for (Records.PosixTimer pt : p.timers()) {
+            String how = switch (pt.how()) {
+                case Records.SIGEV_NONE -> "none";
+                case Records.SIGEV_THREAD_ID -> Signals.name(pt.signal()) + " to thread " + pt.tid();
+                default -> Signals.name(pt.signal());
+            };
+            out.printf("    timer %d clock %d notify %s value %x, left %s, interval %s, overrun %d%n", pt.id(), pt.clockId(), how,
+                    pt.sigval(), span(pt.valueSec(), pt.valueNsec()), span(pt.intervalSec(), pt.intervalNsec()), pt.overrun());
         }
         if (!p.files().isEmpty()) out.printf("  files (%d):%n", p.files().size());
         for (Records.FileStat f : p.files()) {
             out.printf("    %s inode %d size %d mtime %s%n", f.path(), f.inode(), f.size(), Instant.ofEpochSecond(0, f.mtimeNanos()));
         }
+    }
+
+    /** " count 7 semaphore", " clock 1 ...", ...: what an anonymous-inode fd holds ("" for other fds). */
+    static String anonState(Records.FdState s) {
+        if (s == null) return "";
+        return switch (s) {
+            case Records.EventFd e -> " count " + Long.toUnsignedString(e.count()) + (e.semaphore() ? " semaphore" : "");
+            case Records.TimerFd t -> " clock " + t.clockId() + ((t.settimeFlags() & 1) != 0 ? " expires at " + span(t.valueSec(),
+                    t.valueNsec()) + " (absolute)" : " left " + span(t.valueSec(), t.valueNsec())) + " interval "
+                    + span(t.intervalSec(), t.intervalNsec()) + " ticks " + Long.toUnsignedString(t.ticks());
+            case Records.SignalFd g -> " mask " + sigset(g.sigmask());
+            case Records.Epoll ep -> {
+                StringBuilder b = new StringBuilder(" watching");
+                if (ep.targets().isEmpty()) b.append(" nothing");
+                for (Records.EpollTarget t : ep.targets())
+                    b.append(String.format(" fd %d (events %x data %x)", t.tfd(), t.events(), t.data()));
+                yield b.toString();
+            }
+        };
+    }
+
+    /** "1.250000000s", "off" for 0. */
+    private static String span(long sec, long nsec) {
+        return sec == 0 && nsec == 0 ? "off" : String.format("%d.%09ds", sec, nsec);
     }
 
     private static String perms(Vma v) {

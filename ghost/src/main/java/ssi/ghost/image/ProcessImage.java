@@ -26,7 +26,17 @@ import java.util.List;
 public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, List<ThreadRec> threads, SigActs sigacts,
                            Mm mm, ITimers itimers, List<Vma> vmas, List<Fd> fds, List<Pagemap> pagemaps,
                            List<Records.RseqRec> rseqs, List<Records.FileStat> files, List<Records.SigQueue> sigqueues,
-                           List<Records.ParentPages> parentPages) {
+                           List<Records.ParentPages> parentPages, List<Records.FdState> fdStates,
+                           List<Records.PosixTimer> timers) {
+
+    /** An image without anonymous-inode fds and POSIX timers. */
+    public ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, List<ThreadRec> threads, SigActs sigacts,
+                        Mm mm, ITimers itimers, List<Vma> vmas, List<Fd> fds, List<Pagemap> pagemaps,
+                        List<Records.RseqRec> rseqs, List<Records.FileStat> files, List<Records.SigQueue> sigqueues,
+                        List<Records.ParentPages> parentPages) {
+        this(process, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, pagemaps, rseqs, files, sigqueues, parentPages,
+                List.of(), List.of());
+    }
 
     /** An image that refers to no parent image (every present page stored here). */
     public ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, List<ThreadRec> threads, SigActs sigacts,
@@ -61,6 +71,8 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
             for (Records.FileStat f : files) w.record(ImageFormat.REC_FILESTAT, f::write);
             for (Records.SigQueue q : sigqueues) w.record(ImageFormat.REC_SIGQUEUE, q::write);
             for (Records.ParentPages p : parentPages) w.record(ImageFormat.REC_PARENT_PAGES, p::write);
+            for (Records.FdState f : fdStates) w.record(f.recordType(), f::write);
+            for (Records.PosixTimer t : timers) w.record(ImageFormat.REC_POSIX_TIMER, t::write);
             w.commit(ownerUid);
         }
     }
@@ -82,6 +94,8 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
         List<Records.FileStat> files = new ArrayList<>();
         List<Records.SigQueue> sigqueues = new ArrayList<>();
         List<Records.ParentPages> parentPages = new ArrayList<>();
+        List<Records.FdState> fdStates = new ArrayList<>();
+        List<Records.PosixTimer> timers = new ArrayList<>();
         for (MetaReader.Rec r : MetaReader.read(file, ImageFormat.MAGIC_PROCESS)) {
             MetaReader.Dec d = r.dec(file);
             try {
@@ -100,6 +114,11 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
                     case ImageFormat.REC_FILESTAT -> files.add(Records.FileStat.read(d.in()));
                     case ImageFormat.REC_SIGQUEUE -> sigqueues.add(Records.SigQueue.read(d.in()));
                     case ImageFormat.REC_PARENT_PAGES -> parentPages.add(Records.ParentPages.read(d.in()));
+                    case ImageFormat.REC_EVENTFD -> fdStates.add(Records.EventFd.read(d.in()));
+                    case ImageFormat.REC_TIMERFD -> fdStates.add(Records.TimerFd.read(d.in()));
+                    case ImageFormat.REC_SIGNALFD -> fdStates.add(Records.SignalFd.read(d.in()));
+                    case ImageFormat.REC_EPOLL -> fdStates.add(Records.Epoll.read(d.in()));
+                    case ImageFormat.REC_POSIX_TIMER -> timers.add(Records.PosixTimer.read(d.in()));
                     default -> throw d.error("unknown record type in a process file");
                 }
             } catch (EOFException e) {
@@ -119,7 +138,13 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
         }
         return new ProcessImage(process, creds, rlimits, List.copyOf(threads), sigacts, mm, itimers, List.copyOf(vmas),
                 List.copyOf(fds), List.copyOf(pagemaps), List.copyOf(rseqs), List.copyOf(files), List.copyOf(sigqueues),
-                List.copyOf(parentPages));
+                List.copyOf(parentPages), List.copyOf(fdStates), List.copyOf(timers));
+    }
+
+    /** The state record of anonymous-inode fd fd, or null. */
+    public Records.FdState fdState(int fd) {
+        for (Records.FdState s : fdStates) if (s.fd() == fd) return s;
+        return null;
     }
 
     private static <T> T once(MetaReader.Dec d, T old, T value) throws ImageException {

@@ -233,7 +233,10 @@ public final class Records {
 
     /** FD_TTY (version 3): the process's controlling terminal; a restart gives it the caller's terminal instead. */
     public static final int FD_REG = 1, FD_REG_DELETED = 2, FD_CHR = 3, FD_PIPE = 4, FD_UNIX = 5, FD_TTY = 6;
-    private static final String[] FD_KINDS = {"?", "file", "deleted file", "device", "pipe", "unix socket", "terminal"};
+    /** Anonymous inodes; each has a record of its own state (EVENTFD, TIMERFD, SIGNALFD, EPOLL) for its fd. */
+    public static final int FD_EVENTFD = 7, FD_TIMERFD = 8, FD_SIGNALFD = 9, FD_EPOLL = 10;
+    private static final String[] FD_KINDS = {"?", "file", "deleted file", "device", "pipe", "unix socket", "terminal",
+        "eventfd", "timerfd", "signalfd", "epoll"};
 
     public static String fdKind(int k) { return k > 0 && k < FD_KINDS.length ? FD_KINDS[k] : "kind" + k; }
 
@@ -372,6 +375,102 @@ public final class Records {
             long[] v = new long[n];
             for (int k = 0; k < n; k++) v[k] = i.readLong();
             return new ITimers(v);
+        }
+    }
+
+    /**
+     * The state of an anonymous-inode fd (FD_EVENTFD, FD_TIMERFD, FD_SIGNALFD, FD_EPOLL) of this process, as
+     * its fdinfo shows it; fd is the FD record it belongs to. Every fd of such a kind has one (fds sharing
+     * one open file description each carry the same state).
+     */
+    public sealed interface FdState permits EventFd, TimerFd, SignalFd, Epoll {
+        int fd();
+        int recordType();
+        void write(DataOutputStream o) throws IOException;
+    }
+
+    /** eventfd: its counter and whether it is an EFD_SEMAPHORE one. */
+    public record EventFd(int fd, long count, boolean semaphore) implements FdState {
+        public int recordType() { return ImageFormat.REC_EVENTFD; }
+        public void write(DataOutputStream o) throws IOException {
+            o.writeInt(fd); o.writeLong(count); o.writeBoolean(semaphore);
+        }
+        static EventFd read(DataInputStream i) throws IOException {
+            return new EventFd(i.readInt(), i.readLong(), i.readBoolean());
+        }
+    }
+
+    /**
+     * timerfd: its clock, the expirations not read yet (ticks), the timerfd_settime flags (TFD_TIMER_ABSTIME 1,
+     * TFD_TIMER_CANCEL_ON_SET 2), the time left to the next expiration (relative, as fdinfo shows it; 0 0:
+     * disarmed) and the interval.
+     */
+    public record TimerFd(int fd, int clockId, long ticks, int settimeFlags, long valueSec, long valueNsec,
+                          long intervalSec, long intervalNsec) implements FdState {
+        public int recordType() { return ImageFormat.REC_TIMERFD; }
+        public void write(DataOutputStream o) throws IOException {
+            o.writeInt(fd); o.writeInt(clockId); o.writeLong(ticks); o.writeInt(settimeFlags);
+            o.writeLong(valueSec); o.writeLong(valueNsec); o.writeLong(intervalSec); o.writeLong(intervalNsec);
+        }
+        static TimerFd read(DataInputStream i) throws IOException {
+            return new TimerFd(i.readInt(), i.readInt(), i.readLong(), i.readInt(), i.readLong(), i.readLong(), i.readLong(),
+                    i.readLong());
+        }
+    }
+
+    /** signalfd: the signals it takes (bit s-1 = signal s). */
+    public record SignalFd(int fd, long sigmask) implements FdState {
+        public int recordType() { return ImageFormat.REC_SIGNALFD; }
+        public void write(DataOutputStream o) throws IOException {
+            o.writeInt(fd); o.writeLong(sigmask);
+        }
+        static SignalFd read(DataInputStream i) throws IOException {
+            return new SignalFd(i.readInt(), i.readLong());
+        }
+    }
+
+    /**
+     * One file an epoll set watches: tfd is the fd number it was added by (an fd of this process that is
+     * still that file at the checkpoint), inode the file's, events the epoll_event mask, data its data.
+     */
+    public record EpollTarget(int tfd, long inode, int events, long data) {}
+
+    /** An epoll set: what it watches, in fdinfo order. */
+    public record Epoll(int fd, List<EpollTarget> targets) implements FdState {
+        public int recordType() { return ImageFormat.REC_EPOLL; }
+        public void write(DataOutputStream o) throws IOException {
+            o.writeInt(fd);
+            o.writeInt(targets.size());
+            for (EpollTarget t : targets) { o.writeInt(t.tfd()); o.writeLong(t.inode()); o.writeInt(t.events()); o.writeLong(t.data()); }
+        }
+        static Epoll read(DataInputStream i) throws IOException {
+            int fd = i.readInt();
+            int n = count(i);
+            List<EpollTarget> l = new ArrayList<>(n);
+            for (int k = 0; k < n; k++) l.add(new EpollTarget(i.readInt(), i.readLong(), i.readInt(), i.readLong()));
+            return new Epoll(fd, l);
+        }
+    }
+
+    /** How a POSIX timer notifies (sigev_notify): SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD_ID 4. */
+    public static final int SIGEV_SIGNAL = 0, SIGEV_NONE = 1, SIGEV_THREAD_ID = 4;
+
+    /**
+     * A POSIX timer (timer_create) of the process: its id, clock, how it notifies (sigev_notify, SIGEV_*, with the thread
+     * for SIGEV_THREAD_ID), the signal and sigev_value it sends, the time left to the next expiration
+     * (relative; 0 0: disarmed) and the interval (timer_gettime), and its overrun count (timer_getoverrun,
+     * informative: a restore cannot set it).
+     */
+    public record PosixTimer(int id, int clockId, int how, int tid, int signal, long sigval, long valueSec,
+                             long valueNsec, long intervalSec, long intervalNsec, int overrun) {
+        void write(DataOutputStream o) throws IOException {
+            o.writeInt(id); o.writeInt(clockId); o.writeInt(how); o.writeInt(tid); o.writeInt(signal); o.writeLong(sigval);
+            o.writeLong(valueSec); o.writeLong(valueNsec); o.writeLong(intervalSec); o.writeLong(intervalNsec);
+            o.writeInt(overrun);
+        }
+        static PosixTimer read(DataInputStream i) throws IOException {
+            return new PosixTimer(i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readLong(), i.readLong(),
+                    i.readLong(), i.readLong(), i.readLong(), i.readInt());
         }
     }
 

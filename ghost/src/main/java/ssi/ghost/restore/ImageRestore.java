@@ -183,9 +183,14 @@ public final class ImageRestore implements AutoCloseable {
             }
             for (Records.Fd f : proc.fds()) {
                 if (f.kind() != Records.FD_REG && f.kind() != Records.FD_REG_DELETED && f.kind() != Records.FD_CHR
-                        && f.kind() != Records.FD_PIPE && f.kind() != Records.FD_UNIX && f.kind() != Records.FD_TTY)
+                        && f.kind() != Records.FD_PIPE && f.kind() != Records.FD_UNIX && f.kind() != Records.FD_TTY
+                        && anonKind(f.kind()) == 0)
                     throw new RestoreException(EOPNOTSUPP, "not supported yet: fd " + f.fd() + " of process " + e.gpid()
                             + " is a " + Records.fdKind(f.kind()) + " (" + f.path() + ")");
+                if (anonKind(f.kind()) != 0 && !stateMatches(f.kind(), proc.fdState(f.fd())))
+                    throw new RestoreException(EINVAL, "fd " + f.fd() + " of process " + e.gpid() + " is a "
+                            + Records.fdKind(f.kind()) + " without its " + Records.fdKind(f.kind()).toUpperCase()
+                            + " record: the image is damaged");
             }
         }
     }
@@ -414,11 +419,12 @@ public final class ImageRestore implements AutoCloseable {
             else if (f.kind() == Records.FD_TTY)
                 path = stub.terminal(); // the caller's terminal, checked in prepare
             int kind = f.kind() == Records.FD_PIPE ? RestorePlan.FdPlan.PIPE : f.kind() == Records.FD_UNIX
-                    ? RestorePlan.FdPlan.UNIX : RestorePlan.FdPlan.FILE;
+                    ? RestorePlan.FdPlan.UNIX : anonKind(f.kind()) != 0 ? anonKind(f.kind()) : RestorePlan.FdPlan.FILE;
             DataFile src = data[0];
             RestorePlan.QueuedBytes q = kind == RestorePlan.FdPlan.FILE || f.dataLength() <= 0 ? null
                     : () -> src.read(f.dataOffset(), f.dataLength(), f.dataCrc(), "the bytes queued on fd " + f.fd() + " of process " + gpid);
-            fds.add(new RestorePlan.FdPlan(f.fd(), kind, path, flags, f.pos(), f.fileId(), f.inode(), f.peer(), f.aux(), q));
+            fds.add(new RestorePlan.FdPlan(f.fd(), kind, path, flags, f.pos(), f.fileId(), f.inode(), f.peer(), f.aux(), q,
+                    proc.fdState(f.fd())));
         }
         RestorePlan.SigAction[] acts = new RestorePlan.SigAction[64];
         for (Records.SigAction a : proc.sigacts().actions()) {
@@ -451,7 +457,28 @@ public final class ImageRestore implements AutoCloseable {
         return new RestorePlan(gpid, vmas, specials, Regs.of(th.regs()), th.xstate().length == 0 ? null : th.xstate(),
                 mmf, fds, proc.process().cwd(), c.umask(), acts, th.blocked(), alt, rlimits, creds,
                 proc.process().comm(), th.clearTid(), robust(th), c.noNewPrivs(), rseqOf(proc, th.tid()), others, queues,
-                proc.itimers().values());
+                proc.itimers().values(), proc.timers());
+    }
+
+    /** The plan's kind for an anonymous-inode FD kind, 0 for any other. */
+    static int anonKind(int fdKind) {
+        return switch (fdKind) {
+            case Records.FD_EVENTFD -> RestorePlan.FdPlan.EVENTFD;
+            case Records.FD_TIMERFD -> RestorePlan.FdPlan.TIMERFD;
+            case Records.FD_SIGNALFD -> RestorePlan.FdPlan.SIGNALFD;
+            case Records.FD_EPOLL -> RestorePlan.FdPlan.EPOLL;
+            default -> 0;
+        };
+    }
+
+    private static boolean stateMatches(int fdKind, Records.FdState s) {
+        return switch (fdKind) {
+            case Records.FD_EVENTFD -> s instanceof Records.EventFd;
+            case Records.FD_TIMERFD -> s instanceof Records.TimerFd;
+            case Records.FD_SIGNALFD -> s instanceof Records.SignalFd;
+            case Records.FD_EPOLL -> s instanceof Records.Epoll;
+            default -> false;
+        };
     }
 
     private static RestorePlan.Rseq rseqOf(ProcessImage proc, int tid) {

@@ -1,5 +1,6 @@
 package ssi.ghost.restore;
 
+import ssi.ghost.image.Records;
 import ssi.shim.Regs;
 
 import java.io.IOException;
@@ -40,19 +41,31 @@ import java.util.Objects;
  * @param threads     the other threads
  * @param sigqueues   queued signals with their siginfo
  * @param itimers     ITIMER_REAL, VIRTUAL, PROF as (interval sec, usec, value sec, usec) each, or null
+ * @param timers      the POSIX timers, made again with their ids (the image's own records: they say all
+ *                    timer_create and timer_settime need)
  */
 public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs regs, byte[] xstate, MmFields mm,
                           List<FdPlan> fds, String cwd, int umask, SigAction[] sigactions, long blockedMask,
                           AltStack altStack, List<Rlimit> rlimits, Creds creds, String comm, long tidAddress,
                           RobustList robustList, boolean noNewPrivs, Rseq rseq, List<ThreadPlan> threads,
-                          List<SigQueue> sigqueues, long[] itimers) {
+                          List<SigQueue> sigqueues, long[] itimers, List<Records.PosixTimer> timers) {
+    /** A process without POSIX timers. */
+    public RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs regs, byte[] xstate, MmFields mm,
+                       List<FdPlan> fds, String cwd, int umask, SigAction[] sigactions, long blockedMask,
+                       AltStack altStack, List<Rlimit> rlimits, Creds creds, String comm, long tidAddress,
+                       RobustList robustList, boolean noNewPrivs, Rseq rseq, List<ThreadPlan> threads,
+                       List<SigQueue> sigqueues, long[] itimers) {
+        this(pid, vmas, specials, regs, xstate, mm, fds, cwd, umask, sigactions, blockedMask, altStack, rlimits, creds,
+                comm, tidAddress, robustList, noNewPrivs, rseq, threads, sigqueues, itimers, List.of());
+    }
+
     /** A single-threaded process without queued signals. */
     public RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs regs, byte[] xstate, MmFields mm,
                        List<FdPlan> fds, String cwd, int umask, SigAction[] sigactions, long blockedMask,
                        AltStack altStack, List<Rlimit> rlimits, Creds creds, String comm, long tidAddress,
                        RobustList robustList, boolean noNewPrivs, Rseq rseq) {
         this(pid, vmas, specials, regs, xstate, mm, fds, cwd, umask, sigactions, blockedMask, altStack, rlimits, creds,
-                comm, tidAddress, robustList, noNewPrivs, rseq, List.of(), List.of(), null);
+                comm, tidAddress, robustList, noNewPrivs, rseq, List.of(), List.of(), null, List.of());
     }
 
     public static final int PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
@@ -76,6 +89,7 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
         rlimits = List.copyOf(rlimits);
         threads = List.copyOf(threads);
         sigqueues = List.copyOf(sigqueues);
+        timers = timers == null ? List.of() : List.copyOf(timers);
         sigactions = sigactions.clone();
         long prevEnd = 0;
         for (Vma v : vmas) {
@@ -147,15 +161,24 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
      * position; PIPE and UNIX are made with pipe2/socketpair together with their other end (object is
      * the pipe's or socket's inode, peer the socket peer's inode, aux the pipe capacity or socket type).
      * fileId names the open file description: fds with one fileId share it (0: its own). queued are the
-     * bytes to put back in the pipe, or to send to the socket from its peer (null: none).
+     * bytes to put back in the pipe, or to send to the socket from its peer (null: none). EVENTFD, TIMERFD,
+     * SIGNALFD and EPOLL are made with eventfd2, timerfd_create, signalfd4, epoll_create1 from state (the
+     * image's record of that fd: it holds exactly what those calls need); an epoll set last, once every
+     * file it watches is in place.
      */
     public record FdPlan(int fd, int kind, String path, int flags, long pos, int fileId, long object, long peer, int aux,
-                         QueuedBytes queued) {
-        public static final int FILE = 1, PIPE = 2, UNIX = 3;
+                         QueuedBytes queued, Records.FdState state) {
+        public static final int FILE = 1, PIPE = 2, UNIX = 3, EVENTFD = 4, TIMERFD = 5, SIGNALFD = 6, EPOLL = 7;
+
+        /** An fd without anonymous-inode state. */
+        public FdPlan(int fd, int kind, String path, int flags, long pos, int fileId, long object, long peer, int aux,
+                      QueuedBytes queued) {
+            this(fd, kind, path, flags, pos, fileId, object, peer, aux, queued, null);
+        }
 
         /** A file opened by path, of its own. */
         public FdPlan(int fd, String path, int flags, long pos) {
-            this(fd, FILE, path, flags, pos, 0, 0, 0, 0, null);
+            this(fd, FILE, path, flags, pos, 0, 0, 0, 0, null, null);
         }
     }
 

@@ -61,7 +61,12 @@ public final class Restorer {
             SYS_SET_TID_ADDRESS = 218, SYS_OPENAT = 257, SYS_SET_ROBUST_LIST = 273, SYS_DUP3 = 292,
             SYS_PRLIMIT64 = 302, SYS_RSEQ = 334, SYS_FCNTL = 72, SYS_SETSID = 112, SYS_SETPGID = 109,
             SYS_PIPE2 = 293, SYS_SOCKETPAIR = 53, SYS_RT_SIGQUEUEINFO = 129, SYS_RT_TGSIGQUEUEINFO = 297, SYS_SETITIMER = 38,
-            SYS_EXIT_GROUP = 231, SYS_TGKILL = 234, RLIMIT_CORE = 4;
+            SYS_EXIT_GROUP = 231, SYS_TGKILL = 234, RLIMIT_CORE = 4, SYS_IOCTL = 16, SYS_EVENTFD2 = 290,
+            SYS_TIMERFD_CREATE = 283, SYS_TIMERFD_SETTIME = 286, SYS_SIGNALFD4 = 289, SYS_EPOLL_CREATE1 = 291,
+            SYS_EPOLL_CTL = 233, SYS_TIMER_CREATE = 222, SYS_TIMER_SETTIME = 223;
+    private static final int EFD_SEMAPHORE = 1, O_NONBLOCK = 04000, EPOLL_CTL_ADD = 1, PR_TIMER_CREATE_RESTORE_IDS = 77;
+    /** _IOW('T', 0, u64): sets a timerfd's expiration count (CONFIG_CHECKPOINT_RESTORE). */
+    private static final long TFD_IOC_SET_TICKS = 0x40085400L;
     private static final long CLONE_VM = 0x100, CLONE_FS = 0x200, CLONE_FILES = 0x400, CLONE_SIGHAND = 0x800,
             CLONE_THREAD = 0x10000, CLONE_SYSVSEM = 0x40000;
     private static final int F_SETFD = 2, FD_CLOEXEC = 1, AF_UNIX = 1;
@@ -253,6 +258,42 @@ public final class Restorer {
         if (n > 0)
             log.add(pid + ": " + n + " queued signal(s) put back");
         itimers();
+        posixTimers();
+    }
+
+    /**
+     * The POSIX timers, each with its own id: timer_create while prctl(PR_TIMER_CREATE_RESTORE_IDS) is on
+     * takes the id to use from where it returns it; then timer_settime with what was left (relative).
+     * After the threads exist, since SIGEV_THREAD_ID names one.
+     */
+    private void posixTimers() throws IOException {
+        if (plan.timers().isEmpty())
+            return;
+        call("prctl(PR_TIMER_CREATE_RESTORE_IDS, ON)", SYS_PRCTL, PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0);
+        try {
+            for (ssi.ghost.image.Records.PosixTimer pt : plan.timers()) {
+                String what = "POSIX timer " + pt.id();
+                // struct sigevent (64 bytes): sigev_value, sigev_signo, sigev_notify, then the thread id
+                ByteBuffer ev = le(64).putLong(0, pt.sigval()).putInt(8, pt.signal()).putInt(12, pt.how()).putInt(16, pt.tid());
+                put(scratch, ev.array());
+                put(scratch + 64, le(4).putInt(0, pt.id()).array());
+                call("timer_create of " + what, SYS_TIMER_CREATE, pt.clockId(), scratch, scratch + 64);
+                int id = ByteBuffer.wrap(t.read(scratch + 64, 4)).order(ByteOrder.LITTLE_ENDIAN).getInt(0);
+                if (id != pt.id())
+                    throw new RestoreException(0, "restore of pid " + pid + ": timer_create gave id " + id + " for " + what);
+                long sec = pt.valueSec(), nsec = pt.valueNsec();
+                if (sec == 0 && nsec == 0 && (pt.intervalSec() != 0 || pt.intervalNsec() != 0))
+                    nsec = 1; // periodic and due now
+                if (sec != 0 || nsec != 0) {
+                    put(scratch, le(32).putLong(0, pt.intervalSec()).putLong(8, pt.intervalNsec()).putLong(16, sec)
+                            .putLong(24, nsec).array());
+                    call("timer_settime of " + what, SYS_TIMER_SETTIME, pt.id(), 0, scratch, 0);
+                }
+            }
+        } finally {
+            t.syscall(SYS_PRCTL, PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0);
+        }
+        log.add(pid + ": " + plan.timers().size() + " POSIX timer(s) made with their ids");
     }
 
     /** setitimer of ITIMER_REAL, VIRTUAL and PROF with what was left of each (0: disarmed). */
@@ -611,6 +652,7 @@ public final class Restorer {
         }
         List<RestorePlan.FdPlan> fds = new ArrayList<>(plan.fds());
         fds.sort(Comparator.comparingInt(RestorePlan.FdPlan::fd));
+        List<RestorePlan.FdPlan> epolls = new ArrayList<>();
         for (RestorePlan.FdPlan f : fds) {
             String what = "fd " + f.fd() + " (" + f.path() + ")";
             boolean cloexec = (f.flags() & O_CLOEXEC) != 0;
@@ -630,10 +672,111 @@ public final class Restorer {
             switch (f.kind()) {
                 case RestorePlan.FdPlan.PIPE -> makePipe(f, what);
                 case RestorePlan.FdPlan.UNIX -> makeSocketPair(f, what);
+                case RestorePlan.FdPlan.EVENTFD, RestorePlan.FdPlan.TIMERFD, RestorePlan.FdPlan.SIGNALFD -> makeAnon(f, what);
+                case RestorePlan.FdPlan.EPOLL -> epolls.add(f);
                 default -> openFile(f, what);
             }
         }
+        makeEpolls(epolls);
         log.add(pid + ": " + fds.size() + " fds in place");
+    }
+
+    /**
+     * eventfd2, timerfd_create + timerfd_settime (+ TFD_IOC_SET_TICKS for expirations not read yet), or
+     * signalfd4, with the fd's O_NONBLOCK and FD_CLOEXEC; the tree keeps a copy for the other holders.
+     */
+    private void makeAnon(RestorePlan.FdPlan f, String what) throws IOException {
+        int cloexec = f.flags() & O_CLOEXEC, nonblock = f.flags() & O_NONBLOCK;
+        long got;
+        switch (f.state()) {
+            case ssi.ghost.image.Records.EventFd e -> {
+                // eventfd2 takes an unsigned int; a bigger count is written through the daemon's copy below
+                boolean fits = Long.compareUnsigned(e.count(), 0xffffffffL) <= 0;
+                got = call("eventfd2 for " + what, SYS_EVENTFD2, fits ? e.count() : 0,
+                        cloexec | nonblock | (e.semaphore() ? EFD_SEMAPHORE : 0));
+                install(got, f.fd(), cloexec, what);
+                if (!fits) {
+                    madeAnon(f);
+                    int copy = tree.file(f.fileId()) != null ? tree.file(f.fileId()) : Tracee.takeFd(pid, f.fd());
+                    ssi.shim.LocalFds.writeAll(copy, le(8).putLong(0, e.count()).array());
+                    if (tree.file(f.fileId()) == null) ssi.shim.LocalFds.closeQuietly(copy);
+                    return;
+                }
+            }
+            case ssi.ghost.image.Records.TimerFd tf -> {
+                got = call("timerfd_create for " + what, SYS_TIMERFD_CREATE, tf.clockId(), cloexec | nonblock);
+                install(got, f.fd(), cloexec, what);
+                long sec = tf.valueSec(), nsec = tf.valueNsec();
+                if (sec != 0 || nsec != 0 || tf.intervalSec() != 0 || tf.intervalNsec() != 0) {
+                    if (sec == 0 && nsec == 0)
+                        nsec = 1; // a periodic timer due right now: a zero value would disarm it
+                    put(scratch, le(32).putLong(0, tf.intervalSec()).putLong(8, tf.intervalNsec()).putLong(16, sec)
+                            .putLong(24, nsec).array());
+                    call("timerfd_settime of " + what, SYS_TIMERFD_SETTIME, f.fd(), tf.settimeFlags(), scratch, 0);
+                }
+                if (tf.ticks() != 0) {
+                    put(scratch, le(8).putLong(0, tf.ticks()).array());
+                    call("ioctl(TFD_IOC_SET_TICKS) of " + what, SYS_IOCTL, f.fd(), TFD_IOC_SET_TICKS, scratch);
+                }
+            }
+            case ssi.ghost.image.Records.SignalFd sf -> {
+                put(scratch, le(8).putLong(0, sf.sigmask()).array());
+                got = call("signalfd4 for " + what, SYS_SIGNALFD4, -1, scratch, 8, cloexec | nonblock);
+                install(got, f.fd(), cloexec, what);
+            }
+            case null, default -> throw new RestoreException(22, what + " has no state to make it from");
+        }
+        madeAnon(f);
+    }
+
+    private void madeAnon(RestorePlan.FdPlan f) throws IOException {
+        if (f.fileId() != 0 && tree.file(f.fileId()) == null)
+            tree.madeFile(f.fileId(), pid, f.fd());
+    }
+
+    /**
+     * The epoll sets this process makes, once every other fd is in place: epoll_create1, then epoll_ctl
+     * ADD of each watched file by the fd number it was added by (the checkpoint made sure that number is
+     * still that file here). A set that watches another set comes after it.
+     */
+    private void makeEpolls(List<RestorePlan.FdPlan> epolls) throws IOException {
+        java.util.Set<Integer> pending = new java.util.HashSet<>();
+        for (RestorePlan.FdPlan f : epolls)
+            pending.add(f.fd());
+        List<RestorePlan.FdPlan> left = new ArrayList<>(epolls);
+        while (!left.isEmpty()) {
+            RestorePlan.FdPlan next = null;
+            for (RestorePlan.FdPlan f : left) {
+                boolean ready = ((ssi.ghost.image.Records.Epoll) f.state()).targets().stream()
+                        .noneMatch(x -> x.tfd() != f.fd() && pending.contains(x.tfd()));
+                if (ready) {
+                    next = f;
+                    break;
+                }
+            }
+            if (next == null)
+                next = left.getFirst(); // sets watching each other: the kernel refuses that loop anyway
+            left.remove(next);
+            makeEpoll(next);
+            pending.remove(next.fd());
+        }
+    }
+
+    private void makeEpoll(RestorePlan.FdPlan f) throws IOException {
+        String what = "fd " + f.fd() + " (" + f.path() + ")";
+        if (!(f.state() instanceof ssi.ghost.image.Records.Epoll ep))
+            throw new RestoreException(22, what + " has no state to make it from");
+        int cloexec = f.flags() & O_CLOEXEC;
+        long got = call("epoll_create1 for " + what, SYS_EPOLL_CREATE1, cloexec);
+        install(got, f.fd(), cloexec, what);
+        for (ssi.ghost.image.Records.EpollTarget x : ep.targets()) {
+            // struct epoll_event is packed on x86_64: u32 events, u64 data
+            put(scratch, le(12).putInt(0, x.events()).putLong(4, x.data()).array());
+            call("epoll_ctl(ADD) of fd " + x.tfd() + " to " + what, SYS_EPOLL_CTL, f.fd(), EPOLL_CTL_ADD, x.tfd(), scratch);
+        }
+        if ((f.flags() & O_NONBLOCK) != 0)
+            call("fcntl(F_SETFL) of " + what, SYS_FCNTL, f.fd(), 4 /* F_SETFL */, O_NONBLOCK);
+        madeAnon(f);
     }
 
     private void openFile(RestorePlan.FdPlan f, String what) throws IOException {
