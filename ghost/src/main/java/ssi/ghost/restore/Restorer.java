@@ -707,9 +707,18 @@ public final class Restorer {
                 got = call("timerfd_create for " + what, SYS_TIMERFD_CREATE, tf.clockId(), cloexec | nonblock);
                 install(got, f.fd(), cloexec, what);
                 long sec = tf.valueSec(), nsec = tf.valueNsec();
-                if (sec != 0 || nsec != 0 || tf.intervalSec() != 0 || tf.intervalNsec() != 0) {
-                    if (sec == 0 && nsec == 0)
-                        nsec = 1; // a periodic timer due right now: a zero value would disarm it
+                boolean periodic = tf.intervalSec() != 0 || tf.intervalNsec() != 0;
+                if (sec == 0 && nsec == 0 && periodic) {
+                    // Expired: a periodic timerfd is forwarded only when read, so fdinfo shows no time left.
+                    // With expirations counted (ticks) the next one is an interval away; without, it is due now.
+                    if (tf.ticks() != 0) {
+                        sec = tf.intervalSec();
+                        nsec = tf.intervalNsec();
+                    } else {
+                        nsec = 1; // a zero value would disarm it
+                    }
+                }
+                if (sec != 0 || nsec != 0) {
                     put(scratch, le(32).putLong(0, tf.intervalSec()).putLong(8, tf.intervalNsec()).putLong(16, sec)
                             .putLong(24, nsec).array());
                     call("timerfd_settime of " + what, SYS_TIMERFD_SETTIME, f.fd(), tf.settimeFlags(), scratch, 0);
@@ -808,7 +817,9 @@ public final class Restorer {
         boolean writeEnd = (f.flags() & O_ACCMODE) == 1;
         tree.madePipe(f, pid, r, w);
         install(writeEnd ? w : r, f.fd(), f.flags() & O_CLOEXEC, what);
-        call("close of the other end of " + what, SYS_CLOSE, writeEnd ? r : w);
+        // the other end's temporary number may have been f.fd() itself (a gap below a later fd): dup3 closed it
+        if ((writeEnd ? r : w) != f.fd())
+            call("close of the other end of " + what, SYS_CLOSE, writeEnd ? r : w);
     }
 
     /** socketpair here; the tree keeps both ends and sends the queued bytes from each peer. */
@@ -818,7 +829,8 @@ public final class Restorer {
         int a = b.getInt(0), p = b.getInt(4);
         tree.madeSocketPair(f, pid, a, p);
         install(a, f.fd(), f.flags() & O_CLOEXEC, what);
-        call("close of the peer's temporary fd of " + what, SYS_CLOSE, p);
+        if (p != f.fd()) // else dup3 closed it already
+            call("close of the peer's temporary fd of " + what, SYS_CLOSE, p);
     }
 
     // ---- mm

@@ -172,6 +172,53 @@ class ImageFormatTest {
     }
 
     @Test
+    void anonymousFdsAndPosixTimersRoundTripAndPrint() throws IOException {
+        Path d3 = tmp.resolve("img3");
+        Images.prepareDir(d3, 0);
+        List<Fd> fds = List.of(new Fd(3, FD_EVENTFD, 04002, true, 0, "anon_inode:[eventfd]", 1039, -1, -1, 0),
+                new Fd(4, FD_TIMERFD, 04002, false, 0, "anon_inode:[timerfd]", 1039, -1, -1, 0),
+                new Fd(5, FD_SIGNALFD, 04002, false, 0, "anon_inode:[signalfd]", 1039, -1, -1, 0),
+                new Fd(6, FD_EPOLL, 02, true, 0, "anon_inode:[eventpoll]", 1039, -1, -1, 0),
+                new Fd(7, FD_PIPE, 0, false, 0, "pipe:[99]", 99, -1, -1, 0));
+        ProcessImage base = image(GPID, List.of(), fds);
+        List<FdState> states = List.of(new EventFd(3, 0xfffffffffffffffeL, true),
+                new TimerFd(4, 1, 3, 0, 0, 15_759_371, 0, 20_000_000),
+                new SignalFd(5, 1L << 9),
+                new Epoll(6, List.of(new EpollTarget(3, 1039, 0x19, 0x1000), new EpollTarget(7, 99, 0x80000001, -1L))));
+        List<PosixTimer> timers = List.of(new PosixTimer(0, 1, SIGEV_SIGNAL, 0, 35, 0x4d, 0, 34_859_321, 0, 50_000_000, 5),
+                new PosixTimer(1, 0, SIGEV_NONE, 0, 0, 0, 98, 1, 0, 0, 0),
+                new PosixTimer(2, 1, SIGEV_THREAD_ID, GPID + 1, 34, 7, 1, 0, 1, 0, 0));
+        ProcessImage withAnon = new ProcessImage(base.process(), base.creds(), base.rlimits(), base.threads(), base.sigacts(),
+                base.mm(), base.itimers(), base.vmas(), base.fds(), base.pagemaps(), List.of(), List.of(), List.of(), List.of(),
+                states, timers);
+        withAnon.write(d3, 0);
+        ProcessImage back = ProcessImage.read(d3, GPID);
+        assertEquals(states, back.fdStates());
+        assertEquals(timers, back.timers());
+        assertEquals(fds, back.fds());
+        assertEquals(new SignalFd(5, 1L << 9), back.fdState(5));
+        assertNull(back.fdState(7));
+        assertEquals(List.of(), ProcessImage.read(dir, GPID).timers());
+
+        StringWriter sw = new StringWriter();
+        PrintWriter pw = new PrintWriter(sw);
+        ImagePrinter.printProcess(back, pw);
+        pw.flush();
+        String out = sw.toString();
+        assertTrue(out.contains("3 eventfd      anon_inode:[eventfd] pos 0 flags 04002 cloexec count 18446744073709551614 semaphore"), out);
+        assertTrue(out.contains("4 timerfd      anon_inode:[timerfd] pos 0 flags 04002 clock 1 left 0.015759371s interval 0.020000000s ticks 3"), out);
+        assertTrue(out.contains("5 signalfd     anon_inode:[signalfd] pos 0 flags 04002 mask SIGUSR1"), out);
+        assertTrue(out.contains("6 epoll        anon_inode:[eventpoll] pos 0 flags 02 cloexec watching fd 3 (events 19 data 1000) "
+                + "fd 7 (events 80000001 data ffffffffffffffff)"), out);
+        assertTrue(out.contains("posix timers (3):"), out);
+        assertTrue(out.contains("timer 0 clock 1 notify SIGRTMIN+1 value 4d, left 0.034859321s, interval 0.050000000s, overrun 5"), out);
+        assertTrue(out.contains("timer 1 clock 0 notify none value 0, left 98.000000001s, interval off"), out);
+        assertTrue(out.contains("timer 2 clock 1 notify SIGRTMIN+0 to thread 16391 value 7, left 1.000000000s"), out);
+        assertEquals("EPOLL", ImageFormat.recordName(ImageFormat.REC_EPOLL));
+        assertEquals("POSIX_TIMER", ImageFormat.recordName(ImageFormat.REC_POSIX_TIMER));
+    }
+
+    @Test
     void wrongVersion() throws IOException {
         Path f = dir.resolve(ImageFormat.INVENTORY);
         byte[] b = Files.readAllBytes(f);
