@@ -51,7 +51,7 @@ class RestartTest {
     private static final List<String> AS_NOBODY = List.of("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups");
 
     private TestCluster cluster;
-    private Path work, program, fgSubject, ghostObjects;
+    private Path work, program, fgSubject, ghostObjects, ghostFds;
 
     @BeforeAll
     void start() throws IOException {
@@ -67,6 +67,9 @@ class RestartTest {
         Path ltp = TestCluster.home().resolve("tests/ltp");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-pthread", "-I", ltp.toString(), "-o", ghostObjects.toString(),
                 ltp.resolve("ghost_objects.c").toString())).expectExit(0);
+        ghostFds = work.resolve("ghost_fds");
+        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-I", ltp.toString(), "-o", ghostFds.toString(),
+                ltp.resolve("ghost_fds.c").toString())).expectExit(0);
         cluster = TestCluster.create("restart");
         cluster.start(2, false);
     }
@@ -352,6 +355,47 @@ class RestartTest {
         for (String check : List.of("threads handed the counter around", "the child read the bytes in flight",
                 "the child's write reached the shared page", "the queued real-time signal is still pending",
                 "the interval timer kept firing", "the zombies are reaped with their status"))
+            assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
+        assertFalse(listed(gpid), "still listed after its exit");
+    }
+
+    /**
+     * Anonymous-inode fds and POSIX timers: an eventfd with a count and a semaphore one, a periodic timerfd,
+     * a signalfd with a queued signal, an epoll set watching them and a pipe, a periodic POSIX timer with
+     * a value and one armed far ahead (tests/ltp/ghost_fds.c checks each after the restart).
+     */
+    @Test
+    void eventfdTimerfdSignalfdEpollAndPosixTimersComeBack() {
+        Cmd.Bg bg = cluster.ssiRunBg(1, ghostFds.toString());
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.substring(6).trim());
+        Cmd.sleep(400); // every object made, the timers running
+        Path img = work.resolve("img-fds");
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
+        assertFalse(bg.out().contains("PASS"), () -> "it finished before the checkpoint: " + bg.describe());
+        String show = cluster.ssi("image", "show", img.toString()).expectExit(0).out();
+        assertTrue(show.contains("eventfd      anon_inode:[eventfd] pos 0 flags 04002 cloexec count 7 "), show);
+        assertTrue(show.contains("count 3 semaphore"), show);
+        assertTrue(Pattern.compile("(?m)timerfd +anon_inode:\\[timerfd\\] .* clock 1 .*interval 0\\.020000000s ticks \\d+")
+                .matcher(show).find(), show);
+        assertTrue(show.contains("signalfd     anon_inode:[signalfd] pos 0 flags 04002 mask SIGUSR1"), show);
+        assertTrue(Pattern.compile("(?m)epoll +anon_inode:\\[eventpoll\\] .* watching .*fd \\d+ \\(events 19 data 1000\\)")
+                .matcher(show).find(), show);
+        assertTrue(show.contains("posix timers (2):"), show);
+        assertTrue(Pattern.compile("(?m)timer \\d+ clock 1 notify SIGRTMIN\\+1 value 4d, left .*, interval 0\\.050000000s")
+                .matcher(show).find(), show);
+        assertTrue(Pattern.compile("(?m)timer \\d+ clock 0 notify none value 0, left 9\\d\\.").matcher(show).find(), show);
+
+        Cmd.Result r = cluster.ssi("restart", img.toString());
+        String ctx = "\n" + cluster.logs();
+        assertEquals(0, r.exit(), () -> r.describe() + "\n" + bg.out() + ctx);
+        String out = bg.out();
+        assertFalse(out.contains("FAIL"), () -> out + ctx);
+        for (String check : List.of("the epoll set reports the eventfd, timerfd, signalfd and pipe", "the eventfd kept its count",
+                "the semaphore eventfd gives its count", "the timerfd kept ticking", "the signalfd delivers the queued SIGUSR1",
+                "the POSIX timer kept its id and kept firing", "the SIGEV_NONE timer is still armed far ahead"))
             assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
         assertFalse(listed(gpid), "still listed after its exit");
     }
