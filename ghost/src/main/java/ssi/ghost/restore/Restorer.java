@@ -630,7 +630,8 @@ public final class Restorer {
      * The fds: a child first closes what it inherited from its parent and does not share with it at the
      * same number; then, by number, an fd is kept (inherited), installed from the daemon's copy of an
      * open file description another process of the tree made already (GIVEFD), or made here (open,
-     * pipe2, socketpair; the tree keeps a copy of what was made, the other end included).
+     * pipe2, socketpair, eventfd2, timerfd_create, signalfd4; the tree keeps a copy of what was made, the
+     * other end included); epoll sets made here come last, when every file they watch is in place.
      */
     private void openFds() throws IOException {
         java.util.Set<Integer> keep = new java.util.HashSet<>();
