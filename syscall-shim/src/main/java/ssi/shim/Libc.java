@@ -44,6 +44,9 @@ final class Libc {
         int socket(int domain, int type, int protocol);
 
         @SaveError
+        int open(String path, int flags, int mode);
+
+        @SaveError
         long send(int fd, @jnr.ffi.annotations.In byte[] buf, long len, int flags);
 
         @SaveError

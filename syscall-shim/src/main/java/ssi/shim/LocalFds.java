@@ -128,4 +128,12 @@ public final class LocalFds {
         if (Libc.c().fcntl(fd, 4 /* F_SETFL */, flags & ~(3 | O_CLOEXEC)) < 0)
             throw new ErrnoException(Libc.errno(), "F_SETFL of fd " + fd + " failed");
     }
+
+    /** open(2) in this JVM with raw flags (O_CLOEXEC added); the fd is the caller's to close. */
+    public static int open(String path, int flags) throws ErrnoException {
+        int fd = Libc.c().open(path, flags | O_CLOEXEC, 0);
+        if (fd < 0)
+            throw new ErrnoException(Libc.errno(), "open of " + path + " failed");
+        return fd;
+    }
 }
