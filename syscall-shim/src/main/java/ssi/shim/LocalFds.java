@@ -136,4 +136,14 @@ public final class LocalFds {
             throw new ErrnoException(Libc.errno(), "open of " + path + " failed");
         return fd;
     }
+
+    /** poll(2) of one fd of this JVM with events, without waiting: the revents. */
+    public static int poll(int fd, int events) throws ErrnoException {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.nativeOrder());
+        b.putInt(0, fd).putShort(4, (short) events);
+        byte[] a = b.array();
+        if (Libc.c().poll(a, 1, 0) < 0)
+            throw new ErrnoException(Libc.errno(), "poll of fd " + fd + " failed");
+        return java.nio.ByteBuffer.wrap(a).order(java.nio.ByteOrder.nativeOrder()).getShort(6) & 0xffff;
+    }
 }

@@ -64,7 +64,7 @@ public final class Restorer {
             SYS_EXIT_GROUP = 231, SYS_TGKILL = 234, RLIMIT_CORE = 4;
     private static final long CLONE_VM = 0x100, CLONE_FS = 0x200, CLONE_FILES = 0x400, CLONE_SIGHAND = 0x800,
             CLONE_THREAD = 0x10000, CLONE_SYSVSEM = 0x40000;
-    private static final int F_SETFD = 2, FD_CLOEXEC = 1, AF_UNIX = 1;
+    private static final int F_SETFD = 2, FD_CLOEXEC = 1, AF_UNIX = 1, F_DUPFD_CLOEXEC = 1030;
     private static final int SYS_POLL = 7, SYS_NANOSLEEP = 35, SYS_FUTEX = 202, SYS_CLOCK_NANOSLEEP = 230;
     private static final int PROT_RW = 3, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
             MAP_GROWSDOWN = 0x100, MAP_FIXED_NOREPLACE = 0x100000, MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
@@ -703,8 +703,19 @@ public final class Restorer {
         int r = b.getInt(0), w = b.getInt(4);
         boolean writeEnd = (f.flags() & O_ACCMODE) == 1;
         tree.madePipe(f, pid, r, w);
-        install(writeEnd ? w : r, f.fd(), f.flags() & O_CLOEXEC, what);
-        call("close of the other end of " + what, SYS_CLOSE, writeEnd ? r : w);
+        installPair(writeEnd ? w : r, writeEnd ? r : w, f, what);
+    }
+
+    /**
+     * Puts mine (a fresh temporary fd) at its number and closes other (the other end's temporary fd, a
+     * copy of which the tree keeps). other may sit on the very number mine goes to: it is moved first,
+     * else installing mine would close it and closing it would close mine.
+     */
+    private void installPair(long mine, long other, RestorePlan.FdPlan f, String what) throws IOException {
+        if (other == f.fd())
+            other = call("fcntl(F_DUPFD_CLOEXEC) of the other end of " + what, SYS_FCNTL, other, F_DUPFD_CLOEXEC, f.fd() + 1);
+        install(mine, f.fd(), f.flags() & O_CLOEXEC, what);
+        call("close of the other end of " + what, SYS_CLOSE, other);
     }
 
     /** socketpair here; the tree keeps both ends and sends the queued bytes from each peer. */
@@ -713,8 +724,7 @@ public final class Restorer {
         ByteBuffer b = ByteBuffer.wrap(t.read(scratch, 8)).order(ByteOrder.LITTLE_ENDIAN);
         int a = b.getInt(0), p = b.getInt(4);
         tree.madeSocketPair(f, pid, a, p);
-        install(a, f.fd(), f.flags() & O_CLOEXEC, what);
-        call("close of the peer's temporary fd of " + what, SYS_CLOSE, p);
+        installPair(a, p, f, what);
     }
 
     // ---- mm
