@@ -55,6 +55,10 @@ enum ssi_msg_type {
     /* struct ssi_peeksig_req; reply body: u32 count, then count x 128-byte siginfo (PTRACE_PEEKSIGINFO of
      * a stopped tracee's private queue, or its process's shared queue when shared != 0), at most 64. */
     SSI_PEEKSIGINFO = 0x0021,
+    /* struct ssi_tid_req; reply body: u64 mask. PTRACE_GETSIGMASK of a stopped tracee: its blocked mask,
+     * or the mask it returns to when it is inside sigsuspend/ppoll/pselect/epoll_pwait (the kernel's
+     * saved_sigmask), which /proc/PID/status SigBlk does not show. */
+    SSI_GETSIGMASK = 0x0022,
     SSI_LAUNCH = 0x0101,
     SSI_GO = 0x0102,
     SSI_REPLY_BIT = 0x8000,

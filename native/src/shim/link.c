@@ -355,6 +355,17 @@ static int serve_ptrace(const struct ssi_hdr *h, const uint8_t *p, size_t n)
         body_len = 4 + (size_t)c32 * 128;
         break;
     }
+    case SSI_GETSIGMASK: {
+        struct ssi_tid_req r;
+        if (n != sizeof r)
+            return -1;
+        memcpy(&r, p, sizeof r);
+        uint64_t mask = 0;
+        err = pt_get_sigmask(r.tid, &mask);
+        memcpy(body, &mask, sizeof mask);
+        body_len = sizeof mask;
+        break;
+    }
     default:
         return -1;
     }
@@ -384,7 +395,7 @@ static void dispatch(void)
         shim_notif_reply(p, n);
         return;
     case SSI_ATTACH ... SSI_INSTALL_FILTER:
-    case SSI_CLONE_INTO ... SSI_PEEKSIGINFO:
+    case SSI_CLONE_INTO ... SSI_GETSIGMASK:
         if (serve_ptrace(h, p, n) == 0)
             return;
         break;

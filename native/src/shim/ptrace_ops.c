@@ -758,3 +758,12 @@ int pt_peek_siginfo(pid_t tid, int shared, void *buf, int max, int *n_out)
     *n_out = (int)n;
     return 0;
 }
+
+int pt_get_sigmask(pid_t tid, uint64_t *mask)
+{
+    if (!find_tracee(tid))
+        return -ESRCH;
+    if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof *mask, mask) < 0)
+        return -errno;
+    return 0;
+}

@@ -39,5 +39,7 @@ int pt_clone_into(pid_t tid, pid_t new_tid, uint64_t flags, uint32_t exit_signal
 /* PTRACE_PEEKSIGINFO of a stopped tracee: up to max siginfos (128 bytes each) of its private queue, or
  * of the shared queue of its thread group; *n_out gets the count. */
 int pt_peek_siginfo(pid_t tid, int shared, void *buf, int max, int *n_out);
+/* PTRACE_GETSIGMASK: the blocked mask, or the saved one while the tracee is in sigsuspend and kin. */
+int pt_get_sigmask(pid_t tid, uint64_t *mask);
 
 #endif

@@ -44,6 +44,12 @@ final class Libc {
         int socket(int domain, int type, int protocol);
 
         @SaveError
+        int open(String path, int flags, int mode);
+
+        @SaveError
+        int poll(@jnr.ffi.annotations.In @jnr.ffi.annotations.Out byte[] fds, long nfds, int timeout);
+
+        @SaveError
         long send(int fd, @jnr.ffi.annotations.In byte[] buf, long len, int flags);
 
         @SaveError

@@ -128,4 +128,22 @@ public final class LocalFds {
         if (Libc.c().fcntl(fd, 4 /* F_SETFL */, flags & ~(3 | O_CLOEXEC)) < 0)
             throw new ErrnoException(Libc.errno(), "F_SETFL of fd " + fd + " failed");
     }
+
+    /** open(2) in this JVM with raw flags (O_CLOEXEC added); the fd is the caller's to close. */
+    public static int open(String path, int flags) throws ErrnoException {
+        int fd = Libc.c().open(path, flags | O_CLOEXEC, 0);
+        if (fd < 0)
+            throw new ErrnoException(Libc.errno(), "open of " + path + " failed");
+        return fd;
+    }
+
+    /** poll(2) of one fd of this JVM with events, without waiting: the revents. */
+    public static int poll(int fd, int events) throws ErrnoException {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.nativeOrder());
+        b.putInt(0, fd).putShort(4, (short) events);
+        byte[] a = b.array();
+        if (Libc.c().poll(a, 1, 0) < 0)
+            throw new ErrnoException(Libc.errno(), "poll of fd " + fd + " failed");
+        return java.nio.ByteBuffer.wrap(a).order(java.nio.ByteOrder.nativeOrder()).getShort(6) & 0xffff;
+    }
 }

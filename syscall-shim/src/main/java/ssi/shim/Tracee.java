@@ -75,6 +75,17 @@ public final class Tracee implements AutoCloseable {
     }
 
     /** len bytes of the process's memory at addr; any unreadable byte fails the whole read with EFAULT. */
+    /**
+     * GETSIGMASK: the thread's blocked signal mask as it will be once it runs again in user code: inside
+     * sigsuspend, ppoll, pselect or epoll_pwait that is the mask saved at the call, not the temporary
+     * one (/proc's SigBlk shows the temporary one).
+     */
+    public synchronized long getSigmask() throws IOException {
+        ByteBuffer b = call(LinkFrames.GETSIGMASK, LinkFrames.tidPayload(tid), "get the signal mask");
+        expectBody(b, 8, "GETSIGMASK");
+        return b.getLong(b.position());
+    }
+
     public synchronized byte[] read(long addr, int len) throws IOException {
         if (len < 0)
             throw new IllegalArgumentException("negative length " + len);

@@ -147,7 +147,7 @@ class IncrementalCheckpointTest {
 
         // restart from the newest image: the pages come through the whole chain
         String ctx = "\n" + cluster.logs();
-        cluster.ssi("restart", img2.toString()).expectExit(0);
+        cluster.ssi("restart", "--detach", img2.toString()).expectExit(0);
         cluster.ssi("kill", "-s", "USR2", g).expectExit(0);
         Cmd.waitUntil(BOUND, () -> Files.exists(result) && Cmd.read(result).endsWith("\n"), () -> "no result" + ctx);
         assertEquals("PASS 2\n", Cmd.read(result), () -> Cmd.read(result) + ctx);
@@ -156,7 +156,7 @@ class IncrementalCheckpointTest {
         // the middle image missing: restart and image show fail naming it, nothing starts
         Path away = work.resolve("img1.away");
         Files.move(img1, away);
-        Cmd.Result gone = cluster.ssi("restart", img2.toString());
+        Cmd.Result gone = cluster.ssi("restart", "--detach", img2.toString());
         assertEquals(1, gone.exit(), gone::describe);
         assertTrue(gone.err().contains("its parent image " + img1 + " (../img1, made "), gone::describe);
         assertTrue(gone.err().contains("is missing"), gone::describe);
@@ -167,7 +167,7 @@ class IncrementalCheckpointTest {
 
         // another image in the parent's place: "not the one it was made from", nothing starts
         Cmd.run(Cmd.env(), work, List.of("cp", "-a", img0.toString(), img1.toString())).expectExit(0);
-        Cmd.Result swapped = cluster.ssi("restart", img2.toString());
+        Cmd.Result swapped = cluster.ssi("restart", "--detach", img2.toString());
         assertEquals(1, swapped.exit(), swapped::describe);
         assertTrue(swapped.err().contains("its parent image " + img1 + " is not the one it was made from"), swapped::describe);
         assertFalse(listed(gpid), "a process was started from a swapped chain");

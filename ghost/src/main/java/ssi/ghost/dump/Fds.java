@@ -138,10 +138,13 @@ final class Fds {
     }
 
     /**
-     * Every pipe must have both its ends inside the application: bytes and EOF of a pipe to a process we
-     * do not restore cannot be reproduced. Ends is pid -> fds of that process.
+     * Every pipe end must have its other end inside the application, or closed: bytes and EOF of a pipe
+     * to a process we do not restore cannot be reproduced, but a pipe whose writer is gone (the reader
+     * gets the rest, then EOF) or whose reader is gone (a write fails with EPIPE) can. Which of the two a
+     * lone end is, poll(2) on a copy of it says: POLLHUP on a read end without writers, POLLERR on a
+     * write end without readers. Ends is pid -> fds of that process.
      */
-    static void checkPipes(Map<Integer, List<Records.Fd>> ends) throws CheckpointException {
+    static void checkPipes(Map<Integer, List<Records.Fd>> ends) throws IOException {
         Map<Long, Integer> readers = new HashMap<>(), writers = new HashMap<>();
         for (List<Records.Fd> l : ends.values()) {
             for (Records.Fd f : l) {
@@ -153,13 +156,23 @@ final class Fds {
             for (Records.Fd f : e.getValue()) {
                 if (f.kind() != Records.FD_PIPE) continue;
                 boolean write = (f.flags() & O_ACCMODE) == O_WRONLY;
-                if (!(write ? readers : writers).containsKey(f.inode())) {
+                if ((write ? readers : writers).containsKey(f.inode())) continue;
+                int copy = ssi.shim.Tracee.takeFd(e.getKey(), f.fd());
+                int revents;
+                try {
+                    revents = ssi.shim.LocalFds.poll(copy, write ? POLLOUT : POLLIN);
+                } finally {
+                    ssi.shim.LocalFds.closeQuietly(copy);
+                }
+                if ((revents & (write ? POLLERR : POLLHUP)) == 0) {
                     throw CheckpointException.unsupported("process " + e.getKey() + " fd " + f.fd() + " is the " + (write ? "write" : "read")
                             + " end of a pipe (inode " + f.inode() + ") whose other end is outside the application: not supported");
                 }
             }
         }
     }
+
+    private static final short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16;
 
     /**
      * Copies the bytes of every deleted-but-open file, and the queued bytes of pipes and sockets, into

@@ -127,11 +127,12 @@ final class SharedFds {
             for (Records.Fd f : e.getValue()) {
                 if (f.kind() == Records.FD_PIPE) {
                     if (!pipeSize.containsKey(f.inode())) {
-                        int[] r = readEnd.getOrDefault(f.inode(), new int[] {pid, f.fd()});
-                        int copy = Tracee.takeFd(r[0], r[1]);
+                        int[] r = readEnd.get(f.inode());
+                        int copy = r == null ? Tracee.takeFd(pid, f.fd()) : Tracee.takeFd(r[0], r[1]);
                         try {
                             pipeSize.put(f.inode(), LocalFds.pipeSize(copy));
-                            byte[] q = LocalFds.pipeContents(copy);
+                            // no read end: nobody can read what is queued any more (writes fail with EPIPE)
+                            byte[] q = r == null ? new byte[0] : LocalFds.pipeContents(copy);
                             if (q.length > 0) data.computeIfAbsent(pid, k -> new HashMap<>()).put(f.fd(), q);
                         } finally {
                             LocalFds.closeQuietly(copy);

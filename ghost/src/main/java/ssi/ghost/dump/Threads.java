@@ -36,7 +36,10 @@ final class Threads {
         s.call(t, "get_robust_list", SYS_GET_ROBUST_LIST, 0, s.addr + ROBUST_AT, s.addr + ROBUST_LEN_AT);
         ByteBuffer f = s.read(ROBUST_LEN_AT + 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         Map<String, String> st = ProcFs.status(fs.dir(pid).resolve("task").resolve(Integer.toString(t.tid())));
-        return new Records.ThreadRec(t.tid(), regs, xstate, ProcFs.hex(st, "SigBlk"), ProcFs.hex(st, "SigPnd"),
+        // The mask to come back with: inside sigsuspend and kin SigBlk is the temporary mask, and the
+        // restarted call would make it the one it returns to.
+        long blocked = t.getSigmask();
+        return new Records.ThreadRec(t.tid(), regs, xstate, blocked, ProcFs.hex(st, "SigPnd"),
                 altSp, altFlags, altSize, f.getLong(TIDADDR_AT), f.getLong(ROBUST_AT), f.getLong(ROBUST_LEN_AT));
     }
 }

@@ -143,7 +143,10 @@ public final class ImageRestore implements AutoCloseable {
                                  RootStub stub) throws IOException {
         long t0 = System.nanoTime();
         try (ImageRestore r = prepare(dir, callerUid, callerGid, procRoot, nodeId, stub)) {
-            List<String> log = TreeRestorer.restore(link, r.nodes, stub.take(link, r.plan().pid()));
+            // A non-root caller's files are opened with its rights, in the daemon (see RestorePlan.Opener).
+            RestorePlan.Opener opener = callerUid == 0 ? null : (path, flags) -> new AsCaller(callerUid, callerGid).run(
+                    () -> ssi.shim.LocalFds.open(path, flags));
+            List<String> log = TreeRestorer.restore(link, r.nodes, stub.take(link, r.plan().pid()), opener);
             List<int[]> caps = r.image.tree().stream().filter(e -> !e.zombie()).map(e -> new int[] {e.gpid(), e.uid(), e.ssiCaps()}).toList();
             return new Result(r.plan().pid(), (System.nanoTime() - t0) / 1000, log, caps);
         }
@@ -419,7 +422,9 @@ public final class ImageRestore implements AutoCloseable {
             else if (f.kind() == Records.FD_TTY)
                 path = stub.terminal(); // the caller's terminal, checked in prepare
             int kind = f.kind() == Records.FD_PIPE ? RestorePlan.FdPlan.PIPE : f.kind() == Records.FD_UNIX
-                    ? RestorePlan.FdPlan.UNIX : anonKind(f.kind()) != 0 ? anonKind(f.kind()) : RestorePlan.FdPlan.FILE;
+                    ? RestorePlan.FdPlan.UNIX : anonKind(f.kind()) != 0 ? anonKind(f.kind())
+                    : f.kind() == Records.FD_REG_DELETED || f.kind() == Records.FD_TTY ? RestorePlan.FdPlan.PRIVATE
+                    : RestorePlan.FdPlan.FILE;
             DataFile src = data[0];
             RestorePlan.QueuedBytes q = kind == RestorePlan.FdPlan.FILE || f.dataLength() <= 0 ? null
                     : () -> src.read(f.dataOffset(), f.dataLength(), f.dataCrc(), "the bytes queued on fd " + f.fd() + " of process " + gpid);

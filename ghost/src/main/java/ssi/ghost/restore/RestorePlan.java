@@ -168,7 +168,12 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
      */
     public record FdPlan(int fd, int kind, String path, int flags, long pos, int fileId, long object, long peer, int aux,
                          QueuedBytes queued, Records.FdState state) {
-        public static final int FILE = 1, PIPE = 2, UNIX = 3, EVENTFD = 4, TIMERFD = 5, SIGNALFD = 6, EPOLL = 7;
+        /**
+         * FILE: a file of the caller's, opened with the caller's rights when the restart has an
+         * {@link Opener}; PRIVATE: a file the restart made or checked itself (a deleted file's copy in
+         * its private directory, the caller's terminal), opened by path in the process.
+         */
+        public static final int FILE = 1, PIPE = 2, UNIX = 3, PRIVATE = 4, EVENTFD = 5, TIMERFD = 6, SIGNALFD = 7, EPOLL = 8;
 
         /** An fd without anonymous-inode state. */
         public FdPlan(int fd, int kind, String path, int flags, long pos, int fileId, long object, long peer, int aux,
@@ -180,6 +185,16 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
         public FdPlan(int fd, String path, int flags, long pos) {
             this(fd, FILE, path, flags, pos, 0, 0, 0, 0, null, null);
         }
+    }
+
+    /**
+     * Opens a file for the process with the restart caller's rights (in the daemon, with the caller's
+     * file-system identity) and returns the daemon's fd, which the restorer hands over (GIVEFD) and
+     * closes: a path swapped between the restart's checks and the open can then not make root open it.
+     */
+    @FunctionalInterface
+    public interface Opener {
+        int open(String path, int flags) throws IOException;
     }
 
     /** Bytes read on demand from the image (checksummed). */

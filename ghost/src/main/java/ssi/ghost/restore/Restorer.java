@@ -69,7 +69,7 @@ public final class Restorer {
     private static final long TFD_IOC_SET_TICKS = 0x40085400L;
     private static final long CLONE_VM = 0x100, CLONE_FS = 0x200, CLONE_FILES = 0x400, CLONE_SIGHAND = 0x800,
             CLONE_THREAD = 0x10000, CLONE_SYSVSEM = 0x40000;
-    private static final int F_SETFD = 2, FD_CLOEXEC = 1, AF_UNIX = 1;
+    private static final int F_SETFD = 2, FD_CLOEXEC = 1, AF_UNIX = 1, F_DUPFD_CLOEXEC = 1030;
     private static final int SYS_POLL = 7, SYS_NANOSLEEP = 35, SYS_FUTEX = 202, SYS_CLOCK_NANOSLEEP = 230;
     private static final int PROT_RW = 3, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
             MAP_GROWSDOWN = 0x100, MAP_FIXED_NOREPLACE = 0x100000, MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
@@ -104,6 +104,8 @@ public final class Restorer {
     /** Starts of the VMAs inherited from the parent and kept as they are (shared anonymous memory). */
     private final java.util.Set<Long> kept = new java.util.HashSet<>();
     long scratch;
+    /** "flags:path" -> the process's fd of a mapped file, while the VMAs are mapped (caller's rights). */
+    private final Map<String, Integer> mapFds = new HashMap<>();
 
     Restorer(ShimLink link, Tracee t, RestorePlan plan, Restorer parent, TreeRestorer tree) {
         this.link = link;
@@ -152,6 +154,9 @@ public final class Restorer {
         moveSpecials(stubMaps);
         for (RestorePlan.Vma v : plan.vmas())
             mapVma(v);
+        for (int fd : mapFds.values())
+            call("close of a mapped file's fd", SYS_CLOSE, fd);
+        mapFds.clear();
         log.add(pid + ": mapped " + plan.vmas().size() + " VMAs" + (kept.isEmpty() ? "" : " (" + kept.size() + " shared with the parent kept)"));
         openFds();
         call("chdir " + plan.cwd(), SYS_CHDIR, putString(plan.cwd()));
@@ -572,15 +577,28 @@ public final class Restorer {
         int flags = MAP_FIXED_NOREPLACE | (v.shared() ? MAP_SHARED : MAP_PRIVATE)
                 | (v.path() == null ? MAP_ANONYMOUS : 0) | (v.growsDown() ? MAP_GROWSDOWN : 0);
         long fd = -1;
+        boolean cached = false;
         if (v.path() != null) {
             int oflags = (v.shared() && (v.prot() & RestorePlan.PROT_WRITE) != 0 ? O_RDWR : O_RDONLY) | O_CLOEXEC;
-            fd = call("open of " + v.path() + " to map " + v, SYS_OPENAT, AT_FDCWD, putString(v.path()), oflags, 0);
+            if (tree.opener != null) {
+                // one fd per file for all its mappings, opened with the caller's rights (closed in body())
+                String key = oflags + ":" + v.path();
+                Integer have = mapFds.get(key);
+                if (have == null) {
+                    have = giveOpened(v.path(), oflags & ~O_CLOEXEC, -1);
+                    mapFds.put(key, have);
+                }
+                fd = have;
+                cached = true;
+            } else {
+                fd = call("open of " + v.path() + " to map " + v, SYS_OPENAT, AT_FDCWD, putString(v.path()), oflags, 0);
+            }
         }
         long got;
         try {
             got = t.syscall(SYS_MMAP, v.start(), v.length(), prot, flags, fd, v.path() == null ? 0 : v.offset());
         } finally {
-            if (fd >= 0)
+            if (fd >= 0 && !cached)
                 call("close of the mapped file's fd", SYS_CLOSE, fd);
         }
         checkMapped(v, got);
@@ -791,8 +809,16 @@ public final class Restorer {
 
     private void openFile(RestorePlan.FdPlan f, String what) throws IOException {
         int flags = f.flags() & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
-        long got = call("open of " + what, SYS_OPENAT, AT_FDCWD, putString(f.path()), flags, 0);
-        install(got, f.fd(), flags & O_CLOEXEC, what);
+        if (f.kind() == RestorePlan.FdPlan.FILE && tree.opener != null) {
+            int got = giveOpened(f.path(), flags & ~O_CLOEXEC, f.fd());
+            if (got != f.fd())
+                throw new RestoreException(0, what + ": the shim installed fd " + got);
+            if ((flags & O_CLOEXEC) != 0)
+                call("fcntl(F_SETFD) of " + what, SYS_FCNTL, f.fd(), F_SETFD, FD_CLOEXEC);
+        } else {
+            long got = call("open of " + what, SYS_OPENAT, AT_FDCWD, putString(f.path()), flags, 0);
+            install(got, f.fd(), flags & O_CLOEXEC, what);
+        }
         if (f.pos() != 0) {
             long pos = call("lseek of " + what, SYS_LSEEK, f.fd(), f.pos(), 0);
             if (pos != f.pos())
@@ -800,6 +826,19 @@ public final class Restorer {
         }
         if (f.fileId() != 0)
             tree.madeFile(f.fileId(), pid, f.fd());
+    }
+
+    /**
+     * The caller's file, opened by the daemon with the caller's rights (TreeRestorer.opener) and
+     * installed in the process at target (-1: the lowest free fd); returns the fd it got there.
+     */
+    private int giveOpened(String path, int flags, int target) throws IOException {
+        int dfd = tree.opener.open(path, flags);
+        try {
+            return t.giveFd(dfd, target);
+        } finally {
+            ssi.shim.LocalFds.closeQuietly(dfd);
+        }
     }
 
     /** Moves a temporary fd to its number (a no-op if it got it). */
@@ -817,10 +856,19 @@ public final class Restorer {
         int r = b.getInt(0), w = b.getInt(4);
         boolean writeEnd = (f.flags() & O_ACCMODE) == 1;
         tree.madePipe(f, pid, r, w);
-        install(writeEnd ? w : r, f.fd(), f.flags() & O_CLOEXEC, what);
-        // the other end's temporary number may have been f.fd() itself (a gap below a later fd): dup3 closed it
-        if ((writeEnd ? r : w) != f.fd())
-            call("close of the other end of " + what, SYS_CLOSE, writeEnd ? r : w);
+        installPair(writeEnd ? w : r, writeEnd ? r : w, f, what);
+    }
+
+    /**
+     * Puts mine (a fresh temporary fd) at its number and closes other (the other end's temporary fd, a
+     * copy of which the tree keeps). other may sit on the very number mine goes to: it is moved first,
+     * else installing mine would close it and closing it would close mine.
+     */
+    private void installPair(long mine, long other, RestorePlan.FdPlan f, String what) throws IOException {
+        if (other == f.fd())
+            other = call("fcntl(F_DUPFD_CLOEXEC) of the other end of " + what, SYS_FCNTL, other, F_DUPFD_CLOEXEC, f.fd() + 1);
+        install(mine, f.fd(), f.flags() & O_CLOEXEC, what);
+        call("close of the other end of " + what, SYS_CLOSE, other);
     }
 
     /** socketpair here; the tree keeps both ends and sends the queued bytes from each peer. */
@@ -829,9 +877,7 @@ public final class Restorer {
         ByteBuffer b = ByteBuffer.wrap(t.read(scratch, 8)).order(ByteOrder.LITTLE_ENDIAN);
         int a = b.getInt(0), p = b.getInt(4);
         tree.madeSocketPair(f, pid, a, p);
-        install(a, f.fd(), f.flags() & O_CLOEXEC, what);
-        if (p != f.fd()) // else dup3 closed it already
-            call("close of the peer's temporary fd of " + what, SYS_CLOSE, p);
+        installPair(a, p, f, what);
     }
 
     // ---- mm
@@ -842,7 +888,8 @@ public final class Restorer {
         // A forked child has its parent's executable already; the kernel refuses to replace an exe link
         // while the old file is still mapped (EBUSY), so an identical one is left alone.
         if (m.exePath() != null && !m.exePath().equals(currentExe()))
-            exeFd = call("open of the executable " + m.exePath(), SYS_OPENAT, AT_FDCWD, putString(m.exePath()),
+            exeFd = tree.opener != null ? giveOpened(m.exePath(), O_RDONLY, -1)
+                    : call("open of the executable " + m.exePath(), SYS_OPENAT, AT_FDCWD, putString(m.exePath()),
                     O_RDONLY | O_CLOEXEC, 0);
         try {
             byte[] auxv = m.auxv() == null ? new byte[0] : m.auxv();

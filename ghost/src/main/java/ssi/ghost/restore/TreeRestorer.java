@@ -66,6 +66,8 @@ final class TreeRestorer {
     private static final int O_ACCMODE = 3, O_WRONLY = 1, DEFAULT_PIPE = 65536;
 
     final List<String> log = new ArrayList<>();
+    /** Opens the caller's files with the caller's rights (null: the processes open them by path, root restart). */
+    RestorePlan.Opener opener;
     private final List<Node> nodes;
     private final Map<Integer, Tracee> created = new LinkedHashMap<>();
     private final List<Tracee> threads = new ArrayList<>();
@@ -111,7 +113,14 @@ final class TreeRestorer {
      * @return what was done, for logs
      */
     static List<String> restore(ShimLink link, List<Node> nodes, Tracee rootStub) throws IOException {
+        return restore(link, nodes, rootStub, null);
+    }
+
+    /** As above; files (FdPlan.FILE, mapped files, the executable) are opened through opener when it is not null. */
+    static List<String> restore(ShimLink link, List<Node> nodes, Tracee rootStub, RestorePlan.Opener opener)
+            throws IOException {
         TreeRestorer tr = new TreeRestorer(nodes);
+        tr.opener = opener;
         Node root = nodes.getFirst();
         Tracee stub = rootStub;
         if (stub == null) {
