@@ -3,8 +3,9 @@
  * for about a second and a half so that the suite's ckpt pass catches them mid-way: an eventfd with a
  * count and a semaphore eventfd, a periodic timerfd that keeps ticking (read as it goes), a signalfd
  * with a queued signal waiting in it, an epoll set watching those three and a pipe holding bytes, a
- * POSIX timer (SIGEV_SIGNAL, with a value) that keeps firing, and one (SIGEV_NONE) armed far ahead.
- * At the end each must still work, with plausible counts.
+ * POSIX timer (SIGEV_SIGNAL, with a value) that keeps firing, and one (SIGEV_NONE) armed far ahead;
+ * a child shares the eventfd and the epoll set (it closed its copy of the pipe the set watches) and
+ * adds to the count at its end. At the end each must still work, with plausible counts.
  */
 #include "tst.h"
 #include <sys/epoll.h>
@@ -61,6 +62,22 @@ int main(void)
             tst_brk("epoll_ctl: %s", strerror(errno));
     }
 
+    pid_t child = tst_fork();
+    if (child == 0) {
+        close(p[0]);
+        close(tfd);
+        tst_sleep_ms(RUN_MS - 100);
+        struct epoll_event ce[8];
+        int cn = epoll_wait(ep, ce, 8, 0), has_efd = 0;
+        for (int i = 0; i < cn; i++)
+            has_efd |= ce[i].data.u64 == 0x1000;
+        uint64_t five = 5;
+        int ok = has_efd && write(efd, &five, 8) == 8;
+        if (!ok)
+            tst_fail("child: the shared epoll set gave %d events without the eventfd (%d), or the write failed", cn, has_efd);
+        _exit(ok ? 0 : 1);
+    }
+
     struct sigaction sa = { .sa_sigaction = on_timer, .sa_flags = SA_SIGINFO | SA_RESTART };
     sigaction(SIGRTMIN + 1, &sa, NULL);
     struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN + 1, .sigev_value.sival_int = 77 };
@@ -96,8 +113,11 @@ int main(void)
     tst_check(seen == 0xf, "the epoll set reports the eventfd, timerfd, signalfd and pipe with their data",
               "%d events, seen mask %#x", n, seen);
 
+    tst_check(tst_reap_ok(child, "child"), "the child saw the shared epoll set and wrote to the shared eventfd",
+              "see the child's FAIL line");
     uint64_t c = 0;
-    tst_check(read(efd, &c, 8) == 8 && c == 7, "the eventfd kept its count", "count %llu", (unsigned long long)c);
+    tst_check(read(efd, &c, 8) == 8 && c == 12, "the eventfd kept its count, and the child's addition",
+              "count %llu", (unsigned long long)c);
     int sem = 0;
     while (read(esem, &c, 8) == 8 && c == 1)
         sem++;
