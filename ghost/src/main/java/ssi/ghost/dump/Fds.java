@@ -20,10 +20,10 @@ import java.util.Map;
  * Supported: regular files and directories by path (a deleted one with its bytes saved into the
  * image), the character devices every node has (/dev/null, zero, random, urandom), and pipes whose
  * both ends are inside the application (by inode and end), and the process's controlling terminal
- * (FD_TTY: a restart gives it the caller's terminal). Anything else (sockets, other terminals, other
- * devices, anonymous inodes other than eventfd, timerfd, signalfd and epoll (AnonFds), a pipe to the
- * outside) is refused with a message naming
- * the process, the fd and what it is. Stateless; the pipe pairing runs once over the whole tree.
+ * (FD_TTY: a restart gives it the caller's terminal), and eventfds, timerfds, signalfds and epoll sets
+ * with their state from fdinfo (AnonFds). Anything else (sockets, other terminals, other devices, other
+ * anonymous inodes, a pipe to the outside) is refused with a message naming the process, the fd and
+ * what it is. Stateless; the pipe pairing runs once over the whole tree.
  */
 final class Fds {
     private Fds() {}
