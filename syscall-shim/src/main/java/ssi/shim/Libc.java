@@ -20,6 +20,9 @@ final class Libc {
 
         @SaveError
         int close(int fd);
+
+        @SaveError
+        int open(String path, int flags);
     }
 
     private static final class Holder {
