@@ -23,6 +23,9 @@ final class Libc {
 
         @SaveError
         int open(String path, int flags);
+
+        @SaveError
+        int sync_file_range(int fd, long offset, long nbytes, int flags);
     }
 
     private static final class Holder {

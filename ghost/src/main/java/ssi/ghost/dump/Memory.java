@@ -31,7 +31,7 @@ final class Memory {
     private Memory() {}
 
     private static final int SYS_BRK = 12;
-    static final int CHUNK = 1 << 20;
+    static final int CHUNK = DataWriter.BUFFER_SIZE;
     private static final long PM_PRESENT = 1L << 63, PM_SWAPPED = 1L << 62, PM_FILE = 1L << 61;
     /** pagemap entries read at once (512 KiB of entries, 256 MiB of address space). */
     private static final int PAGEMAP_BATCH = 64 * 1024;
@@ -109,7 +109,6 @@ final class Memory {
     static List<Records.Pagemap> dumpPages(ProcFs fs, int pid, List<Vma> vmas, DataWriter pages) throws IOException {
         List<Records.Pagemap> out = new ArrayList<>();
         Path dir = fs.dir(pid);
-        ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
         try (FileChannel pagemap = FileChannel.open(dir.resolve("pagemap"), StandardOpenOption.READ);
              FileChannel mem = FileChannel.open(dir.resolve("mem"), StandardOpenOption.READ)) {
             for (Vma v : vmas) {
@@ -137,22 +136,24 @@ final class Memory {
                         boolean flush = runStart >= 0 && (!keep || (page - runStart + 1) * ImageFormat.PAGE_SIZE == CHUNK);
                         if (flush) {
                             long last = keep ? page : page - 1;
-                            runs.add(copy(mem, pid, v, runStart, (int) (last - runStart + 1), buf, pages));
+                            runs.add(copy(mem, pid, v, runStart, (int) (last - runStart + 1), pages));
                             runStart = -1;
                         }
                     }
                 }
-                if (runStart >= 0) runs.add(copy(mem, pid, v, runStart, (int) (n - runStart), buf, pages));
+                if (runStart >= 0) runs.add(copy(mem, pid, v, runStart, (int) (n - runStart), pages));
                 if (!runs.isEmpty()) out.add(new Records.Pagemap(v.start(), List.copyOf(runs)));
             }
         }
         return out;
     }
 
-    private static PageRun copy(FileChannel mem, int pid, Vma v, long first, int count, ByteBuffer buf, DataWriter pages)
+    /** One run into a buffer of the pages writer, which writes it while the next run is read. */
+    private static PageRun copy(FileChannel mem, int pid, Vma v, long first, int count, DataWriter pages)
             throws IOException {
         long addr = v.start() + first * ImageFormat.PAGE_SIZE;
-        buf.clear().limit(count * ImageFormat.PAGE_SIZE);
+        ByteBuffer buf = pages.buffer();
+        buf.limit(count * ImageFormat.PAGE_SIZE);
         while (buf.hasRemaining()) {
             int r = mem.read(buf, addr + buf.position());
             if (r <= 0) {
@@ -161,7 +162,7 @@ final class Memory {
             }
         }
         buf.flip();
-        DataWriter.Chunk c = pages.append(buf);
+        DataWriter.Chunk c = pages.appendBuffer(buf);
         return new PageRun(first, count, c.offset(), c.crc());
     }
 }
