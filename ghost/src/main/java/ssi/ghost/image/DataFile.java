@@ -82,7 +82,7 @@ public final class DataFile implements AutoCloseable {
     }
 
     private ByteBuffer verifyBuffer() {
-        if (verifyBuf == null) verifyBuf = ByteBuffer.allocateDirect(1 << 20);
+        if (verifyBuf == null) verifyBuf = DirectBuffers.take();
         return verifyBuf;
     }
 
@@ -141,6 +141,8 @@ public final class DataFile implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        DirectBuffers.give(verifyBuf);
+        verifyBuf = null;
         try {
             ch.close();
         } finally {

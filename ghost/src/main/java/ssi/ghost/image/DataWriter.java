@@ -34,7 +34,7 @@ import java.util.zip.CRC32C;
  */
 public final class DataWriter implements AutoCloseable {
     /** Capacity of the buffers of the pipelined path. */
-    public static final int BUFFER_SIZE = 1 << 20;
+    public static final int BUFFER_SIZE = DirectBuffers.SIZE;
     private static final int BUFFERS = 4;
     static final long WRITEBACK_STEP = 32L << 20;
 
@@ -105,7 +105,7 @@ public final class DataWriter implements AutoCloseable {
         ByteBuffer b = free.poll();
         if (b == null && buffersMade < BUFFERS) {
             buffersMade++;
-            b = ByteBuffer.allocateDirect(BUFFER_SIZE);
+            b = DirectBuffers.take();
         }
         if (b == null) {
             try {
@@ -208,6 +208,7 @@ public final class DataWriter implements AutoCloseable {
     public void commit(int ownerUid) throws IOException {
         drain();
         stopWriter();
+        returnBuffers();
         ch.force(true);
         ch.close();
         closeWriteback();
@@ -232,6 +233,11 @@ public final class DataWriter implements AutoCloseable {
         if (interrupted) Thread.currentThread().interrupt();
     }
 
+    /** With the writer stopped, every buffer not lost to an exception is back in free. */
+    private void returnBuffers() {
+        for (ByteBuffer b; (b = free.poll()) != null; ) DirectBuffers.give(b);
+    }
+
     private void closeWriteback() {
         if (writeback == null) return;
         try {
@@ -245,6 +251,7 @@ public final class DataWriter implements AutoCloseable {
     public void close() throws IOException {
         if (committed) return;
         stopWriter();
+        returnBuffers();
         closeWriteback();
         ch.close();
         Files.deleteIfExists(temp);

@@ -125,6 +125,29 @@ class ImageFormatTest {
         assertTrue(expect > DataWriter.WRITEBACK_STEP);
     }
 
+    /** Checkpoints one after another reuse the direct buffers instead of piling up direct memory. */
+    @Test
+    void directBuffersAreReused() throws IOException {
+        ByteBuffer a = DirectBuffers.take();
+        a.put((byte) 1);
+        DirectBuffers.give(a);
+        ByteBuffer b = DirectBuffers.take();
+        assertSame(a, b);
+        assertEquals(0, b.position());
+        assertEquals(DirectBuffers.SIZE, b.limit());
+        DirectBuffers.give(ByteBuffer.allocate(DirectBuffers.SIZE)); // a heap buffer is not kept
+        assertTrue(DirectBuffers.take().isDirect());
+        int gpid = 77778;
+        ByteBuffer used;
+        try (DataWriter w = DataWriter.create(dir, ImageFormat.pagesFile(gpid), ImageFormat.MAGIC_PAGES, gpid)) {
+            used = w.buffer();
+            used.put(filled(ImageFormat.PAGE_SIZE, 1)).flip();
+            w.appendBuffer(used);
+            w.commit(0);
+        }
+        assertSame(used, DirectBuffers.take(), "the writer's buffer went back to the spares at commit");
+    }
+
     private static byte[] filled(int len, int seed) {
         byte[] b = new byte[len];
         for (int i = 0; i < len; i++) b[i] = (byte) (i * 31 + seed * 7 + i / 4096);
