@@ -58,6 +58,9 @@ final class Libc {
         @SaveError
         int getsockopt(int fd, int level, int name, @jnr.ffi.annotations.Out int[] val,
                        @jnr.ffi.annotations.In @jnr.ffi.annotations.Out int[] len);
+
+        @SaveError
+        int sync_file_range(int fd, long offset, long nbytes, int flags);
     }
 
     private static final class Holder {

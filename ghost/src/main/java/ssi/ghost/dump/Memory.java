@@ -35,7 +35,7 @@ final class Memory {
     private Memory() {}
 
     private static final int SYS_BRK = 12;
-    static final int CHUNK = 1 << 20;
+    static final int CHUNK = DataWriter.BUFFER_SIZE;
     private static final long PM_PRESENT = 1L << 63, PM_SWAPPED = 1L << 62, PM_FILE = 1L << 61;
     /** pagemap entries read at once (512 KiB of entries, 256 MiB of address space). */
     private static final int PAGEMAP_BATCH = 64 * 1024;
@@ -156,9 +156,9 @@ final class Memory {
         List<Records.ParentPages> fromParent = new ArrayList<>();
         Map<Long, List<long[]>> scanned = new HashMap<>();
         Path dir = fs.dir(pid);
-        ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
         try (FileChannel pagemap = FileChannel.open(dir.resolve("pagemap"), StandardOpenOption.READ);
              FileChannel mem = FileChannel.open(dir.resolve("mem"), StandardOpenOption.READ)) {
+            ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK); // the Copier's batch buffer (process_vm_readv)
             Copier copier = new Copier(pid, mem, buf, pages);
             for (Vma v : vmas) {
                 if (!dumpsPages(v)) continue;
@@ -331,10 +331,18 @@ final class Memory {
         }
     }
 
+    /** One run into a buffer of the pages writer, which writes it while the next run is read. */
+    /** As below; buf (the batch buffer of a Copier) is not used: the writer's own buffers are. */
     private static PageRun copy(FileChannel mem, int pid, Vma v, long first, int count, ByteBuffer buf, DataWriter pages)
             throws IOException {
+        return copy(mem, pid, v, first, count, pages);
+    }
+
+    private static PageRun copy(FileChannel mem, int pid, Vma v, long first, int count, DataWriter pages)
+            throws IOException {
         long addr = v.start() + first * ImageFormat.PAGE_SIZE;
-        buf.clear().limit(count * ImageFormat.PAGE_SIZE);
+        ByteBuffer buf = pages.buffer();
+        buf.limit(count * ImageFormat.PAGE_SIZE);
         while (buf.hasRemaining()) {
             int r = mem.read(buf, addr + buf.position());
             if (r <= 0) {
@@ -343,7 +351,7 @@ final class Memory {
             }
         }
         buf.flip();
-        DataWriter.Chunk c = pages.append(buf);
+        DataWriter.Chunk c = pages.appendBuffer(buf);
         return new PageRun(first, count, c.offset(), c.crc());
     }
 }

@@ -369,7 +369,8 @@ public final class ImageRestore implements AutoCloseable {
         for (Records.Pagemap m : proc.pagemaps()) maps.put(m.vmaStart(), m);
         DataFile pages = null;
         if (!proc.pagemaps().isEmpty()) {
-            pages = DataFile.open(image.dir().resolve(ImageFormat.pagesFile(gpid)), ImageFormat.MAGIC_PAGES, gpid);
+            // held by a raw fd too: the shim copies the pages from it (prepare verified every run's CRC)
+            pages = DataFile.openWithFd(image.dir().resolve(ImageFormat.pagesFile(gpid)), ImageFormat.MAGIC_PAGES, gpid);
             open.add(pages);
         }
         List<RestorePlan.Vma> vmas = new ArrayList<>();
@@ -387,15 +388,7 @@ public final class ImageRestore implements AutoCloseable {
             boolean file = v.kind() == Records.VMA_FILE && !shmem;
             boolean growsDown = Arrays.asList(v.vmFlags().trim().split("\\s+")).contains("gd");
             Records.Pagemap m = maps.get(v.start());
-            DataFile src = pages;
-            RestorePlan.PageSource ps = m == null ? RestorePlan.PageSource.NONE : sink -> {
-                for (Records.PageRun run : m.runs()) {
-                    long len = (long) run.pages() * ImageFormat.PAGE_SIZE;
-                    byte[] data = src.read(run.fileOffset(), len, run.crc(), "pages " + run.firstPage() + ".."
-                            + (run.firstPage() + run.pages() - 1) + " of the VMA at 0x" + Long.toHexString(v.start()));
-                    sink.accept(v.start() + run.firstPage() * ImageFormat.PAGE_SIZE, data);
-                }
-            };
+            RestorePlan.PageSource ps = m == null ? RestorePlan.PageSource.NONE : pageSource(pages, v, m);
             if (chain != null) { // incremental: each page from the newest image of the chain that holds it
                 PageChain c = chain;
                 ps = sink -> c.forEachRun(gpid, v.start(), sink::accept);
@@ -465,6 +458,38 @@ public final class ImageRestore implements AutoCloseable {
 
     private static RestorePlan.RobustList robust(Records.ThreadRec th) {
         return th.robustHead() == 0 ? null : new RestorePlan.RobustList(th.robustHead(), th.robustLen());
+    }
+
+    /**
+     * The pages of VMA v: as runs of the pages file for the shim to copy (the checksums were verified by
+     * {@link #prepare}, before anything was created), or read and checked again through forEachRun.
+     */
+    private static RestorePlan.PageSource pageSource(DataFile src, Records.Vma v, Records.Pagemap m) {
+        List<RestorePlan.FileRun> runs = new ArrayList<>();
+        for (Records.PageRun run : m.runs())
+            runs.add(new RestorePlan.FileRun(v.start() + run.firstPage() * ImageFormat.PAGE_SIZE, run.fileOffset(),
+                    (long) run.pages() * ImageFormat.PAGE_SIZE));
+        return new RestorePlan.PageSource() {
+            @Override
+            public void forEachRun(RestorePlan.PageSink sink) throws IOException {
+                for (Records.PageRun run : m.runs()) {
+                    long len = (long) run.pages() * ImageFormat.PAGE_SIZE;
+                    byte[] data = src.read(run.fileOffset(), len, run.crc(), "pages " + run.firstPage() + ".."
+                            + (run.firstPage() + run.pages() - 1) + " of the VMA at 0x" + Long.toHexString(v.start()));
+                    sink.accept(v.start() + run.firstPage() * ImageFormat.PAGE_SIZE, data);
+                }
+            }
+
+            @Override
+            public List<RestorePlan.FileRun> fileRuns() {
+                return src.daemonFd() < 0 ? List.of() : runs;
+            }
+
+            @Override
+            public int daemonFd() {
+                return src.daemonFd();
+            }
+        };
     }
 
     /**

@@ -93,8 +93,26 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
     public interface PageSource {
         void forEachRun(PageSink sink) throws IOException;
 
+        /**
+         * The same runs as ranges of a file the daemon holds open by fd {@link #daemonFd}, whose
+         * checksums were verified before the plan was made: the restorer then has the shim copy them
+         * straight from the file (no byte through the daemon). Empty (the default) when the pages are
+         * only available through {@link #forEachRun}.
+         */
+        default List<FileRun> fileRuns() {
+            return List.of();
+        }
+
+        /** The fd of this JVM the {@link #fileRuns} lie in; -1 when there are none. */
+        default int daemonFd() {
+            return -1;
+        }
+
         PageSource NONE = sink -> { };
     }
+
+    /** A run of whole pages at addr, length bytes at fileOffset of the page source's file. */
+    public record FileRun(long addr, long fileOffset, long length) { }
 
     @FunctionalInterface
     public interface PageSink {

@@ -562,12 +562,7 @@ public final class Restorer {
         }
         checkMapped(v, got);
         if (writable) {
-            v.pages().forEachRun((addr, data) -> {
-                if (addr < v.start() || addr + data.length > v.end())
-                    throw new RestoreException(0, String.format("a page run %x+%d lies outside %s", addr,
-                            data.length, v));
-                t.write(addr, data);
-            });
+            writePages(v);
             if (prot != v.prot())
                 call("mprotect of " + v, SYS_MPROTECT, v.start(), v.length(), v.prot());
         }
@@ -599,6 +594,31 @@ public final class Restorer {
                     ? ": something is already mapped there" : ""));
         if (got != v.start())
             throw new RestoreException(0, String.format("mmap of %s returned %x", v, got));
+    }
+
+    /**
+     * The VMA's saved pages into the mapping: copied by the shim straight from the image's pages file
+     * when the plan has them there (WRITEMEM_FD), else moved through the link (WRITEMEM).
+     */
+    private void writePages(RestorePlan.Vma v) throws IOException {
+        RestorePlan.PageSource src = v.pages();
+        List<RestorePlan.FileRun> runs = src.fileRuns();
+        if (!runs.isEmpty()) {
+            for (RestorePlan.FileRun r : runs) {
+                checkInside(v, r.addr(), r.length());
+                t.writeFromFile(r.addr(), src.daemonFd(), r.fileOffset(), r.length());
+            }
+            return;
+        }
+        src.forEachRun((addr, data) -> {
+            checkInside(v, addr, data.length);
+            t.write(addr, data);
+        });
+    }
+
+    private static void checkInside(RestorePlan.Vma v, long addr, long len) throws RestoreException {
+        if (addr < v.start() || addr + len > v.end())
+            throw new RestoreException(0, String.format("a page run %x+%d lies outside %s", addr, len, v));
     }
 
     // ---- files
