@@ -61,6 +61,9 @@ final class Libc {
 
         @SaveError
         int sync_file_range(int fd, long offset, long nbytes, int flags);
+
+        @SaveError
+        long lseek(int fd, long offset, int whence);
     }
 
     private static final class Holder {

@@ -117,6 +117,23 @@ final class Memory {
     }
 
     /** Shared anonymous memory shows up as a file of the internal shmem mount. */
+    /** The pages of a shared memory VMA whose object holds data (SEEK_DATA on /proc/PID/map_files/START-END). */
+    private static void sharedPages(Path dir, Vma v, Runs runs) throws IOException {
+        Path f = dir.resolve("map_files").resolve(Long.toHexString(v.start()) + "-" + Long.toHexString(v.end()));
+        int fd = ssi.shim.LocalFds.open(f.toString(), 0);
+        List<long[]> data;
+        try {
+            data = ssi.shim.LocalFds.dataRanges(fd, v.offset(), v.offset() + (v.end() - v.start()));
+        } finally {
+            ssi.shim.LocalFds.closeQuietly(fd);
+        }
+        long page = ImageFormat.PAGE_SIZE;
+        for (long[] r : data) {
+            for (long p = (r[0] - v.offset()) / page; p < (r[1] - v.offset() + page - 1) / page; p++) runs.page(p, Runs.HERE);
+        }
+        runs.end(v.pages());
+    }
+
     private static boolean isShmemLike(Vma v) {
         return v.path().startsWith("/dev/zero") || v.path().startsWith("/memfd:") || v.path().startsWith("/SYSV");
     }
@@ -165,7 +182,11 @@ final class Memory {
                 boolean fileCounts = v.kind() != Records.VMA_FILE || isShmemLike(v);
                 List<long[]> regions = base == null ? null : base.scan(v);
                 Runs runs = new Runs(v, copier);
-                if (regions == null) {
+                if (regions == null && v.shared() && isShmemLike(v)) {
+                    // Shared memory: every page of the object that holds data, whether or not this process
+                    // has it in its page tables (a page only another process touched is still there).
+                    sharedPages(dir, v, runs);
+                } else if (regions == null) {
                     // every present page, from /proc/PID/pagemap
                     long n = v.pages();
                     ByteBuffer pm = ByteBuffer.allocate(8 * (int) Math.min(n, PAGEMAP_BATCH)).order(ByteOrder.LITTLE_ENDIAN);

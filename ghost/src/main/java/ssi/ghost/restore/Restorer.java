@@ -188,7 +188,7 @@ public final class Restorer {
      * way, so that this process finds a zombie with that status to reap. A signal death goes through
      * the signal's default action (no core file: RLIMIT_CORE 0 first).
      */
-    void forkZombie(TreeRestorer.Node z) throws IOException {
+    void forkZombie(TreeRestorer.Node z, int pgid) throws IOException {
         Tracee zt;
         try {
             zt = link.cloneInto(t, z.gpid(), 0, z.exitSignal(), scratch + 3 * RestorePlan.PAGE);
@@ -197,6 +197,8 @@ public final class Restorer {
         }
         int st = z.exitStatus(), sig = st & 0x7f;
         try {
+            // waitpid(-pgid) and waitid(P_PGID) find a zombie by its group
+            call(zt, "setpgid(0, " + pgid + ") of the zombie " + z.gpid(), SYS_SETPGID, 0, pgid);
             if (sig == 0) {
                 zt.syscall(SYS_EXIT_GROUP, (st >> 8) & 0xff);
                 throw new RestoreException(0, "the zombie " + z.gpid() + " did not exit");
@@ -713,6 +715,9 @@ public final class Restorer {
         if (tmp != fd) {
             call("dup3 for " + what, SYS_DUP3, tmp, fd, cloexec);
             call("close of the temporary fd for " + what, SYS_CLOSE, tmp);
+        } else {
+            // made right at its number (pipe2 and socketpair make their fds close-on-exec): its own flag
+            call("fcntl(F_SETFD) for " + what, SYS_FCNTL, fd, F_SETFD, cloexec != 0 ? FD_CLOEXEC : 0);
         }
     }
 

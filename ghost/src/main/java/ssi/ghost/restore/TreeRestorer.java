@@ -70,6 +70,7 @@ final class TreeRestorer {
     RestorePlan.Opener opener;
     private final List<Node> nodes;
     private final Map<Integer, Tracee> created = new LinkedHashMap<>();
+    private final List<Node> zombies = new ArrayList<>();
     private final List<Tracee> threads = new ArrayList<>();
     /** fileId -> the daemon's copy of that open file description. */
     private final Map<Integer, Integer> files = new HashMap<>();
@@ -137,6 +138,7 @@ final class TreeRestorer {
             Restorer r = new Restorer(link, stub, root.plan(), null, tr);
             tr.build(r, root, all);
             tr.groups(all);
+            tr.zombies(all);
             for (Restorer x : all.values()) {
                 last = x;
                 x.credsAndMasks();
@@ -171,7 +173,7 @@ final class TreeRestorer {
         for (Node c : nodes) {
             if (c.ppid() == node.plan().pid() && c != nodes.getFirst()) {
                 if (c.zombie()) {
-                    r.forkZombie(c);
+                    zombies.add(c); // made once the process groups exist, so it ends in its own
                     continue;
                 }
                 Restorer cr = r.fork(c);
@@ -186,6 +188,20 @@ final class TreeRestorer {
      * then members join. A group whose leader is not in the image (the caller's job, typically) is the
      * root's group now.
      */
+    /**
+     * The zombies, in tree order, each forked by its parent, put in its process group (its own, one of
+     * the tree, or the root's for a group outside the image) and made to end.
+     */
+    private void zombies(Map<Integer, Restorer> all) throws IOException {
+        int rootGroup = pgidOf(nodes.getFirst().plan().pid());
+        java.util.Set<Integer> made = new java.util.HashSet<>();
+        for (Node z : zombies) {
+            int target = z.pgid() == z.gpid() || all.containsKey(z.pgid()) || made.contains(z.pgid()) ? z.pgid() : rootGroup;
+            all.get(z.ppid()).forkZombie(z, target);
+            made.add(z.gpid());
+        }
+    }
+
     private void groups(Map<Integer, Restorer> all) throws IOException {
         Node root = nodes.getFirst();
         int rootGroup = pgidOf(root.plan().pid());
