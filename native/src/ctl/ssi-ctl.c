@@ -460,6 +460,9 @@ int main(int argc, char **argv)
         put_utf(&req, dir);
         uint8_t s = (uint8_t)stop;
         put(&req, &s, 1);
+        uint8_t incremental = 0; /* --incremental and --parent are the Java command's (delegated) */
+        put(&req, &incremental, 1);
+        put_utf(&req, "");
         nothing = "nothing was written";
     } else {
         if (!*positional || !plain_ascii(positional))
@@ -536,7 +539,9 @@ int main(int argc, char **argv)
         int64_t freeze = (int64_t)get_be(&in, 8);
         int32_t procs = (int32_t)get_be(&in, 4);
         int64_t bytes = (int64_t)get_be(&in, 8);
-        if (!in.bad && in.at == in.len && freeze >= 0 && bytes >= 0) {
+        char *parent = get_utf(&in);   /* "" for a full image */
+        (void)get_be(&in, 8);          /* bytes in the parent: none for a full image */
+        if (!in.bad && in.at == in.len && freeze >= 0 && bytes >= 0 && parent && !*parent) {
             /* String.format("%.1f") rounds half up, Math.round too: in integers, exactly */
             int64_t tenths = (bytes * 10 + 524288) / 1048576;
             printf("checkpoint of %d (%d process%s, %lld.%lld MiB) written to %s; frozen %lld ms%s\n", gpid,
