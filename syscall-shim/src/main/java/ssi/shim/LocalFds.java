@@ -170,4 +170,10 @@ public final class LocalFds {
         }
         return out;
     }
+
+    /** kill(pid, sig) from this JVM (pid in its pid namespace). */
+    public static void signal(int pid, int sig) throws ErrnoException {
+        if (Libc.c().syscall(62 /* kill */, pid, sig, 0) < 0)
+            throw new ErrnoException(Libc.errno(), "kill(" + pid + ", " + sig + ") failed");
+    }
 }

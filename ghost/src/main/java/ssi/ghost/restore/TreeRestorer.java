@@ -46,13 +46,17 @@ final class TreeRestorer {
      * One process: its plan, its parent's pid (0 for the root), process group, session, exit signal; a
      * zombie has no plan and its wait status (else -1).
      */
-    record Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, int gpid, int exitStatus) {
+    record Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, int gpid, int exitStatus, boolean stopped) {
         Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal) {
-            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1);
+            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1, false);
+        }
+
+        Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, boolean stopped) {
+            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1, stopped);
         }
 
         static Node zombie(int gpid, int ppid, int pgid, int sid, int exitSignal, int exitStatus) {
-            return new Node(null, ppid, pgid, sid, exitSignal, gpid, exitStatus);
+            return new Node(null, ppid, pgid, sid, exitSignal, gpid, exitStatus, false);
         }
 
         boolean zombie() {
@@ -160,6 +164,11 @@ final class TreeRestorer {
         java.util.Collections.reverse(mains);
         order.addAll(mains);
         for (Tracee t : order) t.close();
+        // A process job control had stopped is stopped again (its parent sees a new stop, with WUNTRACED).
+        // Not the root: a stopped application restarts running, as the restart is its new start.
+        for (Node n : nodes) {
+            if (n.stopped() && n != root && !n.zombie()) LocalFds.signal(n.gpid(), 19 /* SIGSTOP */);
+        }
         tr.log.add("detached: " + all.size() + " process(es), " + (tr.threads.size() + all.size()) + " thread(s) run");
         return List.copyOf(tr.log);
     }
