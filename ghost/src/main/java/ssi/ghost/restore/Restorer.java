@@ -188,17 +188,24 @@ public final class Restorer {
      * way, so that this process finds a zombie with that status to reap. A signal death goes through
      * the signal's default action (no core file: RLIMIT_CORE 0 first).
      */
-    void forkZombie(TreeRestorer.Node z, int pgid) throws IOException {
+    /** The first half of a zombie: forked from this process and put in its process group, still alive. */
+    Tracee forkZombie(TreeRestorer.Node z, int pgid) throws IOException {
         Tracee zt;
         try {
             zt = link.cloneInto(t, z.gpid(), 0, z.exitSignal(), scratch + 3 * RestorePlan.PAGE);
         } catch (ssi.shim.ErrnoException e) {
             throw new RestoreException(e);
         }
+        tree.created(z.gpid(), zt); // killed with the rest if the restore fails before it ends
+        // waitpid(-pgid) and waitid(P_PGID) find a zombie by its group
+        call(zt, "setpgid(0, " + pgid + ") of the zombie " + z.gpid(), SYS_SETPGID, 0, pgid);
+        return zt;
+    }
+
+    /** The second half: the zombie ends the way it did (exit code, or its signal's default action). */
+    void endZombie(TreeRestorer.Node z, Tracee zt) throws IOException {
         int st = z.exitStatus(), sig = st & 0x7f;
         try {
-            // waitpid(-pgid) and waitid(P_PGID) find a zombie by its group
-            call(zt, "setpgid(0, " + pgid + ") of the zombie " + z.gpid(), SYS_SETPGID, 0, pgid);
             if (sig == 0) {
                 zt.syscall(SYS_EXIT_GROUP, (st >> 8) & 0xff);
                 throw new RestoreException(0, "the zombie " + z.gpid() + " did not exit");
@@ -219,6 +226,7 @@ public final class Restorer {
         } catch (ssi.shim.ErrnoException e) {
             if (e.errno() != 3) throw new RestoreException(e); // ESRCH: it ended, as it should
         }
+        tree.forget(z.gpid());
         log.add(pid + ": zombie " + z.gpid() + " made (" + (sig == 0 ? "exit " + ((st >> 8) & 0xff) : sigName(sig)) + ")");
     }
 

@@ -142,7 +142,6 @@ final class TreeRestorer {
             Restorer r = new Restorer(link, stub, root.plan(), null, tr);
             tr.build(r, root, all);
             tr.groups(all);
-            tr.zombies(all);
             for (Restorer x : all.values()) {
                 last = x;
                 x.credsAndMasks();
@@ -193,24 +192,11 @@ final class TreeRestorer {
     }
 
     /**
-     * Process groups: every child sits in its parent's group after the fork; leaders make their group,
-     * then members join. A group whose leader is not in the image (the caller's job, typically) is the
-     * root's group now.
+     * Process groups: every child sits in its parent's group after the fork. Live leaders make their
+     * group; then the zombies are forked (leaders of their own group first) and put in their group; then
+     * live members join theirs (a zombie may lead it); then the zombies end. A group whose leader is not
+     * in the image (the caller's job, typically) is the root's group now.
      */
-    /**
-     * The zombies, in tree order, each forked by its parent, put in its process group (its own, one of
-     * the tree, or the root's for a group outside the image) and made to end.
-     */
-    private void zombies(Map<Integer, Restorer> all) throws IOException {
-        int rootGroup = pgidOf(nodes.getFirst().plan().pid());
-        java.util.Set<Integer> made = new java.util.HashSet<>();
-        for (Node z : zombies) {
-            int target = z.pgid() == z.gpid() || all.containsKey(z.pgid()) || made.contains(z.pgid()) ? z.pgid() : rootGroup;
-            all.get(z.ppid()).forkZombie(z, target);
-            made.add(z.gpid());
-        }
-    }
-
     private void groups(Map<Integer, Restorer> all) throws IOException {
         Node root = nodes.getFirst();
         int rootGroup = pgidOf(root.plan().pid());
@@ -219,12 +205,23 @@ final class TreeRestorer {
             if (n == root || n.zombie() || n.sid() == pid) continue;
             if (n.pgid() == pid) all.get(pid).setPgid(pid);
         }
+        List<Node> order = new ArrayList<>();
+        for (Node z : zombies) if (z.pgid() == z.gpid()) order.add(z);
+        for (Node z : zombies) if (z.pgid() != z.gpid()) order.add(z);
+        java.util.Set<Integer> zombieLeaders = new java.util.HashSet<>();
+        Map<Node, Tracee> stubs = new LinkedHashMap<>();
+        for (Node z : order) {
+            int target = z.pgid() == z.gpid() || all.containsKey(z.pgid()) || zombieLeaders.contains(z.pgid()) ? z.pgid() : rootGroup;
+            stubs.put(z, all.get(z.ppid()).forkZombie(z, target));
+            if (z.pgid() == z.gpid()) zombieLeaders.add(z.gpid());
+        }
         for (Node n : nodes) {
             int pid = n.gpid();
             if (n == root || n.zombie() || n.sid() == pid || n.pgid() == pid) continue;
-            int target = all.containsKey(n.pgid()) ? n.pgid() : rootGroup;
+            int target = all.containsKey(n.pgid()) || zombieLeaders.contains(n.pgid()) ? n.pgid() : rootGroup;
             all.get(pid).setPgid(target);
         }
+        for (var e : stubs.entrySet()) all.get(e.getKey().ppid()).endZombie(e.getKey(), e.getValue());
     }
 
     /** The process group pid is in now (the root's: its stub's own, or the foreground restart's job). */
@@ -236,6 +233,11 @@ final class TreeRestorer {
 
     void created(int pid, Tracee t) {
         created.put(pid, t);
+    }
+
+    /** A zombie that ended: nothing to let go or kill any more. */
+    void forget(int pid) {
+        created.remove(pid);
     }
 
     void createdThread(Tracee t) {
