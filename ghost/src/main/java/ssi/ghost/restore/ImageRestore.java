@@ -28,14 +28,11 @@ import java.util.Map;
 /**
  * The bridge from a checkpoint image (ssi.ghost.image) to a {@link RestorePlan}, and the checks a
  * restart makes before anything is created: the image is read and every page and file data chunk
- * verified (as the caller, when the caller is not root), the application is one single-threaded
- * process, every file it maps or has open is still the one the checkpoint saw (same inode), a non-root
- * caller owns the image and may open each of those files, and the gpid is free on this node. Only then
- * {@link #restart} spawns the stub and lets {@link Restorer} rebuild the process.
- *
- * <p>Not carried (the image does not record them, or the restorer does not set them yet, see
- * docs/IMAGE-FORMAT.md): the set_tid_address pointer, the robust futex list, pending signals, interval
- * timers, process group and session.
+ * verified (as the caller, when the caller is not root), the application is a tree of what the
+ * restorer rebuilds ({@link #checkShape}), every file it maps or has open is still the one the
+ * checkpoint saw (same inode, size and mtime), a non-root caller owns the image and may open each of
+ * those files, and every gpid and tid is free on this node. Only then {@link #restart} takes the stub
+ * and lets {@link TreeRestorer} rebuild the tree.
  *
  * <p>Owned by one thread (a platform thread: the fs identity switch is per thread); close it after the
  * restore, which closes the data files and removes the private copies of deleted files.

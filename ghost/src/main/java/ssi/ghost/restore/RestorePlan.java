@@ -7,14 +7,13 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * Everything {@link Restorer} needs to rebuild one single-threaded process, independent of how it was
- * captured (a later step maps the checkpoint image onto it). Addresses are the process's own; all
+ * Everything {@link Restorer} needs to rebuild one process of a tree (its threads included),
+ * independent of how it was captured ({@link ImageRestore} maps the checkpoint image onto it; the tree
+ * around it, groups and sessions, is {@link TreeRestorer}'s). Addresses are the process's own; all
  * values are x86_64 Linux ones. Immutable apart from what the page sources produce.
  *
- * <p>Not covered yet (the restore refuses nothing of this, it simply does not carry it): other threads,
- * children, pipes, sockets, pending signals, timers, seccomp filters (the restored process runs without
- * the node's filter), capabilities other than what the uid change implies, process group and session
- * (the restored process leads a session and group of its own: the stub called setsid), personality, scheduling attributes.
+ * <p>Not carried: personality, scheduling attributes, POSIX timers and the fd kinds the checkpoint
+ * refuses.
  *
  * @param pid         the pid to restore at (the node must have it free)
  * @param vmas        the memory map, in address order, without the kernel's special mappings

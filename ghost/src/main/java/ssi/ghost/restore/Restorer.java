@@ -19,27 +19,29 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Rebuilds a single-threaded process from a {@link RestorePlan} in a restore stub (link request
- * SPAWN_STUB, docs/ARCHITECTURE.md): the shim starts the stub with the plan's pid, and everything else
- * is injected syscalls (Tracee.syscall) and memory writes (Tracee.write) over the link:
+ * Rebuilds one process of a tree from its {@link RestorePlan}, in a restore stub (the root: link request
+ * SPAWN_STUB, or the foreground restart's stub) or in a copy of its restored parent (a child: CLONE_INTO);
+ * {@link TreeRestorer} calls the steps in order for the whole tree. Everything is injected syscalls
+ * (Tracee.syscall) and memory writes over the link:
  *
  * <ol>
- * <li>a scratch area at an address neither the stub nor the plan uses (paths, structs for syscalls);
- * <li>munmap of every mapping of the stub but its vDSO/vvar (and [vsyscall], which cannot move);
- * <li>mremap of the stub's vDSO/vvar pages onto the plan's addresses (the kernel is the same on every
- *     node, so the contents match); those whose destination overlaps where one of them is now go
- *     through a free area first;
- * <li>every VMA mapped at its address with MAP_FIXED_NOREPLACE (files opened in the process, mapped,
- *     closed), its pages written, then mprotect to the final protection;
- * <li>fds reopened at their numbers with their flags and offsets, cwd, umask;
- * <li>prctl(PR_SET_MM, PR_SET_MM_MAP) with the mm fields, auxv and exe; the thread name;
- * <li>signal dispositions (all 64: the stub's are the shim's), alternate stack, rlimits, tid address,
- *     robust futex list, rseq area (the shim removed the stub's own when it made it), no_new_privs,
- *     blocked mask;
- * <li>credentials (groups, gids, uids), so the steps before keep the stub's privilege;
- * <li>the node's seccomp filter and no_new_privs (link request INSTALL_FILTER), as a program ssi-run
- *     launches has them; no syscall the filter traps may be injected after it;
- * <li>munmap of the scratch area, XSAVE state and registers, detach.
+ * <li>{@link #body}: a scratch area at an address neither the stub nor the plan uses (paths, structs
+ *     for syscalls); the root blocks every signal; a child that led a session calls setsid; munmap of
+ *     every mapping but the vDSO/vvar (and [vsyscall], which cannot move) and, in a child, the shared
+ *     memory it shares with its parent at the same place; mremap of the vDSO/vvar onto the plan's
+ *     addresses (the kernel is the same on every node); every VMA mapped with MAP_FIXED_NOREPLACE (files
+ *     opened in the process, or by the daemon with the caller's rights for a non-root restart), its
+ *     pages written, mprotect to the final protection; the fds (kept, installed from the tree's copy, or
+ *     made: open, pipe2, socketpair) with their flags and offsets; cwd, umask; prctl(PR_SET_MM_MAP) with
+ *     the mm fields, auxv and exe; the name; the 64 dispositions and the alternate stack; rlimits;
+ * <li>{@link #filter} (the root): the node's seccomp filter (INSTALL_FILTER), which the processes forked
+ *     after inherit; only syscalls the filter lets through or the shim answers itself (signals to the
+ *     node's own pids) may be injected after it;
+ * <li>{@link #fork} of each child, {@link #forkZombie}/{@link #endZombie} of each zombie;
+ * <li>{@link #threadsAndSignals}: tid address, robust list and rseq of the main thread, the other threads
+ *     (CLONE_INTO with CLONE_THREAD) with theirs, the queued signals, the interval timers;
+ * <li>{@link #setPgid}; {@link #credsAndMasks}: credentials of every thread (they are per thread), then
+ *     each thread's mask; {@link #registers}: munmap of the scratch area, XSAVE state and registers.
  * </ol>
  *
  * <p>A thread captured inside an interrupted syscall resumes as the kernel would resume it after a
@@ -50,9 +52,7 @@ import java.util.Map;
  * clock_nanosleep, poll, futex) are restarted from the start with their original arguments, which are
  * still in the registers (a relative timeout then runs in full again); any other call returns -EINTR.
  *
- * <p>Only single-threaded processes whose fds are files reachable by path (regular files, /dev/null,
- * /dev/zero, /dev/urandom...). Threads, children, pipes, sockets: later. Not thread-safe: one restore per
- * instance and thread; the methods block on the link.
+ * <p>Not thread-safe: one restore per instance and thread; the methods block on the link.
  */
 public final class Restorer {
     private static final int SYS_CLOSE = 3, SYS_LSEEK = 8, SYS_MMAP = 9, SYS_MPROTECT = 10, SYS_MUNMAP = 11,
