@@ -289,6 +289,12 @@ class RestartTest {
         assertTrue(after.startsWith((stoppedAt + 1) + "\n"), () -> "continued with " + after + ctx);
         Cmd.run(Cmd.env(), work, List.of("kill", "-USR1", Long.toString(host))).expectExit(0);
         Cmd.waitUntil(BOUND, () -> Cmd.read(data).substring((int) sizeAtStop).contains("usr1 "), () -> "no usr1 line:\n" + Cmd.read(data) + ctx);
+        // `ssi kill` reaches it where it lives now: through its birth node 1 (which node 2 told where it
+        // went, and which forwards), and through node 2 itself
+        cluster.ssi("--node=1", "kill", "-s", "USR1", Integer.toString(gpid)).expectExit(0);
+        Cmd.waitUntil(BOUND, () -> usr1Lines(data, sizeAtStop) >= 2, () -> "kill through node 1 did not arrive:\n" + Cmd.read(data) + ctx);
+        cluster.ssi("--node=2", "kill", "-s", "USR1", Integer.toString(gpid)).expectExit(0);
+        Cmd.waitUntil(BOUND, () -> usr1Lines(data, sizeAtStop) >= 3, () -> "kill through node 2 did not arrive:\n" + Cmd.read(data) + ctx);
         // node 2 refuses a second restart of the same gpid
         Cmd.Result twice = cluster.ssi("restart", img.toString(), "--node", "2");
         assertEquals(REFUSED, twice.exit(), twice::describe);
@@ -298,6 +304,10 @@ class RestartTest {
         assertTrue(Cmd.read(result).startsWith("PASS "), () -> Cmd.read(result) + ctx);
         Cmd.waitUntil(BOUND, () -> hostPidOf(gpid, data.toString()) < 0, () -> "it did not exit" + ctx);
         counts(data, ctx);
+    }
+
+    private static long usr1Lines(Path data, long from) {
+        return Cmd.read(data).substring((int) from).lines().filter(l -> l.startsWith("usr1 ")).count();
     }
 
     /** fg-subject ITERATIONS under ssi-run, checkpointed with --stop after a few iterations: its gpid and image. */
