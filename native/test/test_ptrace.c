@@ -692,6 +692,61 @@ static void test_give_fd(void)
     close(rep);
 }
 
+/* WRITEMEM_FD's copy: a file range lands in the tracee byte for byte, from an unaligned offset and into a
+ * read-only page; a range past the end of the file, a non-file and an unmapped address fail. */
+static unsigned char fdcopy_buf[300 * 1024];
+
+static void test_writemem_fd(void)
+{
+    static unsigned char data[280 * 1024], back[sizeof data];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 7 + i / 4096 + 3);
+    char path[] = "/tmp/ssi-test-writemem-fd-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        exit(2);
+    unlink(path);
+    write_all(fd, data, sizeof data);
+
+    int rep;
+    loaded_flag = 0;
+    pid_t pid = spawn(usr1_child, NULL, &rep);
+    check(wait_flag(pid, &loaded_flag) == 0, "copy child started");
+    int rc = pt_attach(pid);
+    check(rc == 0, "attach copy child (rc %d)", rc);
+
+    const size_t off = 4096 + 123, len = 200 * 1024 + 5;
+    rc = pt_writemem_fd(pid, (uint64_t)(uintptr_t)fdcopy_buf + 9, fd, off, len);
+    memset(back, 0, sizeof back);
+    check(rc == 0 && pt_readmem(pid, (uint64_t)(uintptr_t)fdcopy_buf + 9, back, len) == 0
+          && memcmp(back, data + off, len) == 0, "writemem_fd copies an unaligned file range exactly (rc %d)", rc);
+    check(pt_readmem(pid, (uint64_t)(uintptr_t)fdcopy_buf + 9 + len, back, 16) == 0
+          && memcmp(back, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16) == 0, "nothing written past the range");
+    rc = pt_writemem_fd(pid, (uint64_t)(uintptr_t)ro_page + 10, fd, 0, 100);
+    check(rc == 0 && pt_readmem(pid, (uint64_t)(uintptr_t)ro_page + 10, back, 100) == 0
+          && memcmp(back, data, 100) == 0 && ro_page[10] == 'R', "writemem_fd into a read-only page of the child only (rc %d)", rc);
+    rc = pt_writemem_fd(pid, (uint64_t)(uintptr_t)fdcopy_buf, fd, sizeof data - 10, 100);
+    check(rc == -EINVAL, "a range past the end of the file is -EINVAL (rc %d)", rc);
+    rc = pt_writemem_fd(pid, (uint64_t)(uintptr_t)fdcopy_buf, fd, (uint64_t)-4096, 8192);
+    check(rc == -EINVAL, "an offset that wraps is -EINVAL (rc %d)", rc);
+    rc = pt_writemem_fd(pid, 16, fd, 0, 100);
+    check(rc == -EFAULT, "writemem_fd to an unmapped address is -EFAULT (rc %d)", rc);
+    int p[2];
+    if (pipe(p) < 0)
+        exit(2);
+    rc = pt_writemem_fd(pid, (uint64_t)(uintptr_t)fdcopy_buf, p[0], 0, 1);
+    check(rc == -EINVAL, "writemem_fd from a pipe is -EINVAL (rc %d)", rc);
+    close(p[0]);
+    close(p[1]);
+
+    rc = pt_detach(pid);
+    check(rc == 0, "detach copy child (rc %d)", rc);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(fd);
+    close(rep);
+}
+
 /* A signal that arrives while we hold the tracee must not run its handler mid-injection, and must not
  * be lost either. */
 static void test_signal_during_injection(void)
@@ -776,6 +831,7 @@ int main(void)
     test_threads();
     test_no_vdso();
     test_give_fd();
+    test_writemem_fd();
     test_signal_during_injection();
     test_dead_tracees();
 

@@ -47,6 +47,13 @@ enum ssi_msg_type {
      * (its traps then fail with ENOSYS): the caller should kill the tracee. Refused with EBUSY when the
      * tracee already runs under a seccomp filter, ESRCH when it is not traced by the shim. */
     SSI_INSTALL_FILTER = 0x001C,
+    /* struct ssi_memfd_req; no reply body. Copies len bytes at offset of the daemon's fd daemon_fd (a
+     * regular file, taken with pidfd_getfd) to addr in pid, without the bytes crossing the link: the
+     * shim maps that part of the file and process_vm_writev's it (/proc/pid/mem for read-only pages,
+     * like WRITEMEM). len is at most SSI_WRITEMEM_FD_MAX (the shim serves one request at a time, so
+     * one request must stay short); a range past the end of the file is EINVAL, an unwritable address
+     * EFAULT. */
+    SSI_WRITEMEM_FD = 0x001D,
     /* struct ssi_clone_req; reply body: i32 tid. The shim injects clone3(flags, exit_signal, set_tid =
      * {new_tid}) into the stopped tracee `tid` with PTRACE_O_TRACEFORK/TRACECLONE set for that one call,
      * so the new process (flags without CLONE_THREAD) or thread (with it) starts traced by the shim and
@@ -93,6 +100,8 @@ struct ssi_setregs_req { int32_t tid; uint32_t pad; struct user_regs_struct regs
 struct ssi_xstate_req { int32_t tid; uint32_t len; /* then u8 xsave[len] */ } __attribute__((packed));
 struct ssi_mem_req { int32_t pid; uint32_t len; uint64_t addr; /* WRITEMEM: then u8 data[len] */ } __attribute__((packed));
 struct ssi_inject_req { int32_t tid; int32_t nr; uint64_t args[6]; } __attribute__((packed));
+struct ssi_memfd_req { int32_t pid; int32_t daemon_fd; uint64_t offset; uint64_t len; uint64_t addr; } __attribute__((packed));
+#define SSI_WRITEMEM_FD_MAX (64u << 20)
 struct ssi_givefd_req { int32_t tid; int32_t daemon_fd; int32_t target_fd; } __attribute__((packed));
 /* PTRACE_GET_RSEQ_CONFIGURATION: the thread's rseq area (pointer 0: none registered). */
 struct ssi_clone_req { int32_t tid, new_tid; uint64_t flags; uint32_t exit_signal, pad; uint64_t scratch; } __attribute__((packed));

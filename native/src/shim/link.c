@@ -299,6 +299,24 @@ static int serve_ptrace(const struct ssi_hdr *h, const uint8_t *p, size_t n)
         body_len = sizeof fd32;
         break;
     }
+    case SSI_WRITEMEM_FD: {
+        struct ssi_memfd_req r;
+        if (n != sizeof r)
+            return -1;
+        memcpy(&r, p, sizeof r);
+        if (r.len > SSI_WRITEMEM_FD_MAX) {
+            err = -EINVAL;
+            break;
+        }
+        int local = pidfd_getfd(daemon_pidfd, r.daemon_fd, 0);
+        if (local < 0) {
+            err = -errno;
+            break;
+        }
+        err = pt_writemem_fd(r.pid, r.addr, local, r.offset, r.len);
+        close(local);
+        break;
+    }
     case SSI_SPAWN_STUB: {
         struct ssi_tid_req r;
         if (n != sizeof r)
@@ -394,7 +412,7 @@ static void dispatch(void)
             break;
         shim_notif_reply(p, n);
         return;
-    case SSI_ATTACH ... SSI_INSTALL_FILTER:
+    case SSI_ATTACH ... SSI_WRITEMEM_FD:
     case SSI_CLONE_INTO ... SSI_GETSIGMASK:
         if (serve_ptrace(h, p, n) == 0)
             return;

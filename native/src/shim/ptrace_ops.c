@@ -1,5 +1,5 @@
 /* ptrace services the shim performs for the daemon on stopped tracees (ptrace_ops.h; link protocol
- * 0x0010-0x001B in docs/ARCHITECTURE.md).
+ * 0x0010-0x001D in docs/ARCHITECTURE.md).
  *
  * Owner: the shim's single thread. It is the tracer of every tid in the table below, and ptrace is per
  * tracer thread, so nothing here is locked and nothing may be called from another thread.
@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -332,6 +333,26 @@ int pt_writemem(pid_t pid, uint64_t addr, const void *buf, size_t len)
         return 0;
     /* process_vm_writev stops at the first page it may not write (read-only or unmapped). */
     return write_proc_mem(pid, addr + done, (const char *)buf + done, len - done);
+}
+
+int pt_writemem_fd(pid_t pid, uint64_t addr, int fd, uint64_t off, uint64_t len)
+{
+    if (len == 0)
+        return 0;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode) || off > (uint64_t)st.st_size || len > (uint64_t)st.st_size - off)
+        return -EINVAL;
+    /* MAP_POPULATE maps the page-cache pages up front: process_vm_writev then copies without faulting
+     * on our side. The skew keeps the mapping's file offset page aligned. */
+    uint64_t skew = off & 4095;
+    void *map = mmap(NULL, len + skew, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, (off_t)(off - skew));
+    if (map == MAP_FAILED)
+        return -errno;
+    int rc = pt_writemem(pid, addr, (const char *)map + skew, len);
+    munmap(map, len + skew);
+    return rc;
 }
 
 /* Finds a `syscall` instruction in the tracee's vDSO: executable in every process, shared by all its

@@ -1,5 +1,5 @@
 /* ptrace services the shim performs for the daemon on a stopped tracee (docs/ARCHITECTURE.md, link
- * protocol 0x0010-0x001B). Owner: the shim's single thread; ptrace is per tracer thread, so every call
+ * protocol 0x0010-0x001D). Owner: the shim's single thread; ptrace is per tracer thread, so every call
  * for a tracee must come from the thread that attached it. All functions return 0 or -errno. */
 #ifndef SSI_PTRACE_OPS_H
 #define SSI_PTRACE_OPS_H
@@ -26,6 +26,10 @@ int pt_setxstate(pid_t tid, const void *buf, size_t len);
 /* process_vm_readv/writev (pid need not be attached for these); short transfers are -EFAULT. */
 int pt_readmem(pid_t pid, uint64_t addr, void *buf, size_t len);
 int pt_writemem(pid_t pid, uint64_t addr, const void *buf, size_t len);
+/* Copies len bytes at offset off of fd (a regular file) to addr in pid through a read-only mapping of
+ * the file, so the bytes are copied once (page cache -> tracee); read-only pages as pt_writemem. A range
+ * past the end of the file is -EINVAL. */
+int pt_writemem_fd(pid_t pid, uint64_t addr, int fd, uint64_t off, uint64_t len);
 /* Runs one syscall in the stopped tracee and restores its registers; *ret_out gets the raw return
  * (a negative errno on failure). */
 int pt_inject_syscall(pid_t tid, long nr, const uint64_t args[6], int64_t *ret_out);

@@ -20,12 +20,13 @@ import java.util.concurrent.Callable;
  * {@code ssi-run --restart DIR} (docs/ARCHITECTURE.md, "Foreground restart").
  */
 @Command(name = "restart", description = "Bring the application saved in the image DIR back to life, with the same gpid.",
-        footer = {"", "The process comes back on node N (--node, default the local node) with its memory, registers, "
-                + "open files at their offsets, signal handlers and mask, cwd, umask, rlimits and credentials. Every "
+        footer = {"", "The application comes back on node N (--node, default the local node): every process with its "
+                + "gpid, parent, process group and session, threads, memory (shared memory too), registers, open "
+                + "files at their offsets, pipes and socketpairs with the bytes in flight, signal handlers, masks and "
+                + "queued signals, timers, cwd, umask, rlimits and credentials; zombies come back as zombies. Every "
                 + "check runs before anything is created: the image must be complete and every checksum right, the "
-                + "files the process used must be the same ones (a changed file is reported as differing), the gpid "
-                + "must be free on that node, and the caller must be root or the image's owner. Today only one "
-                + "single-threaded process can be restarted; an image with more processes or threads is refused."})
+                + "files the processes used must be the same ones (a changed file is reported as differing), every "
+                + "gpid must be free on that node, and the caller must be root or the image's owner."})
 final class RestartCommand implements Callable<Integer> {
     @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
     boolean help;

@@ -72,25 +72,25 @@ final class ControlService {
                 case Ps p -> p.allNodes() && !fromPeer ? psAll(caller) : done(Reply.processes(local.ps()));
                 case Kill k -> {
                     if (k.gpid() <= 0) throw new Refused(ControlMessages.EINVAL, "give the GPID of one process (got " + k.gpid() + ")");
-                    yield onOwner(caller, k.gpid(), k, () -> {
+                    yield onOwner(caller, fromPeer, k.gpid(), k, () -> {
                         local.kill(caller.uid(), k.gpid(), k.signal());
                         return Reply.ok();
                     });
                 }
                 case CapGet c -> {
                     int gpid = c.gpid() == 0 ? local.parentOf(caller.pid()) : c.gpid();
-                    yield onOwner(caller, gpid, new CapGet(gpid), () -> Reply.caps(local.capGet(gpid)));
+                    yield onOwner(caller, fromPeer, gpid, new CapGet(gpid), () -> Reply.caps(local.capGet(gpid)));
                 }
                 case CapSet c -> {
                     int gpid = c.gpid() == 0 ? local.parentOf(caller.pid()) : c.gpid();
-                    yield onOwner(caller, gpid, new CapSet(gpid, c.set(), c.raise(), c.lower()),
+                    yield onOwner(caller, fromPeer, gpid, new CapSet(gpid, c.set(), c.raise(), c.lower()),
                             () -> Reply.caps(local.capSet(caller.uid(), gpid, c.set(), c.raise(), c.lower())));
                 }
                 case Shutdown s -> shutdown(caller, s.wholeCluster() && !fromPeer);
                 case Checkpoint c -> {
                     if (c.gpid() <= 0) throw new Refused(ControlMessages.EINVAL, "give the GPID of the application's root process (got " + c.gpid() + ")");
                     // the node where the application lives freezes and writes it (the RPC carries the caller's uid)
-                    yield onOwner(caller, c.gpid(), c,
+                    yield onOwner(caller, fromPeer, c.gpid(), c,
                             () -> Reply.checkpointed(local.checkpoint(caller.uid(), c.gpid(), c.dir(), c.stop(), c.incremental(),
                                     c.parent())));
                 }
@@ -106,10 +106,16 @@ final class ControlService {
 
     private interface LocalAction { Reply run() throws Refused; }
 
-    /** Runs the action here if gpid was born on this node, else forwards the request to its node. */
-    private CompletableFuture<Reply> onOwner(Caller caller, int gpid, Request forward, LocalAction action) throws Refused {
+    /**
+     * Runs the action here if gpid lives on this node, else forwards the request to the node it lives on
+     * (its birth node, or where it was restarted: {@link Locations}). A request from a peer is forwarded
+     * again only by the gpid's birth node (to where it went), so no two nodes send it back and forth.
+     */
+    private CompletableFuture<Reply> onOwner(Caller caller, boolean fromPeer, int gpid, Request forward, LocalAction action)
+            throws Refused {
         int owner = layout.nodeOf(gpid);
         if (owner == local.nodeId()) return done(action.run());
+        if (fromPeer && PidLayout.standard().nodeOf(gpid) != local.nodeId()) return done(action.run());
         if (owner <= 0) {
             throw new Refused(ControlMessages.ENODEV, "gpid " + gpid + " belongs to no node (gpids of node n start at n << "
                     + PidLayout.PID_SHIFT + ", so the smallest is " + (1 << PidLayout.PID_SHIFT) + ")");

@@ -64,6 +64,8 @@ final class LocalNode {
     }
 
     private final Restarter restarter;
+    /** Told the gpids of every finished restart (NodeDaemon announces the foreign ones to their birth nodes). */
+    private volatile java.util.function.Consumer<java.util.List<Integer>> onRestored = g -> { };
 
     LocalNode(int nodeId, ProcessTable table, PidLayout layout, CapabilityTable caps, NativeSignals natives, NodeLog log,
               Checkpointer checkpointer, Path checkpointRoot, Restarter restarter) {
@@ -194,6 +196,10 @@ final class LocalNode {
      * read it: the image is read with the caller's file-system identity). Every check runs before the stub
      * is spawned; a failure leaves nothing behind. Runs on the calling worker thread.
      */
+    void onRestored(java.util.function.Consumer<java.util.List<Integer>> listener) {
+        this.onRestored = listener;
+    }
+
     ControlMessages.Restarted restart(int callerUid, String dir) throws Refused {
         return restart(callerUid, dir, RootStub.spawned(), false);
     }
@@ -219,6 +225,7 @@ final class LocalNode {
             if (!checkOnly) {
                 // The SSI capabilities each process had (its effective set), within what its uid gets.
                 for (int[] c : r.ssiCaps()) caps.restored(c[0], c[1], c[2]);
+                onRestored.accept(r.ssiCaps().stream().map(c -> c[0]).toList());
                 log.info("restart of " + target + " for uid " + callerUid + ": gpid " + r.gpid() + " runs, in " + r.micros() + " us");
             }
             return new ControlMessages.Restarted(r.gpid(), r.micros());

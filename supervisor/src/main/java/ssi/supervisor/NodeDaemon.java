@@ -105,7 +105,11 @@ public final class NodeDaemon implements AutoCloseable {
                         + config.node(id).port() + ": " + e.getMessage(), e);
             }
             Cluster cluster = new TransportCluster(id, config, d.transport);
-            ControlService service = new ControlService(local, cluster, layout, workers, ctx.rpcTimeoutMillis(),
+            // requests and signals go where a gpid lives now (a restart may have put it on another node)
+            Locations locations = new Locations(layout, id, ctx.procRoot());
+            local.onRestored(gpids -> announceMoved(id, gpids, locations, cluster, log));
+            rpc.route(locations, cluster);
+            ControlService service = new ControlService(local, cluster, locations, workers, ctx.rpcTimeoutMillis(),
                     ctx.killGraceMillis(), log);
             rpc.serve(service);
 
@@ -125,7 +129,7 @@ public final class NodeDaemon implements AutoCloseable {
                     log.once("reply-failed", "cannot answer trapped syscalls, the shim link is closed: " + e.getMessage());
                 }
             };
-            SignalHandlers signals = new SignalHandlers(id, layout, table, cluster, workers, replier,
+            SignalHandlers signals = new SignalHandlers(id, locations, table, cluster, workers, replier,
                     SyscallTable.load(), ctx.rpcTimeoutMillis(), log);
             d.link.start(signals::onNotification,
                     launched -> workers.execute(() -> {
@@ -223,5 +227,18 @@ public final class NodeDaemon implements AutoCloseable {
             t.setDaemon(true);
             return t;
         }
+    }
+
+    /** Tells the birth node of each restored gpid of another range that it lives here now (best effort). */
+    private static void announceMoved(int self, java.util.List<Integer> gpids, Locations locations, Cluster cluster, NodeLog log) {
+        java.util.Map<Integer, java.util.List<Integer>> byBirth = new java.util.TreeMap<>();
+        for (int g : gpids) {
+            int birth = locations.birthNode(g);
+            if (birth > 0 && birth != self) byBirth.computeIfAbsent(birth, k -> new java.util.ArrayList<>()).add(g);
+        }
+        byBirth.forEach((node, list) -> cluster.call(node, RpcEnvelope.moved(self, list)).whenComplete((r, e) -> {
+            if (e != null) log.info("could not tell node " + node + " that " + list + " live on node " + self + " now: "
+                    + ControlService.cause(e).getMessage());
+        }));
     }
 }

@@ -22,6 +22,9 @@ final class NodeRpcHandler implements RpcHandler {
     private final Runnable onShutdown;
     private final NodeLog log;
 
+    private volatile Locations locations;
+    private volatile ssi.supervisor.Cluster cluster;
+
     NodeRpcHandler(SignalDelivery signals, long answerTimeoutMillis, Runnable onShutdown, NodeLog log) {
         this.signals = signals;
         this.answerTimeoutMillis = answerTimeoutMillis;
@@ -34,11 +37,29 @@ final class NodeRpcHandler implements RpcHandler {
         this.service = service;
     }
 
+    /** Where gpids went (MOVED), and the cluster to forward a signal for one there. */
+    void route(Locations locations, ssi.supervisor.Cluster cluster) {
+        this.locations = locations;
+        this.cluster = cluster;
+    }
+
     @Override
     public byte[] handle(int fromNode, byte[] request) throws Exception {
         RpcEnvelope.Message m = RpcEnvelope.decode(request);
+        Locations where = locations;
+        if (m.moved() != null) {
+            if (where != null) where.moved(m.moved().node(), m.moved().gpids());
+            return new byte[0];
+        }
         if (m.signal() != null) {
-            return RpcEnvelope.signalReply(signals.deliver(m.signal()));
+            int errno = signals.deliver(m.signal());
+            // a process of this node's range restarted elsewhere: the birth node forwards, once
+            int target = Math.abs(m.signal().pid());
+            int to = where == null || errno != 3 || target == 0 ? 0 : where.movedTo(target);
+            if (to != 0 && to != fromNode && cluster != null) {
+                return cluster.call(to, request).get(answerTimeoutMillis, TimeUnit.MILLISECONDS);
+            }
+            return RpcEnvelope.signalReply(errno);
         }
         ControlService service = this.service;
         if (service == null) throw new IOException("node daemon is still starting; try again");

@@ -21,11 +21,30 @@ final class RpcEnvelope {
 
     /** Internal type: deliver a trapped signal. Outside the control protocol's type range. */
     static final int SIGNAL = 0x0100;
+    /**
+     * Internal type: {@code i32 node, i32 n, i32 gpids[n]}: these gpids of the receiver's range were
+     * restarted on node and live there now (see {@link Locations}); the reply is empty.
+     */
+    static final int MOVED = 0x0101;
     private static final int HEADER = 8;
     private static final int SIGNAL_BODY = 2 + 4 + 1 + 4 + 4 + 4 + 2; // type, euid, scope, pid, tid, sig, infoLen
 
-    /** A decoded request: exactly one of control and signal is set. */
-    record Message(int callerUid, int callerPid, Request control, SignalOrder signal) {}
+    /** A decoded request: exactly one of control, signal and moved is set. */
+    record Message(int callerUid, int callerPid, Request control, SignalOrder signal, Moved moved) {
+        Message(int callerUid, int callerPid, Request control, SignalOrder signal) {
+            this(callerUid, callerPid, control, signal, null);
+        }
+    }
+
+    /** A MOVED announcement. */
+    record Moved(int node, java.util.List<Integer> gpids) {}
+
+    static byte[] moved(int node, java.util.List<Integer> gpids) {
+        ByteBuffer b = ByteBuffer.allocate(HEADER + 2 + 8 + 4 * gpids.size()).putInt(0).putInt(0)
+                .putShort((short) MOVED).putInt(node).putInt(gpids.size());
+        for (int g : gpids) b.putInt(g);
+        return b.array();
+    }
 
     static byte[] control(int callerUid, Request request) {
         byte[] body = ControlCodec.encodeRequest(request);
@@ -48,6 +67,19 @@ final class RpcEnvelope {
         int uid = b.getInt();
         int pid = b.getInt();
         int type = Short.toUnsignedInt(b.getShort(HEADER));
+        if (type == MOVED) {
+            try {
+                b.getShort();
+                int node = b.getInt(), n = b.getInt();
+                if (n < 0 || n > 1 << 16) throw new ProtocolException("MOVED with " + n + " gpids");
+                java.util.List<Integer> gpids = new java.util.ArrayList<>(n);
+                for (int i = 0; i < n; i++) gpids.add(b.getInt());
+                if (b.hasRemaining()) throw new ProtocolException(b.remaining() + " trailing bytes in a MOVED RPC");
+                return new Message(uid, pid, null, null, new Moved(node, java.util.List.copyOf(gpids)));
+            } catch (BufferUnderflowException e) {
+                throw new ProtocolException("truncated MOVED RPC");
+            }
+        }
         if (type != SIGNAL) {
             byte[] rest = new byte[bytes.length - HEADER];
             b.get(rest);

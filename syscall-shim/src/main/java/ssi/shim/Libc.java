@@ -58,6 +58,12 @@ final class Libc {
         @SaveError
         int getsockopt(int fd, int level, int name, @jnr.ffi.annotations.Out int[] val,
                        @jnr.ffi.annotations.In @jnr.ffi.annotations.Out int[] len);
+
+        @SaveError
+        int sync_file_range(int fd, long offset, long nbytes, int flags);
+
+        @SaveError
+        long lseek(int fd, long offset, int whence);
     }
 
     private static final class Holder {

@@ -23,7 +23,7 @@ public final class LinkFrames {
             LISTENER_GONE = 0x0005, ATTACH = 0x0010, DETACH = 0x0011, GETREGS = 0x0012, SETREGS = 0x0013,
             GETXSTATE = 0x0014, SETXSTATE = 0x0015, READMEM = 0x0016, WRITEMEM = 0x0017, INJECT = 0x0018,
             GIVEFD = 0x0019, SPAWN_STUB = 0x001A, GETRSEQ = 0x001B,
-            INSTALL_FILTER = 0x001C, CLONE_INTO = 0x0020, PEEKSIGINFO = 0x0021, GETSIGMASK = 0x0022;
+            INSTALL_FILTER = 0x001C, WRITEMEM_FD = 0x001D, CLONE_INTO = 0x0020, PEEKSIGINFO = 0x0021, GETSIGMASK = 0x0022;
     /** A reply's type is the request's type | REPLY_BIT. */
     public static final int REPLY_BIT = 0x8000;
     /** NOTIF_REPLY flags: let the trapped syscall run natively. */
@@ -101,6 +101,16 @@ public final class LinkFrames {
     public static final class MemReq {
         public static final int PID = 0, LEN = 4, ADDR = 8, DATA = 16;
         private MemReq() {}
+    }
+
+    /**
+     * struct ssi_memfd_req (WRITEMEM_FD): copy LEN bytes at OFFSET of the daemon's fd DAEMON_FD to ADDR in
+     * PID; at most {@link #MAX_LEN} bytes per request (SSI_WRITEMEM_FD_MAX). No reply body.
+     */
+    public static final class MemFdReq {
+        public static final int PID = 0, DAEMON_FD = 4, OFFSET = 8, LEN = 16, ADDR = 24, SIZE = 32;
+        public static final int MAX_LEN = 64 << 20;
+        private MemFdReq() {}
     }
 
     /** struct ssi_inject_req; the reply body is {@code i64 ret} at {@link #REPLY_RET}. */
@@ -284,6 +294,7 @@ public final class LinkFrames {
             case SPAWN_STUB -> "SPAWN_STUB";
             case GETRSEQ -> "GETRSEQ";
             case INSTALL_FILTER -> "INSTALL_FILTER";
+            case WRITEMEM_FD -> "WRITEMEM_FD";
             default -> String.format("0x%04x", type & ~REPLY_BIT);
         };
         return (type & REPLY_BIT) != 0 ? base + " reply" : base;

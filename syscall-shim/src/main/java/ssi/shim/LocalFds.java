@@ -146,4 +146,34 @@ public final class LocalFds {
             throw new ErrnoException(Libc.errno(), "poll of fd " + fd + " failed");
         return java.nio.ByteBuffer.wrap(a).order(java.nio.ByteOrder.nativeOrder()).getShort(6) & 0xffff;
     }
+
+    /**
+     * The byte ranges [start, end) of [from, to) of file fd of this JVM that hold data (lseek
+     * SEEK_DATA / SEEK_HOLE: for shared memory, the pages that were ever written or faulted in).
+     */
+    public static java.util.List<long[]> dataRanges(int fd, long from, long to) throws ErrnoException {
+        final int SEEK_DATA = 3, SEEK_HOLE = 4, ENXIO = 6;
+        java.util.List<long[]> out = new java.util.ArrayList<>();
+        long at = from;
+        while (at < to) {
+            long d = Libc.c().lseek(fd, at, SEEK_DATA);
+            if (d < 0) {
+                int e = Libc.errno();
+                if (e == ENXIO) break; // no data after at
+                throw new ErrnoException(e, "lseek(SEEK_DATA) of fd " + fd + " failed");
+            }
+            if (d >= to) break;
+            long h = Libc.c().lseek(fd, d, SEEK_HOLE);
+            if (h < 0) throw new ErrnoException(Libc.errno(), "lseek(SEEK_HOLE) of fd " + fd + " failed");
+            out.add(new long[] {d, Math.min(h, to)});
+            at = h;
+        }
+        return out;
+    }
+
+    /** kill(pid, sig) from this JVM (pid in its pid namespace). */
+    public static void signal(int pid, int sig) throws ErrnoException {
+        if (Libc.c().syscall(62 /* kill */, pid, sig, 0) < 0)
+            throw new ErrnoException(Libc.errno(), "kill(" + pid + ", " + sig + ") failed");
+    }
 }

@@ -18,6 +18,8 @@ import java.util.concurrent.ExecutionException;
 public final class Tracee implements AutoCloseable {
     /** Memory moves in pieces that fit in one link frame (the shim's limit is 1 MiB per frame). */
     static final int MEM_CHUNK = 512 * 1024;
+    /** A file-to-memory copy moves in requests of this size (a few ms of the shim's time each). */
+    static final int FD_CHUNK = 16 << 20;
 
     private final ShimLink link;
     private final int tid;
@@ -113,6 +115,28 @@ public final class Tracee implements AutoCloseable {
             p.putLong(LinkFrames.MemReq.ADDR, addr + off);
             p.put(LinkFrames.MemReq.DATA, data, off, n);
             call(LinkFrames.WRITEMEM, p, "write " + n + " bytes at 0x" + Long.toHexString(addr + off));
+        }
+    }
+
+    /**
+     * Copies len bytes at offset of daemonFd (an fd of this JVM on a regular file, e.g. a {@link RawFile})
+     * to addr, like {@link #write} but with no byte crossing the link: the shim takes a copy of the fd
+     * (WRITEMEM_FD) and copies from the file itself. Requests of at most {@link #FD_CHUNK} bytes, so the
+     * shim, which serves one request at a time, is never held for long.
+     */
+    public synchronized void writeFromFile(long addr, int daemonFd, long offset, long len) throws IOException {
+        if (len < 0 || offset < 0)
+            throw new IllegalArgumentException("negative offset or length (" + offset + ", " + len + ")");
+        for (long off = 0; off < len; off += FD_CHUNK) {
+            long n = Math.min(FD_CHUNK, len - off);
+            ByteBuffer p = LinkFrames.payload(LinkFrames.MemFdReq.SIZE);
+            p.putInt(LinkFrames.MemFdReq.PID, tid);
+            p.putInt(LinkFrames.MemFdReq.DAEMON_FD, daemonFd);
+            p.putLong(LinkFrames.MemFdReq.OFFSET, offset + off);
+            p.putLong(LinkFrames.MemFdReq.LEN, n);
+            p.putLong(LinkFrames.MemFdReq.ADDR, addr + off);
+            call(LinkFrames.WRITEMEM_FD, p, "copy " + n + " bytes at offset " + (offset + off) + " of our fd " + daemonFd
+                    + " to 0x" + Long.toHexString(addr + off));
         }
     }
 

@@ -305,6 +305,80 @@ class ShimLinkTest {
     }
 
     @Test
+    void writeFromFileSendsFileRangesInBoundedRequests() throws Exception {
+        start();
+        Tracee t = attached(49181);
+        long len = 2L * Tracee.FD_CHUNK + 8192;
+        CompletableFuture<Void> copying = CompletableFuture.runAsync(() -> {
+            try {
+                t.writeFromFile(0x7f0000000000L, 23, 4096, len);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        long done = 0;
+        while (done < len) {
+            FakeShim.Frame f = shim.read();
+            assertEquals(LinkFrames.WRITEMEM_FD, f.type());
+            assertEquals(16 + LinkFrames.MemFdReq.SIZE, f.len());
+            ByteBuffer p = f.payload();
+            long n = p.getLong(LinkFrames.MemFdReq.LEN);
+            assertEquals(49181, p.getInt(LinkFrames.MemFdReq.PID));
+            assertEquals(23, p.getInt(LinkFrames.MemFdReq.DAEMON_FD));
+            assertEquals(4096 + done, p.getLong(LinkFrames.MemFdReq.OFFSET));
+            assertEquals(0x7f0000000000L + done, p.getLong(LinkFrames.MemFdReq.ADDR));
+            assertEquals(Math.min(Tracee.FD_CHUNK, len - done), n);
+            assertTrue(n <= LinkFrames.MemFdReq.MAX_LEN);
+            shim.reply(f, 0, null);
+            done += n;
+        }
+        copying.get(10, TimeUnit.SECONDS);
+
+        CompletableFuture<Void> failing = CompletableFuture.runAsync(() -> {
+            try {
+                t.writeFromFile(0x1000, 23, 1L << 40, 4096);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        FakeShim.Frame f = shim.read();
+        assertEquals(LinkFrames.WRITEMEM_FD, f.type());
+        shim.reply(f, -22, null);
+        ExecutionException e = assertThrows(ExecutionException.class, () -> failing.get(10, TimeUnit.SECONDS));
+        ErrnoException ee = assertInstanceOf(ErrnoException.class, e.getCause().getCause());
+        assertEquals(22, ee.errno());
+        assertTrue(ee.getMessage().contains("our fd 23"), ee.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> t.writeFromFile(0x1000, 23, 0, -1));
+    }
+
+    @Test
+    void rawFileIsTheSameOpenFileAsItsProcPath() throws Exception {
+        Path f = dir.resolve("data");
+        java.nio.file.Files.writeString(f, "pages of a checkpoint");
+        try (RawFile raw = RawFile.openRead(f)) {
+            assertTrue(raw.fd() > 2);
+            java.nio.file.Files.delete(f); // the open file outlives its name
+            assertEquals("pages of a checkpoint", java.nio.file.Files.readString(raw.procPath()));
+        }
+        ErrnoException e = assertThrows(ErrnoException.class, () -> RawFile.openRead(dir.resolve("missing")));
+        assertEquals(2, e.errno());
+    }
+
+    private Tracee attached(int tid) throws Exception {
+        CompletableFuture<Tracee> attaching = CompletableFuture.supplyAsync(() -> {
+            try {
+                return link.attach(tid);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        FakeShim.Frame f = shim.read();
+        assertEquals(LinkFrames.ATTACH, f.type());
+        shim.reply(f, 0, null);
+        return attaching.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
     void spawnStubGivesATraceeOrSaysThePidIsTaken() throws Exception {
         start();
         CompletableFuture<Tracee> spawning = CompletableFuture.supplyAsync(() -> {

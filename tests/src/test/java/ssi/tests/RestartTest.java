@@ -292,6 +292,12 @@ class RestartTest {
         assertTrue(after.startsWith((stoppedAt + 1) + "\n"), () -> "continued with " + after + ctx);
         Cmd.run(Cmd.env(), work, List.of("kill", "-USR1", Long.toString(host))).expectExit(0);
         Cmd.waitUntil(BOUND, () -> Cmd.read(data).substring((int) sizeAtStop).contains("usr1 "), () -> "no usr1 line:\n" + Cmd.read(data) + ctx);
+        // `ssi kill` reaches it where it lives now: through its birth node 1 (which node 2 told where it
+        // went, and which forwards), and through node 2 itself
+        cluster.ssi("--node=1", "kill", "-s", "USR1", Integer.toString(gpid)).expectExit(0);
+        Cmd.waitUntil(BOUND, () -> usr1Lines(data, sizeAtStop) >= 2, () -> "kill through node 1 did not arrive:\n" + Cmd.read(data) + ctx);
+        cluster.ssi("--node=2", "kill", "-s", "USR1", Integer.toString(gpid)).expectExit(0);
+        Cmd.waitUntil(BOUND, () -> usr1Lines(data, sizeAtStop) >= 3, () -> "kill through node 2 did not arrive:\n" + Cmd.read(data) + ctx);
         // node 2 refuses a second restart of the same gpid
         Cmd.Result twice = cluster.ssi("restart", img.toString(), "--node", "2");
         assertEquals(REFUSED, twice.exit(), twice::describe);
@@ -301,6 +307,10 @@ class RestartTest {
         assertTrue(Cmd.read(result).startsWith("PASS "), () -> Cmd.read(result) + ctx);
         Cmd.waitUntil(BOUND, () -> hostPidOf(gpid, data.toString()) < 0, () -> "it did not exit" + ctx);
         counts(data, ctx);
+    }
+
+    private static long usr1Lines(Path data, long from) {
+        return Cmd.read(data).substring((int) from).lines().filter(l -> l.startsWith("usr1 ")).count();
     }
 
     /** fg-subject ITERATIONS under ssi-run, checkpointed with --stop after a few iterations: its gpid and image. */
@@ -398,6 +408,51 @@ class RestartTest {
                 "the POSIX timer kept its id and kept firing", "the SIGEV_NONE timer is still armed far ahead"))
             assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
         assertFalse(listed(gpid), "still listed after its exit");
+    }
+
+    /**
+     * python3 with a large heap (a 96 MiB bytearray and a dict of 200,000 objects) checkpointed in the
+     * middle of its work, and a bash script paused mid-loop: both finish after the restart with the
+     * results they would have had.
+     */
+    @Test
+    void aPython3ProgramWithALargeHeapAndABashLoopCarryOn() {
+        String py = String.join("\n",
+                "import os, sys, time, zlib",
+                "heap = bytearray(os.urandom(1 << 20)) * 96",
+                "objs = {i: str(i) * 3 for i in range(200000)}",
+                "want = zlib.crc32(heap)",
+                "print('ready', os.getpid(), flush=True)",
+                "total = 0",
+                "for i in range(30):",
+                "    heap[i * 4096] = (heap[i * 4096] + 1) % 256",
+                "    total += len(objs[i * 1000])",
+                "    time.sleep(0.05)",
+                "for i in range(30):",
+                "    heap[i * 4096] = (heap[i * 4096] - 1) % 256",
+                "ok = zlib.crc32(heap) == want and total == sum(len(str(i * 1000)) * 3 for i in range(30))",
+                "print('PASS python' if ok else 'FAIL python', flush=True)",
+                "sys.exit(0 if ok else 1)");
+        checkpointMidwayAndRestart("img-python", List.of("python3", "-c", py), 700, "PASS python");
+        String sh = "echo ready $$; n=0; for i in $(seq 1 40); do n=$((n + i)); sleep 0.05; done; "
+                + "if [ $n = 820 ]; then echo PASS bash; else echo FAIL bash $n; exit 1; fi";
+        checkpointMidwayAndRestart("img-bash", List.of("bash", "-c", sh), 600, "PASS bash");
+    }
+
+    private void checkpointMidwayAndRestart(String name, List<String> argv, int afterMs, String pass) {
+        Cmd.Bg bg = cluster.ssiRunBg(1, argv.toArray(String[]::new));
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.substring(6).trim());
+        Cmd.sleep(afterMs);
+        Path img = work.resolve(name);
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
+        assertFalse(bg.out().contains(pass), () -> "it finished before the checkpoint: " + bg.describe());
+        Cmd.Result r = cluster.ssi("restart", img.toString());
+        String ctx = "\n" + cluster.logs();
+        assertEquals(0, r.exit(), () -> r.describe() + "\n" + bg.out() + ctx);
+        assertTrue(bg.out().contains(pass), () -> bg.out() + ctx);
     }
 
     @Test

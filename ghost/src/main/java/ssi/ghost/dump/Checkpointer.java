@@ -99,6 +99,9 @@ public final class Checkpointer {
             }
             base = loadParent(p.toAbsolutePath().normalize(), dir, root, new AsCaller(callerUid, callerGid));
         }
+        // job-control stops as they were before the freeze (ptrace shows every frozen thread as 't')
+        Map<Integer, Character> before = new HashMap<>();
+        for (ProcTree.Member m : tree.members()) before.put(m.pid(), m.state());
         Freezer freezer = new Freezer(link, fs);
         boolean dirPrepared = false, createdDir = false;
         AsCaller caller = new AsCaller(0, 0);
@@ -180,7 +183,8 @@ public final class Checkpointer {
             for (ProcTree.Member m : full.members()) {
                 entries.add(new Records.TreeEntry(m.pid(), m.ppid(), m.pgid(), m.sid(), m.ruid(),
                         m.zombie() ? 0 : ssiCaps.applyAsInt(m.pid()), m.zombie() ? 0 : freezer.threads(m.pid()).size(),
-                        m.exitSignal(), m.zombie() ? m.exitCode() & 0xffff : -1));
+                        m.exitSignal(), m.zombie() ? m.exitCode() & 0xffff : -1,
+                        !m.zombie() && before.getOrDefault(m.pid(), 'R') == 'T' ? Records.TreeEntry.STOPPED : 0));
             }
             Records.Inventory inv = new Records.Inventory(System.currentTimeMillis(), nodeId, callerUid, root, hostname());
             Path parentDir = base == null ? null : base.dir();

@@ -18,10 +18,11 @@ import java.util.Map;
 /**
  * Open files of a process, from /proc/PID/fd (what each fd is) and /proc/PID/fdinfo (offset, flags).
  * Supported: regular files and directories by path (a deleted one with its bytes saved into the
- * image), the character devices every node has (/dev/null, zero, random, urandom), and pipes whose
- * both ends are inside the application (by inode and end), and the process's controlling terminal
- * (FD_TTY: a restart gives it the caller's terminal), and eventfds, timerfds, signalfds and epoll sets
- * with their state from fdinfo (AnonFds). Anything else (sockets, other terminals, other devices, other
+ * image), the character devices every node has (/dev/null, zero, random, urandom), pipes whose other
+ * end is inside the application or closed, UNIX sockets (SharedFds checks they are socketpairs inside
+ * the application), the process's controlling terminal (FD_TTY: a restart gives it the caller's
+ * terminal), and eventfds, timerfds, signalfds and epoll sets with their state from fdinfo (AnonFds).
+ * Anything else (TCP/UDP sockets, other terminals, other devices, other
  * anonymous inodes, a pipe to the outside) is refused with a message naming the process, the fd and
  * what it is. Stateless; the pipe pairing runs once over the whole tree.
  */

@@ -35,7 +35,7 @@ final class Memory {
     private Memory() {}
 
     private static final int SYS_BRK = 12;
-    static final int CHUNK = 1 << 20;
+    static final int CHUNK = DataWriter.BUFFER_SIZE;
     private static final long PM_PRESENT = 1L << 63, PM_SWAPPED = 1L << 62, PM_FILE = 1L << 61;
     /** pagemap entries read at once (512 KiB of entries, 256 MiB of address space). */
     private static final int PAGEMAP_BATCH = 64 * 1024;
@@ -117,6 +117,23 @@ final class Memory {
     }
 
     /** Shared anonymous memory shows up as a file of the internal shmem mount. */
+    /** The pages of a shared memory VMA whose object holds data (SEEK_DATA on /proc/PID/map_files/START-END). */
+    private static void sharedPages(Path dir, Vma v, Runs runs) throws IOException {
+        Path f = dir.resolve("map_files").resolve(Long.toHexString(v.start()) + "-" + Long.toHexString(v.end()));
+        int fd = ssi.shim.LocalFds.open(f.toString(), 0);
+        List<long[]> data;
+        try {
+            data = ssi.shim.LocalFds.dataRanges(fd, v.offset(), v.offset() + (v.end() - v.start()));
+        } finally {
+            ssi.shim.LocalFds.closeQuietly(fd);
+        }
+        long page = ImageFormat.PAGE_SIZE;
+        for (long[] r : data) {
+            for (long p = (r[0] - v.offset()) / page; p < (r[1] - v.offset() + page - 1) / page; p++) runs.page(p, Runs.HERE);
+        }
+        runs.end(v.pages());
+    }
+
     private static boolean isShmemLike(Vma v) {
         return v.path().startsWith("/dev/zero") || v.path().startsWith("/memfd:") || v.path().startsWith("/SYSV");
     }
@@ -156,16 +173,20 @@ final class Memory {
         List<Records.ParentPages> fromParent = new ArrayList<>();
         Map<Long, List<long[]>> scanned = new HashMap<>();
         Path dir = fs.dir(pid);
-        ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
         try (FileChannel pagemap = FileChannel.open(dir.resolve("pagemap"), StandardOpenOption.READ);
              FileChannel mem = FileChannel.open(dir.resolve("mem"), StandardOpenOption.READ)) {
+            ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK); // the Copier's batch buffer (process_vm_readv)
             Copier copier = new Copier(pid, mem, buf, pages);
             for (Vma v : vmas) {
                 if (!dumpsPages(v)) continue;
                 boolean fileCounts = v.kind() != Records.VMA_FILE || isShmemLike(v);
                 List<long[]> regions = base == null ? null : base.scan(v);
                 Runs runs = new Runs(v, copier);
-                if (regions == null) {
+                if (regions == null && v.shared() && isShmemLike(v)) {
+                    // Shared memory: every page of the object that holds data, whether or not this process
+                    // has it in its page tables (a page only another process touched is still there).
+                    sharedPages(dir, v, runs);
+                } else if (regions == null) {
                     // every present page, from /proc/PID/pagemap
                     long n = v.pages();
                     ByteBuffer pm = ByteBuffer.allocate(8 * (int) Math.min(n, PAGEMAP_BATCH)).order(ByteOrder.LITTLE_ENDIAN);
@@ -331,10 +352,18 @@ final class Memory {
         }
     }
 
+    /** One run into a buffer of the pages writer, which writes it while the next run is read. */
+    /** As below; buf (the batch buffer of a Copier) is not used: the writer's own buffers are. */
     private static PageRun copy(FileChannel mem, int pid, Vma v, long first, int count, ByteBuffer buf, DataWriter pages)
             throws IOException {
+        return copy(mem, pid, v, first, count, pages);
+    }
+
+    private static PageRun copy(FileChannel mem, int pid, Vma v, long first, int count, DataWriter pages)
+            throws IOException {
         long addr = v.start() + first * ImageFormat.PAGE_SIZE;
-        buf.clear().limit(count * ImageFormat.PAGE_SIZE);
+        ByteBuffer buf = pages.buffer();
+        buf.limit(count * ImageFormat.PAGE_SIZE);
         while (buf.hasRemaining()) {
             int r = mem.read(buf, addr + buf.position());
             if (r <= 0) {
@@ -343,7 +372,7 @@ final class Memory {
             }
         }
         buf.flip();
-        DataWriter.Chunk c = pages.append(buf);
+        DataWriter.Chunk c = pages.appendBuffer(buf);
         return new PageRun(first, count, c.offset(), c.crc());
     }
 }

@@ -1,5 +1,8 @@
 package ssi.ghost.image;
 
+import ssi.shim.ErrnoException;
+import ssi.shim.RawFile;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -10,17 +13,22 @@ import java.util.zip.CRC32C;
 
 /**
  * Reads a raw data file (pages-GPID.img, filedata-GPID.img): checks its header (magic, version, gpid)
- * and hands out chunks whose CRC32C matches the one their metadata record stored. Owned by one thread.
+ * and hands out chunks whose CRC32C matches the one their metadata record stored. Opened with
+ * {@link #openWithFd} it also holds the file by a raw fd ({@link #daemonFd}) that the shim can copy
+ * from (WRITEMEM_FD). Owned by one thread.
  */
 public final class DataFile implements AutoCloseable {
     private final Path file;
     private final FileChannel ch;
     private final long size;
+    private final RawFile raw;
+    private ByteBuffer verifyBuf; // direct, made on first verify
 
-    private DataFile(Path file, FileChannel ch, long size) {
+    private DataFile(Path file, FileChannel ch, long size, RawFile raw) {
         this.file = file;
         this.ch = ch;
         this.size = size;
+        this.raw = raw;
     }
 
     public static DataFile open(Path file, int magic, int gpid) throws IOException {
@@ -30,6 +38,33 @@ public final class DataFile implements AutoCloseable {
         } catch (NoSuchFileException e) {
             throw new ImageException(file, 0, "missing, but the metadata refers to data in it");
         }
+        return check(file, ch, magic, gpid, null);
+    }
+
+    /**
+     * Like {@link #open}, holding the file by a raw fd as well: its channel reads that same open file,
+     * so what {@link #read}/{@link #verify} check is what the shim copies from {@link #daemonFd}.
+     */
+    public static DataFile openWithFd(Path file, int magic, int gpid) throws IOException {
+        RawFile raw;
+        try {
+            raw = RawFile.openRead(file);
+        } catch (ErrnoException e) {
+            if (e.errno() == 2) throw new ImageException(file, 0, "missing, but the metadata refers to data in it");
+            if (e.errno() == 13) throw new java.nio.file.AccessDeniedException(file.toString());
+            throw e;
+        }
+        FileChannel ch;
+        try {
+            ch = FileChannel.open(raw.procPath(), StandardOpenOption.READ);
+        } catch (IOException | RuntimeException e) {
+            raw.close();
+            throw e;
+        }
+        return check(file, ch, magic, gpid, raw);
+    }
+
+    private static DataFile check(Path file, FileChannel ch, int magic, int gpid, RawFile raw) throws IOException {
         try {
             long size = ch.size();
             ByteBuffer h = ByteBuffer.allocate(ImageFormat.DATA_HEADER);
@@ -38,11 +73,22 @@ public final class DataFile implements AutoCloseable {
             if (size < ImageFormat.DATA_HEADER) throw new ImageException(file, size, "truncated: shorter than its header");
             int g = h.getInt(8);
             if (g != gpid) throw new ImageException(file, 8, "holds data of process " + g + ", expected " + gpid);
-            return new DataFile(file, ch, size);
+            return new DataFile(file, ch, size, raw);
         } catch (IOException | RuntimeException e) {
             ch.close();
+            if (raw != null) raw.close();
             throw e;
         }
+    }
+
+    private ByteBuffer verifyBuffer() {
+        if (verifyBuf == null) verifyBuf = DirectBuffers.take();
+        return verifyBuf;
+    }
+
+    /** The raw fd of {@link #openWithFd} (an fd of this JVM), or -1 when opened with {@link #open}. */
+    public int daemonFd() {
+        return raw == null ? -1 : raw.fd();
     }
 
     /** len bytes at offset, checked against crc; what names the chunk in an error. */
@@ -66,7 +112,11 @@ public final class DataFile implements AutoCloseable {
         return b.array();
     }
 
-    /** Checks the CRC32C of len bytes at offset without holding them (streamed in 1 MiB pieces). */
+    /**
+     * Checks the CRC32C of len bytes at offset without holding them: read in 1 MiB pieces into one direct
+     * buffer (one copy, cache-warm for the hardware CRC32C). Not mapped: a file truncated under a mapping
+     * would fault the JVM, and the image may belong to the caller.
+     */
     public void verify(long offset, long len, int crc, String what) throws IOException {
         if (offset < ImageFormat.DATA_START || len < 0) {
             throw new ImageException(file, offset, "bad chunk offset/length (" + offset + ", " + len + ") for " + what);
@@ -75,7 +125,7 @@ public final class DataFile implements AutoCloseable {
             throw new ImageException(file, offset, "truncated: " + what + " needs " + len + " bytes here, the file ends at " + size);
         }
         CRC32C c = new CRC32C();
-        ByteBuffer b = ByteBuffer.allocate(1 << 20);
+        ByteBuffer b = verifyBuffer();
         for (long done = 0; done < len; ) {
             b.clear().limit((int) Math.min(b.capacity(), len - done));
             int n = ch.read(b, offset + done);
@@ -91,6 +141,12 @@ public final class DataFile implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        ch.close();
+        DirectBuffers.give(verifyBuf);
+        verifyBuf = null;
+        try {
+            ch.close();
+        } finally {
+            if (raw != null) raw.close();
+        }
     }
 }

@@ -1,47 +1,93 @@
 package ssi.ghost.image;
 
+import ssi.shim.ErrnoException;
+import ssi.shim.RawFile;
+
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.zip.CRC32C;
 
 /**
  * Writes a raw data file (pages or file data) under a temporary name: a 12-byte header padded to
- * {@link ImageFormat#DATA_START}, then chunks appended back to back; each {@link #append} returns the
- * chunk's offset and the caller stores it with the chunk's CRC32C in a metadata record. {@link #commit}
- * fsyncs and renames. Owned by one thread.
+ * {@link ImageFormat#DATA_START}, then chunks appended back to back; each append returns the chunk's
+ * offset and the caller stores it with the chunk's CRC32C in a metadata record. {@link #commit}
+ * fsyncs and renames.
+ *
+ * <p>Bulk data (a checkpoint's pages) takes the pipelined path: the caller fills a {@link #buffer},
+ * {@link #appendBuffer} checksums it and hands it to a writer thread ("image-writer", started on first
+ * use), so reading the next chunk overlaps writing this one; the writer starts the write-back of every
+ * {@link #WRITEBACK_STEP} bytes it wrote (sync_file_range), so the disk works while the dump goes on and
+ * the fsync of commit has little left to wait for. A write error surfaces at the next call, at the
+ * latest at commit.
+ *
+ * <p>Owned by one thread (plus its writer thread, which touches only the channel, the write-back
+ * handle and the buffers it is given).
  */
 public final class DataWriter implements AutoCloseable {
+    /** Capacity of the buffers of the pipelined path. */
+    public static final int BUFFER_SIZE = DirectBuffers.SIZE;
+    private static final int BUFFERS = 4;
+    static final long WRITEBACK_STEP = 32L << 20;
+
     private final Path target, temp;
     private final FileChannel ch;
+    private final RawFile writeback; // read-only handle for sync_file_range; null when it could not be had
     private long end = ImageFormat.DATA_START;
     private boolean committed;
 
-    private DataWriter(Path target, Path temp, FileChannel ch) {
+    private record Job(ByteBuffer data, long at) {}
+    private static final Job STOP = new Job(null, 0);
+    private final BlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(BUFFERS);
+    private final BlockingQueue<Job> queue = new LinkedBlockingQueue<>();
+    private int buffersMade;
+    private Thread writer;
+    private int queued; // guarded by queue: jobs handed over and not finished
+    private volatile IOException failed;
+    private long kicked = ImageFormat.DATA_START; // writer thread only
+
+    private DataWriter(Path target, Path temp, FileChannel ch, RawFile writeback) {
         this.target = target;
         this.temp = temp;
         this.ch = ch;
+        this.writeback = writeback;
     }
 
     public static DataWriter create(Path dir, String name, int magic, int gpid) throws IOException {
         Path temp = dir.resolve("." + name + ".tmp");
         FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                 StandardOpenOption.WRITE);
-        ByteBuffer h = ByteBuffer.allocate(ImageFormat.DATA_START);
-        h.putInt(magic).putShort((short) ImageFormat.VERSION).putShort((short) 0).putInt(gpid).clear();
-        while (h.hasRemaining()) ch.write(h);
-        return new DataWriter(dir.resolve(name), temp, ch);
+        RawFile wb = null;
+        try {
+            ByteBuffer h = ByteBuffer.allocate(ImageFormat.DATA_START);
+            h.putInt(magic).putShort((short) ImageFormat.VERSION).putShort((short) 0).putInt(gpid).clear();
+            while (h.hasRemaining()) ch.write(h);
+            try {
+                wb = RawFile.openRead(temp);
+            } catch (ErrnoException | RuntimeException | LinkageError e) {
+                wb = null; // only a speed-up: commit's fsync is what makes the file durable
+            }
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+        return new DataWriter(dir.resolve(name), temp, ch, wb);
     }
 
     /** A chunk that was appended: where, how long, its CRC32C. */
     public record Chunk(long offset, long length, int crc) {}
 
-    /** Appends the buffer's remaining bytes. */
+    /** Appends the buffer's remaining bytes (written before it returns). */
     public Chunk append(ByteBuffer data) throws IOException {
+        checkFailed();
         long at = end;
         CRC32C c = new CRC32C();
         c.update(data.duplicate());
@@ -70,8 +116,102 @@ public final class DataWriter implements AutoCloseable {
         return out;
     }
 
+    /**
+     * An empty buffer of {@link #BUFFER_SIZE} bytes to fill and pass to {@link #appendBuffer}; waits while
+     * every buffer is still being written.
+     */
+    public ByteBuffer buffer() throws IOException {
+        checkFailed();
+        ByteBuffer b = free.poll();
+        if (b == null && buffersMade < BUFFERS) {
+            buffersMade++;
+            b = DirectBuffers.take();
+        }
+        if (b == null) {
+            try {
+                b = free.take();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted while waiting to write " + temp);
+            }
+        }
+        return b.clear();
+    }
+
+    /**
+     * Appends the remaining bytes of b, a buffer from {@link #buffer}, which the writer thread now owns:
+     * the checksum is taken here, the write happens there.
+     */
+    public Chunk appendBuffer(ByteBuffer b) throws IOException {
+        checkFailed();
+        long at = end;
+        CRC32C c = new CRC32C();
+        c.update(b.duplicate());
+        long n = b.remaining();
+        end += n;
+        if (writer == null) {
+            writer = Thread.ofPlatform().name("image-writer").daemon(true).start(this::writeLoop);
+        }
+        synchronized (queue) {
+            queued++;
+        }
+        queue.add(new Job(b, at));
+        return new Chunk(at, n, (int) c.getValue());
+    }
+
+    private void writeLoop() {
+        while (true) {
+            Job j;
+            try {
+                j = queue.take();
+            } catch (InterruptedException e) {
+                return; // nobody interrupts it; close() stops it with STOP
+            }
+            if (j == STOP) return;
+            try {
+                if (failed == null) {
+                    long to = j.at() + j.data().remaining();
+                    while (j.data().hasRemaining()) ch.write(j.data(), j.at() + j.data().position());
+                    if (writeback != null && to - kicked >= WRITEBACK_STEP) {
+                        writeback.startWriteback(kicked, to - kicked);
+                        kicked = to;
+                    }
+                }
+            } catch (IOException e) {
+                failed = e;
+            } finally {
+                free.add(j.data());
+                synchronized (queue) {
+                    queued--;
+                    queue.notifyAll();
+                }
+            }
+        }
+    }
+
+    /** Waits until every handed-over buffer is written. */
+    private void drain() throws IOException {
+        synchronized (queue) {
+            while (queued > 0) {
+                try {
+                    queue.wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new InterruptedIOException("interrupted while waiting for the writes to " + temp);
+                }
+            }
+        }
+        checkFailed();
+    }
+
+    private void checkFailed() throws IOException {
+        IOException e = failed;
+        if (e != null) throw new IOException("writing " + temp + " failed: " + e.getMessage(), e);
+    }
+
     /** Appends everything src has left, streamed in 1 MiB pieces (one chunk, one CRC32C over all of it). */
     public Chunk appendAll(java.nio.channels.ReadableByteChannel src) throws IOException {
+        checkFailed();
         long at = end;
         CRC32C c = new CRC32C();
         ByteBuffer buf = ByteBuffer.allocate(1 << 20);
@@ -86,16 +226,53 @@ public final class DataWriter implements AutoCloseable {
     public long bytes() { return end - ImageFormat.DATA_START; }
 
     public void commit(int ownerUid) throws IOException {
+        drain();
+        stopWriter();
+        returnBuffers();
         ch.force(true);
         ch.close();
+        closeWriteback();
         Images.restrict(temp, ownerUid, false);
         Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         committed = true;
     }
 
+    private void stopWriter() {
+        if (writer == null) return;
+        queue.add(STOP);
+        boolean interrupted = false;
+        while (true) {
+            try {
+                writer.join();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        writer = null;
+        if (interrupted) Thread.currentThread().interrupt();
+    }
+
+    /** With the writer stopped, every buffer not lost to an exception is back in free. */
+    private void returnBuffers() {
+        for (ByteBuffer b; (b = free.poll()) != null; ) DirectBuffers.give(b);
+    }
+
+    private void closeWriteback() {
+        if (writeback == null) return;
+        try {
+            writeback.close();
+        } catch (ErrnoException ignored) {
+            // a read-only fd: nothing was pending on it
+        }
+    }
+
     @Override
     public void close() throws IOException {
         if (committed) return;
+        stopWriter();
+        returnBuffers();
+        closeWriteback();
         ch.close();
         Files.deleteIfExists(temp);
     }

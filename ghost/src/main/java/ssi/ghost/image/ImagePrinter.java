@@ -69,7 +69,8 @@ public final class ImagePrinter {
             out.printf("  %s%d  ppid %d pgid %d sid %d uid %d threads %d ssi-caps %s%s  %s%n", "  ".repeat(d), e.gpid(),
                     e.ppid(), e.pgid(), e.sid(), e.uid(), e.threads(), ssiCaps(e.ssiCaps()),
                     e.exitSignal() == 17 ? "" : " exit-signal " + (e.exitSignal() == 0 ? "none" : Signals.name(e.exitSignal())),
-                    e.zombie() ? "(zombie, " + status(e.exitStatus()) + ")" : p == null ? "?" : String.join(" ", p.process().cmdline()));
+                    e.zombie() ? "(zombie, " + status(e.exitStatus()) + ")" : e.stopped() ? "(stopped) " + (p == null ? "?"
+                    : String.join(" ", p.process().cmdline())) : p == null ? "?" : String.join(" ", p.process().cmdline()));
         }
         for (ProcessImage p : img.processes().values()) {
             out.println();

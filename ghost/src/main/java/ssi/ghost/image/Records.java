@@ -32,28 +32,34 @@ public final class Records {
      * One process of the tree; ssiCaps is its effective SSI capability set (CAN_CHECKPOINT = 4),
      * exitSignal the signal its parent gets when it ends (SIGCHLD = 17, 0 for none). A zombie (it
      * ended, its parent has not reaped it yet) has threads 0, no process file, and exitStatus its wait
-     * status (as waitpid reports it); a live process has exitStatus -1.
+     * status (as waitpid reports it); a live process has exitStatus -1. flags: STOPPED, it was stopped
+     * by job control (SIGSTOP, SIGTSTP...) when the checkpoint came.
      */
     public record TreeEntry(int gpid, int ppid, int pgid, int sid, int uid, int ssiCaps, int threads, int exitSignal,
-                            int exitStatus) {
-        /** A live process whose parent gets SIGCHLD. */
+                            int exitStatus, int flags) {
+        public static final int STOPPED = 1;
+
+        /** A live, running process whose parent gets SIGCHLD. */
         public TreeEntry(int gpid, int ppid, int pgid, int sid, int uid, int ssiCaps, int threads) {
-            this(gpid, ppid, pgid, sid, uid, ssiCaps, threads, 17, -1);
+            this(gpid, ppid, pgid, sid, uid, ssiCaps, threads, 17, -1, 0);
         }
-        /** A live process. */
+        /** A live, running process. */
         public TreeEntry(int gpid, int ppid, int pgid, int sid, int uid, int ssiCaps, int threads, int exitSignal) {
-            this(gpid, ppid, pgid, sid, uid, ssiCaps, threads, exitSignal, -1);
+            this(gpid, ppid, pgid, sid, uid, ssiCaps, threads, exitSignal, -1, 0);
         }
         public boolean zombie() {
             return exitStatus >= 0;
         }
+        public boolean stopped() {
+            return (flags & STOPPED) != 0;
+        }
         void write(DataOutputStream o) throws IOException {
             o.writeInt(gpid); o.writeInt(ppid); o.writeInt(pgid); o.writeInt(sid); o.writeInt(uid); o.writeInt(ssiCaps);
-            o.writeInt(threads); o.writeInt(exitSignal); o.writeInt(exitStatus);
+            o.writeInt(threads); o.writeInt(exitSignal); o.writeInt(exitStatus); o.writeInt(flags);
         }
         static TreeEntry read(DataInputStream i) throws IOException {
             return new TreeEntry(i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readInt(), i.readInt(),
-                    i.readInt(), i.readInt());
+                    i.readInt(), i.readInt(), i.readInt());
         }
     }
 

@@ -28,14 +28,11 @@ import java.util.Map;
 /**
  * The bridge from a checkpoint image (ssi.ghost.image) to a {@link RestorePlan}, and the checks a
  * restart makes before anything is created: the image is read and every page and file data chunk
- * verified (as the caller, when the caller is not root), the application is one single-threaded
- * process, every file it maps or has open is still the one the checkpoint saw (same inode), a non-root
- * caller owns the image and may open each of those files, and the gpid is free on this node. Only then
- * {@link #restart} spawns the stub and lets {@link Restorer} rebuild the process.
- *
- * <p>Not carried (the image does not record them, or the restorer does not set them yet, see
- * docs/IMAGE-FORMAT.md): the set_tid_address pointer, the robust futex list, pending signals, interval
- * timers, process group and session.
+ * verified (as the caller, when the caller is not root), the application is a tree of what the
+ * restorer rebuilds ({@link #checkShape}), every file it maps or has open is still the one the
+ * checkpoint saw (same inode, size and mtime), a non-root caller owns the image and may open each of
+ * those files, and every gpid and tid is free on this node. Only then {@link #restart} takes the stub
+ * and lets {@link TreeRestorer} rebuild the tree.
  *
  * <p>Owned by one thread (a platform thread: the fs identity switch is per thread); close it after the
  * restore, which closes the data files and removes the private copies of deleted files.
@@ -361,7 +358,7 @@ public final class ImageRestore implements AutoCloseable {
             }
             RestorePlan p = build(image.processes().get(e.gpid()));
             boolean root = e.gpid() == image.inventory().rootGpid();
-            out.add(new TreeRestorer.Node(p, root ? 0 : e.ppid(), e.pgid(), e.sid(), e.exitSignal()));
+            out.add(new TreeRestorer.Node(p, root ? 0 : e.ppid(), e.pgid(), e.sid(), e.exitSignal(), e.stopped()));
         }
         return out;
     }
@@ -374,7 +371,8 @@ public final class ImageRestore implements AutoCloseable {
         for (Records.Pagemap m : proc.pagemaps()) maps.put(m.vmaStart(), m);
         DataFile pages = null;
         if (!proc.pagemaps().isEmpty()) {
-            pages = DataFile.open(image.dir().resolve(ImageFormat.pagesFile(gpid)), ImageFormat.MAGIC_PAGES, gpid);
+            // held by a raw fd too: the shim copies the pages from it (prepare verified every run's CRC)
+            pages = DataFile.openWithFd(image.dir().resolve(ImageFormat.pagesFile(gpid)), ImageFormat.MAGIC_PAGES, gpid);
             open.add(pages);
         }
         List<RestorePlan.Vma> vmas = new ArrayList<>();
@@ -392,15 +390,7 @@ public final class ImageRestore implements AutoCloseable {
             boolean file = v.kind() == Records.VMA_FILE && !shmem;
             boolean growsDown = Arrays.asList(v.vmFlags().trim().split("\\s+")).contains("gd");
             Records.Pagemap m = maps.get(v.start());
-            DataFile src = pages;
-            RestorePlan.PageSource ps = m == null ? RestorePlan.PageSource.NONE : sink -> {
-                for (Records.PageRun run : m.runs()) {
-                    long len = (long) run.pages() * ImageFormat.PAGE_SIZE;
-                    byte[] data = src.read(run.fileOffset(), len, run.crc(), "pages " + run.firstPage() + ".."
-                            + (run.firstPage() + run.pages() - 1) + " of the VMA at 0x" + Long.toHexString(v.start()));
-                    sink.accept(v.start() + run.firstPage() * ImageFormat.PAGE_SIZE, data);
-                }
-            };
+            RestorePlan.PageSource ps = m == null ? RestorePlan.PageSource.NONE : pageSource(pages, v, m);
             if (chain != null) { // incremental: each page from the newest image of the chain that holds it
                 PageChain c = chain;
                 ps = sink -> c.forEachRun(gpid, v.start(), sink::accept);
@@ -493,6 +483,38 @@ public final class ImageRestore implements AutoCloseable {
 
     private static RestorePlan.RobustList robust(Records.ThreadRec th) {
         return th.robustHead() == 0 ? null : new RestorePlan.RobustList(th.robustHead(), th.robustLen());
+    }
+
+    /**
+     * The pages of VMA v: as runs of the pages file for the shim to copy (the checksums were verified by
+     * {@link #prepare}, before anything was created), or read and checked again through forEachRun.
+     */
+    private static RestorePlan.PageSource pageSource(DataFile src, Records.Vma v, Records.Pagemap m) {
+        List<RestorePlan.FileRun> runs = new ArrayList<>();
+        for (Records.PageRun run : m.runs())
+            runs.add(new RestorePlan.FileRun(v.start() + run.firstPage() * ImageFormat.PAGE_SIZE, run.fileOffset(),
+                    (long) run.pages() * ImageFormat.PAGE_SIZE));
+        return new RestorePlan.PageSource() {
+            @Override
+            public void forEachRun(RestorePlan.PageSink sink) throws IOException {
+                for (Records.PageRun run : m.runs()) {
+                    long len = (long) run.pages() * ImageFormat.PAGE_SIZE;
+                    byte[] data = src.read(run.fileOffset(), len, run.crc(), "pages " + run.firstPage() + ".."
+                            + (run.firstPage() + run.pages() - 1) + " of the VMA at 0x" + Long.toHexString(v.start()));
+                    sink.accept(v.start() + run.firstPage() * ImageFormat.PAGE_SIZE, data);
+                }
+            }
+
+            @Override
+            public List<RestorePlan.FileRun> fileRuns() {
+                return src.daemonFd() < 0 ? List.of() : runs;
+            }
+
+            @Override
+            public int daemonFd() {
+                return src.daemonFd();
+            }
+        };
     }
 
     /**

@@ -8,14 +8,13 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * Everything {@link Restorer} needs to rebuild one single-threaded process, independent of how it was
- * captured (a later step maps the checkpoint image onto it). Addresses are the process's own; all
+ * Everything {@link Restorer} needs to rebuild one process of a tree (its threads included),
+ * independent of how it was captured ({@link ImageRestore} maps the checkpoint image onto it; the tree
+ * around it, groups and sessions, is {@link TreeRestorer}'s). Addresses are the process's own; all
  * values are x86_64 Linux ones. Immutable apart from what the page sources produce.
  *
- * <p>Not covered yet (the restore refuses nothing of this, it simply does not carry it): other threads,
- * children, pipes, sockets, pending signals, timers, seccomp filters (the restored process runs without
- * the node's filter), capabilities other than what the uid change implies, process group and session
- * (the restored process leads a session and group of its own: the stub called setsid), personality, scheduling attributes.
+ * <p>Not carried: personality, scheduling attributes, POSIX timers and the fd kinds the checkpoint
+ * refuses.
  *
  * @param pid         the pid to restore at (the node must have it free)
  * @param vmas        the memory map, in address order, without the kernel's special mappings
@@ -107,8 +106,26 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
     public interface PageSource {
         void forEachRun(PageSink sink) throws IOException;
 
+        /**
+         * The same runs as ranges of a file the daemon holds open by fd {@link #daemonFd}, whose
+         * checksums were verified before the plan was made: the restorer then has the shim copy them
+         * straight from the file (no byte through the daemon). Empty (the default) when the pages are
+         * only available through {@link #forEachRun}.
+         */
+        default List<FileRun> fileRuns() {
+            return List.of();
+        }
+
+        /** The fd of this JVM the {@link #fileRuns} lie in; -1 when there are none. */
+        default int daemonFd() {
+            return -1;
+        }
+
         PageSource NONE = sink -> { };
     }
+
+    /** A run of whole pages at addr, length bytes at fileOffset of the page source's file. */
+    public record FileRun(long addr, long fileOffset, long length) { }
 
     @FunctionalInterface
     public interface PageSink {

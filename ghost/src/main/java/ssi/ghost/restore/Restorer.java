@@ -19,27 +19,29 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Rebuilds a single-threaded process from a {@link RestorePlan} in a restore stub (link request
- * SPAWN_STUB, docs/ARCHITECTURE.md): the shim starts the stub with the plan's pid, and everything else
- * is injected syscalls (Tracee.syscall) and memory writes (Tracee.write) over the link:
+ * Rebuilds one process of a tree from its {@link RestorePlan}, in a restore stub (the root: link request
+ * SPAWN_STUB, or the foreground restart's stub) or in a copy of its restored parent (a child: CLONE_INTO);
+ * {@link TreeRestorer} calls the steps in order for the whole tree. Everything is injected syscalls
+ * (Tracee.syscall) and memory writes over the link:
  *
  * <ol>
- * <li>a scratch area at an address neither the stub nor the plan uses (paths, structs for syscalls);
- * <li>munmap of every mapping of the stub but its vDSO/vvar (and [vsyscall], which cannot move);
- * <li>mremap of the stub's vDSO/vvar pages onto the plan's addresses (the kernel is the same on every
- *     node, so the contents match); those whose destination overlaps where one of them is now go
- *     through a free area first;
- * <li>every VMA mapped at its address with MAP_FIXED_NOREPLACE (files opened in the process, mapped,
- *     closed), its pages written, then mprotect to the final protection;
- * <li>fds reopened at their numbers with their flags and offsets, cwd, umask;
- * <li>prctl(PR_SET_MM, PR_SET_MM_MAP) with the mm fields, auxv and exe; the thread name;
- * <li>signal dispositions (all 64: the stub's are the shim's), alternate stack, rlimits, tid address,
- *     robust futex list, rseq area (the shim removed the stub's own when it made it), no_new_privs,
- *     blocked mask;
- * <li>credentials (groups, gids, uids), so the steps before keep the stub's privilege;
- * <li>the node's seccomp filter and no_new_privs (link request INSTALL_FILTER), as a program ssi-run
- *     launches has them; no syscall the filter traps may be injected after it;
- * <li>munmap of the scratch area, XSAVE state and registers, detach.
+ * <li>{@link #body}: a scratch area at an address neither the stub nor the plan uses (paths, structs
+ *     for syscalls); the root blocks every signal; a child that led a session calls setsid; munmap of
+ *     every mapping but the vDSO/vvar (and [vsyscall], which cannot move) and, in a child, the shared
+ *     memory it shares with its parent at the same place; mremap of the vDSO/vvar onto the plan's
+ *     addresses (the kernel is the same on every node); every VMA mapped with MAP_FIXED_NOREPLACE (files
+ *     opened in the process, or by the daemon with the caller's rights for a non-root restart), its
+ *     pages written, mprotect to the final protection; the fds (kept, installed from the tree's copy, or
+ *     made: open, pipe2, socketpair) with their flags and offsets; cwd, umask; prctl(PR_SET_MM_MAP) with
+ *     the mm fields, auxv and exe; the name; the 64 dispositions and the alternate stack; rlimits;
+ * <li>{@link #filter} (the root): the node's seccomp filter (INSTALL_FILTER), which the processes forked
+ *     after inherit; only syscalls the filter lets through or the shim answers itself (signals to the
+ *     node's own pids) may be injected after it;
+ * <li>{@link #fork} of each child, {@link #forkZombie}/{@link #endZombie} of each zombie;
+ * <li>{@link #threadsAndSignals}: tid address, robust list and rseq of the main thread, the other threads
+ *     (CLONE_INTO with CLONE_THREAD) with theirs, the queued signals, the interval timers;
+ * <li>{@link #setPgid}; {@link #credsAndMasks}: credentials of every thread (they are per thread), then
+ *     each thread's mask; {@link #registers}: munmap of the scratch area, XSAVE state and registers.
  * </ol>
  *
  * <p>A thread captured inside an interrupted syscall resumes as the kernel would resume it after a
@@ -50,9 +52,7 @@ import java.util.Map;
  * clock_nanosleep, poll, futex) are restarted from the start with their original arguments, which are
  * still in the registers (a relative timeout then runs in full again); any other call returns -EINTR.
  *
- * <p>Only single-threaded processes whose fds are files reachable by path (regular files, /dev/null,
- * /dev/zero, /dev/urandom...). Threads, children, pipes, sockets: later. Not thread-safe: one restore per
- * instance and thread; the methods block on the link.
+ * <p>Not thread-safe: one restore per instance and thread; the methods block on the link.
  */
 public final class Restorer {
     private static final int SYS_CLOSE = 3, SYS_LSEEK = 8, SYS_MMAP = 9, SYS_MPROTECT = 10, SYS_MUNMAP = 11,
@@ -193,13 +193,22 @@ public final class Restorer {
      * way, so that this process finds a zombie with that status to reap. A signal death goes through
      * the signal's default action (no core file: RLIMIT_CORE 0 first).
      */
-    void forkZombie(TreeRestorer.Node z) throws IOException {
+    /** The first half of a zombie: forked from this process and put in its process group, still alive. */
+    Tracee forkZombie(TreeRestorer.Node z, int pgid) throws IOException {
         Tracee zt;
         try {
             zt = link.cloneInto(t, z.gpid(), 0, z.exitSignal(), scratch + 3 * RestorePlan.PAGE);
         } catch (ssi.shim.ErrnoException e) {
             throw new RestoreException(e);
         }
+        tree.created(z.gpid(), zt); // killed with the rest if the restore fails before it ends
+        // waitpid(-pgid) and waitid(P_PGID) find a zombie by its group
+        call(zt, "setpgid(0, " + pgid + ") of the zombie " + z.gpid(), SYS_SETPGID, 0, pgid);
+        return zt;
+    }
+
+    /** The second half: the zombie ends the way it did (exit code, or its signal's default action). */
+    void endZombie(TreeRestorer.Node z, Tracee zt) throws IOException {
         int st = z.exitStatus(), sig = st & 0x7f;
         try {
             if (sig == 0) {
@@ -222,6 +231,7 @@ public final class Restorer {
         } catch (ssi.shim.ErrnoException e) {
             if (e.errno() != 3) throw new RestoreException(e); // ESRCH: it ended, as it should
         }
+        tree.forget(z.gpid());
         log.add(pid + ": zombie " + z.gpid() + " made (" + (sig == 0 ? "exit " + ((st >> 8) & 0xff) : sigName(sig)) + ")");
     }
 
@@ -603,12 +613,7 @@ public final class Restorer {
         }
         checkMapped(v, got);
         if (writable) {
-            v.pages().forEachRun((addr, data) -> {
-                if (addr < v.start() || addr + data.length > v.end())
-                    throw new RestoreException(0, String.format("a page run %x+%d lies outside %s", addr,
-                            data.length, v));
-                t.write(addr, data);
-            });
+            writePages(v);
             if (prot != v.prot())
                 call("mprotect of " + v, SYS_MPROTECT, v.start(), v.length(), v.prot());
         }
@@ -640,6 +645,31 @@ public final class Restorer {
                     ? ": something is already mapped there" : ""));
         if (got != v.start())
             throw new RestoreException(0, String.format("mmap of %s returned %x", v, got));
+    }
+
+    /**
+     * The VMA's saved pages into the mapping: copied by the shim straight from the image's pages file
+     * when the plan has them there (WRITEMEM_FD), else moved through the link (WRITEMEM).
+     */
+    private void writePages(RestorePlan.Vma v) throws IOException {
+        RestorePlan.PageSource src = v.pages();
+        List<RestorePlan.FileRun> runs = src.fileRuns();
+        if (!runs.isEmpty()) {
+            for (RestorePlan.FileRun r : runs) {
+                checkInside(v, r.addr(), r.length());
+                t.writeFromFile(r.addr(), src.daemonFd(), r.fileOffset(), r.length());
+            }
+            return;
+        }
+        src.forEachRun((addr, data) -> {
+            checkInside(v, addr, data.length);
+            t.write(addr, data);
+        });
+    }
+
+    private static void checkInside(RestorePlan.Vma v, long addr, long len) throws RestoreException {
+        if (addr < v.start() || addr + len > v.end())
+            throw new RestoreException(0, String.format("a page run %x+%d lies outside %s", addr, len, v));
     }
 
     // ---- files
@@ -846,6 +876,9 @@ public final class Restorer {
         if (tmp != fd) {
             call("dup3 for " + what, SYS_DUP3, tmp, fd, cloexec);
             call("close of the temporary fd for " + what, SYS_CLOSE, tmp);
+        } else {
+            // made right at its number (pipe2 and socketpair make their fds close-on-exec): its own flag
+            call("fcntl(F_SETFD) for " + what, SYS_FCNTL, fd, F_SETFD, cloexec != 0 ? FD_CLOEXEC : 0);
         }
     }
 

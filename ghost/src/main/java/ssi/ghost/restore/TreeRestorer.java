@@ -46,13 +46,17 @@ final class TreeRestorer {
      * One process: its plan, its parent's pid (0 for the root), process group, session, exit signal; a
      * zombie has no plan and its wait status (else -1).
      */
-    record Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, int gpid, int exitStatus) {
+    record Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, int gpid, int exitStatus, boolean stopped) {
         Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal) {
-            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1);
+            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1, false);
+        }
+
+        Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, boolean stopped) {
+            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1, stopped);
         }
 
         static Node zombie(int gpid, int ppid, int pgid, int sid, int exitSignal, int exitStatus) {
-            return new Node(null, ppid, pgid, sid, exitSignal, gpid, exitStatus);
+            return new Node(null, ppid, pgid, sid, exitSignal, gpid, exitStatus, false);
         }
 
         boolean zombie() {
@@ -70,6 +74,7 @@ final class TreeRestorer {
     RestorePlan.Opener opener;
     private final List<Node> nodes;
     private final Map<Integer, Tracee> created = new LinkedHashMap<>();
+    private final List<Node> zombies = new ArrayList<>();
     private final List<Tracee> threads = new ArrayList<>();
     /** fileId -> the daemon's copy of that open file description. */
     private final Map<Integer, Integer> files = new HashMap<>();
@@ -158,6 +163,11 @@ final class TreeRestorer {
         java.util.Collections.reverse(mains);
         order.addAll(mains);
         for (Tracee t : order) t.close();
+        // A process job control had stopped is stopped again (its parent sees a new stop, with WUNTRACED).
+        // Not the root: a stopped application restarts running, as the restart is its new start.
+        for (Node n : nodes) {
+            if (n.stopped() && n != root && !n.zombie()) LocalFds.signal(n.gpid(), 19 /* SIGSTOP */);
+        }
         tr.log.add("detached: " + all.size() + " process(es), " + (tr.threads.size() + all.size()) + " thread(s) run");
         return List.copyOf(tr.log);
     }
@@ -171,7 +181,7 @@ final class TreeRestorer {
         for (Node c : nodes) {
             if (c.ppid() == node.plan().pid() && c != nodes.getFirst()) {
                 if (c.zombie()) {
-                    r.forkZombie(c);
+                    zombies.add(c); // made once the process groups exist, so it ends in its own
                     continue;
                 }
                 Restorer cr = r.fork(c);
@@ -182,9 +192,10 @@ final class TreeRestorer {
     }
 
     /**
-     * Process groups: every child sits in its parent's group after the fork; leaders make their group,
-     * then members join. A group whose leader is not in the image (the caller's job, typically) is the
-     * root's group now.
+     * Process groups: every child sits in its parent's group after the fork. Live leaders make their
+     * group; then the zombies are forked (leaders of their own group first) and put in their group; then
+     * live members join theirs (a zombie may lead it); then the zombies end. A group whose leader is not
+     * in the image (the caller's job, typically) is the root's group now.
      */
     private void groups(Map<Integer, Restorer> all) throws IOException {
         Node root = nodes.getFirst();
@@ -194,12 +205,23 @@ final class TreeRestorer {
             if (n == root || n.zombie() || n.sid() == pid) continue;
             if (n.pgid() == pid) all.get(pid).setPgid(pid);
         }
+        List<Node> order = new ArrayList<>();
+        for (Node z : zombies) if (z.pgid() == z.gpid()) order.add(z);
+        for (Node z : zombies) if (z.pgid() != z.gpid()) order.add(z);
+        java.util.Set<Integer> zombieLeaders = new java.util.HashSet<>();
+        Map<Node, Tracee> stubs = new LinkedHashMap<>();
+        for (Node z : order) {
+            int target = z.pgid() == z.gpid() || all.containsKey(z.pgid()) || zombieLeaders.contains(z.pgid()) ? z.pgid() : rootGroup;
+            stubs.put(z, all.get(z.ppid()).forkZombie(z, target));
+            if (z.pgid() == z.gpid()) zombieLeaders.add(z.gpid());
+        }
         for (Node n : nodes) {
             int pid = n.gpid();
             if (n == root || n.zombie() || n.sid() == pid || n.pgid() == pid) continue;
-            int target = all.containsKey(n.pgid()) ? n.pgid() : rootGroup;
+            int target = all.containsKey(n.pgid()) || zombieLeaders.contains(n.pgid()) ? n.pgid() : rootGroup;
             all.get(pid).setPgid(target);
         }
+        for (var e : stubs.entrySet()) all.get(e.getKey().ppid()).endZombie(e.getKey(), e.getValue());
     }
 
     /** The process group pid is in now (the root's: its stub's own, or the foreground restart's job). */
@@ -211,6 +233,11 @@ final class TreeRestorer {
 
     void created(int pid, Tracee t) {
         created.put(pid, t);
+    }
+
+    /** A zombie that ended: nothing to let go or kill any more. */
+    void forget(int pid) {
+        created.remove(pid);
     }
 
     void createdThread(Tracee t) {

@@ -84,6 +84,76 @@ class ImageFormatTest {
         }
     }
 
+    /**
+     * The pipelined path (buffers written by the writer thread, write-back started every 32 MiB) mixed
+     * with direct appends: every chunk is where its offset says, with its CRC, and commit renames the
+     * file only once all of it is written. Nothing lands under the final name before commit.
+     */
+    @Test
+    void pipelinedAppendsLandWhereTheirChunksSay() throws IOException {
+        int gpid = 77777;
+        int n = (int) (DataWriter.WRITEBACK_STEP / DataWriter.BUFFER_SIZE) + 9;
+        List<DataWriter.Chunk> chunks = new ArrayList<>();
+        Path file = dir.resolve(ImageFormat.pagesFile(gpid));
+        try (DataWriter w = DataWriter.create(dir, ImageFormat.pagesFile(gpid), ImageFormat.MAGIC_PAGES, gpid)) {
+            for (int i = 0; i < n; i++) {
+                if (i % 7 == 3) {
+                    chunks.add(w.append(ByteBuffer.wrap(filled(ImageFormat.PAGE_SIZE, i))));
+                    continue;
+                }
+                ByteBuffer b = w.buffer();
+                assertEquals(DataWriter.BUFFER_SIZE, b.capacity());
+                int len = DataWriter.BUFFER_SIZE - (i % 5) * ImageFormat.PAGE_SIZE;
+                b.put(filled(len, i)).flip();
+                chunks.add(w.appendBuffer(b));
+            }
+            assertFalse(Files.exists(file));
+            w.commit(0);
+        }
+        long expect = ImageFormat.DATA_START;
+        try (DataFile f = DataFile.open(file, ImageFormat.MAGIC_PAGES, gpid)) {
+            for (int i = 0; i < n; i++) {
+                DataWriter.Chunk c = chunks.get(i);
+                assertEquals(expect, c.offset());
+                expect += c.length();
+                byte[] got = f.read(c.offset(), c.length(), c.crc(), "chunk " + i);
+                assertArrayEquals(filled((int) c.length(), i), got, "chunk " + i);
+                f.verify(c.offset(), c.length(), c.crc(), "chunk " + i);
+            }
+        }
+        assertEquals(expect, Files.size(file));
+        assertTrue(expect > DataWriter.WRITEBACK_STEP);
+    }
+
+    /** Checkpoints one after another reuse the direct buffers instead of piling up direct memory. */
+    @Test
+    void directBuffersAreReused() throws IOException {
+        ByteBuffer a = DirectBuffers.take();
+        a.put((byte) 1);
+        DirectBuffers.give(a);
+        ByteBuffer b = DirectBuffers.take();
+        assertSame(a, b);
+        assertEquals(0, b.position());
+        assertEquals(DirectBuffers.SIZE, b.limit());
+        DirectBuffers.give(ByteBuffer.allocate(DirectBuffers.SIZE)); // a heap buffer is not kept
+        assertTrue(DirectBuffers.take().isDirect());
+        int gpid = 77778;
+        ByteBuffer used;
+        try (DataWriter w = DataWriter.create(dir, ImageFormat.pagesFile(gpid), ImageFormat.MAGIC_PAGES, gpid)) {
+            used = w.buffer();
+            used.put(filled(ImageFormat.PAGE_SIZE, 1)).flip();
+            w.appendBuffer(used);
+            w.commit(0);
+        }
+        assertSame(used, DirectBuffers.take(), "the writer's buffer went back to the spares at commit");
+    }
+
+    private static byte[] filled(int len, int seed) {
+        byte[] b = new byte[len];
+        for (int i = 0; i < len; i++) b[i] = (byte) (i * 31 + seed * 7 + i / 4096);
+        return b;
+    }
+
     @Test
     void roundTrip() throws IOException {
         Image img = Image.load(dir);
