@@ -199,11 +199,27 @@ final class TreeRestorer {
      */
     private void groups(Map<Integer, Restorer> all) throws IOException {
         Node root = nodes.getFirst();
+        // The root that led its own group (and not a session) leads it again; else it stays in the group
+        // its stub is in (the stub's session, or the foreground restart's job).
+        if (root.pgid() == root.gpid() && root.sid() != root.gpid() && pgidOf(root.gpid()) != root.gpid())
+            all.get(root.gpid()).setPgid(root.gpid());
         int rootGroup = pgidOf(root.plan().pid());
         for (Node n : nodes) {
             int pid = n.gpid();
             if (n == root || n.zombie() || n.sid() == pid) continue;
             if (n.pgid() == pid) all.get(pid).setPgid(pid);
+        }
+        // A group whose leader (by pid) is alive in another group now: it makes the group again for a
+        // moment, its members join below, then it goes back to its own group.
+        Map<Integer, Node> byPid = new HashMap<>();
+        for (Node n : nodes) byPid.put(n.gpid(), n);
+        List<Node> lent = new ArrayList<>();
+        for (Node n : nodes) {
+            Node leader = byPid.get(n.pgid());
+            if (n.zombie() || leader == null || leader == n || leader.zombie() || leader.pgid() == leader.gpid()
+                    || leader.sid() == leader.gpid() || lent.contains(leader)) continue;
+            all.get(leader.gpid()).setPgid(leader.gpid());
+            lent.add(leader);
         }
         List<Node> order = new ArrayList<>();
         for (Node z : zombies) if (z.pgid() == z.gpid()) order.add(z);
@@ -217,9 +233,13 @@ final class TreeRestorer {
         }
         for (Node n : nodes) {
             int pid = n.gpid();
-            if (n == root || n.zombie() || n.sid() == pid || n.pgid() == pid) continue;
+            if (n == root || n.zombie() || n.sid() == pid || n.pgid() == pid || lent.contains(n)) continue;
             int target = all.containsKey(n.pgid()) || zombieLeaders.contains(n.pgid()) ? n.pgid() : rootGroup;
             all.get(pid).setPgid(target);
+        }
+        for (Node n : lent) {
+            int target = all.containsKey(n.pgid()) || zombieLeaders.contains(n.pgid()) ? n.pgid() : rootGroup;
+            all.get(n.gpid()).setPgid(target);
         }
         for (var e : stubs.entrySet()) all.get(e.getKey().ppid()).endZombie(e.getKey(), e.getValue());
     }
