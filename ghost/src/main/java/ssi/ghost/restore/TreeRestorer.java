@@ -137,19 +137,12 @@ final class TreeRestorer {
         }
         tr.created(root.plan().pid(), stub);
         Map<Integer, Restorer> all = new LinkedHashMap<>();
-        Restorer last = null;
         try {
             Restorer r = new Restorer(link, stub, root.plan(), null, tr);
             tr.build(r, root, all);
             tr.groups(all);
-            for (Restorer x : all.values()) {
-                last = x;
-                x.credsAndMasks();
-            }
-            for (Restorer x : all.values()) {
-                last = x;
-                x.registers();
-            }
+            for (Restorer x : all.values()) x.credsAndMasks();
+            for (Restorer x : all.values()) x.registers();
         } catch (IOException | RuntimeException e) {
             tr.killAll();
             tr.closeCopies();
@@ -166,7 +159,12 @@ final class TreeRestorer {
         // A process job control had stopped is stopped again (its parent sees a new stop, with WUNTRACED).
         // Not the root: a stopped application restarts running, as the restart is its new start.
         for (Node n : nodes) {
-            if (n.stopped() && n != root && !n.zombie()) LocalFds.signal(n.gpid(), 19 /* SIGSTOP */);
+            if (!n.stopped() || n == root || n.zombie()) continue;
+            try {
+                LocalFds.signal(n.gpid(), 19 /* SIGSTOP */);
+            } catch (ErrnoException e) {
+                tr.log.add(n.gpid() + ": not stopped again: " + e.getMessage()); // it ended already
+            }
         }
         tr.log.add("detached: " + all.size() + " process(es), " + (tr.threads.size() + all.size()) + " thread(s) run");
         return List.copyOf(tr.log);
