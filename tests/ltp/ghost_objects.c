@@ -5,8 +5,8 @@
  * hand a counter around with a mutex and condition variable (futexes in use) and are joined at the end
  * (clear_child_tid), a pipe and a UNIX socketpair with bytes in flight (written at the start, read at the
  * end), shared anonymous memory between parent and child (the LTP result page), a real-time signal
- * queued with its value while blocked, an ITIMER_REAL that keeps firing, and two zombies (children
- * that ended at once, one by exit(3), one by SIGUSR2) reaped only at the end.
+ * queued with its value while blocked, an ITIMER_REAL that keeps firing, and three zombies (children
+ * that ended at once: exit(3), SIGUSR2, SIGKILL) reaped only at the end.
  */
 #include "tst.h"
 #include <pthread.h>
@@ -72,6 +72,11 @@ int main(void)
         raise(SIGUSR2);
         _exit(0);
     }
+    pid_t z_kill = tst_fork();
+    if (z_kill == 0)
+        for (;;)
+            pause();
+    kill(z_kill, SIGKILL);
 
     pid_t child = tst_fork();
     if (child == 0) {
@@ -113,11 +118,14 @@ int main(void)
               "see the child's FAIL line");
     tst_check_int(page[0], 99, "the child's write reached the shared page");
 
-    int zs1 = -1, zs2 = -1;
+    int zs1 = -1, zs2 = -1, zs3 = -1;
     waitpid(z_exit, &zs1, 0);
     waitpid(z_sig, &zs2, 0);
-    tst_check(WIFEXITED(zs1) && WEXITSTATUS(zs1) == 3 && WIFSIGNALED(zs2) && WTERMSIG(zs2) == SIGUSR2,
-              "the zombies are reaped with their status (exit 3, SIGUSR2)", "status %#x and %#x", zs1, zs2);
+    waitpid(z_kill, &zs3, 0);
+    tst_check(WIFEXITED(zs1) && WEXITSTATUS(zs1) == 3 && WIFSIGNALED(zs2) && WTERMSIG(zs2) == SIGUSR2
+              && WIFSIGNALED(zs3) && WTERMSIG(zs3) == SIGKILL,
+              "the zombies are reaped with their status (exit 3, SIGUSR2, SIGKILL)", "status %#x, %#x and %#x", zs1, zs2,
+              zs3);
 
     siginfo_t si;
     struct timespec zero = { 0, 0 };

@@ -348,7 +348,8 @@ class RestartTest {
         assertEquals(137, bg.awaitExit(BOUND), bg::describe);
         assertFalse(bg.out().contains("PASS"), () -> "it finished before the checkpoint: " + bg.describe());
         String show = cluster.ssi("image", "show", img.toString()).expectExit(0).out();
-        assertTrue(show.contains("5 process(es)"), show);
+        assertTrue(show.contains("6 process(es)"), show);
+        assertTrue(show.contains("(zombie, killed by SIGKILL)"), show);
         assertTrue(show.contains("(zombie, exited 3)"), show);
         assertTrue(show.contains("(zombie, killed by SIGUSR2)"), show);
         assertTrue(show.contains("threads 4"), show);

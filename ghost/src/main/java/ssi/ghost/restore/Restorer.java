@@ -216,8 +216,10 @@ public final class Restorer {
                 throw new RestoreException(0, "the zombie " + z.gpid() + " did not exit");
             }
             // the zombie's own copy of the scratch area (it is a copy of this process, not this process)
-            zt.write(scratch, new byte[32]); // SIG_DFL
-            call(zt, "rt_sigaction(SIG_DFL) of the zombie", SYS_RT_SIGACTION, sig, scratch, 0, 8);
+            if (sig != 9 && sig != 19) { // SIGKILL and SIGSTOP cannot be caught, their action is the default
+                zt.write(scratch, new byte[32]); // SIG_DFL
+                call(zt, "rt_sigaction(SIG_DFL) of the zombie", SYS_RT_SIGACTION, sig, scratch, 0, 8);
+            }
             zt.write(scratch, new byte[16]);
             call(zt, "prlimit64(RLIMIT_CORE, 0) of the zombie", SYS_PRLIMIT64, 0, RLIMIT_CORE, scratch, 0);
             zt.write(scratch, le(8).putLong(0, ~(1L << (sig - 1))).array());
