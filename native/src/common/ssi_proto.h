@@ -66,6 +66,10 @@ enum ssi_msg_type {
      * or the mask it returns to when it is inside sigsuspend/ppoll/pselect/epoll_pwait (the kernel's
      * saved_sigmask), which /proc/PID/status SigBlk does not show. */
     SSI_GETSIGMASK = 0x0022,
+    /* struct ssi_tid_req; reply body: u64 mask. The signals the shim held back from a tracee while it
+     * held it (suppressed at their signal-delivery-stop, to be raised again at DETACH): a checkpoint
+     * must save them, they are in no kernel queue any more. */
+    SSI_GETDEFERRED = 0x0023,
     SSI_LAUNCH = 0x0101,
     SSI_GO = 0x0102,
     SSI_REPLY_BIT = 0x8000,

@@ -373,13 +373,14 @@ static int serve_ptrace(const struct ssi_hdr *h, const uint8_t *p, size_t n)
         body_len = 4 + (size_t)c32 * 128;
         break;
     }
-    case SSI_GETSIGMASK: {
+    case SSI_GETSIGMASK:
+    case SSI_GETDEFERRED: {
         struct ssi_tid_req r;
         if (n != sizeof r)
             return -1;
         memcpy(&r, p, sizeof r);
         uint64_t mask = 0;
-        err = pt_get_sigmask(r.tid, &mask);
+        err = h->type == SSI_GETSIGMASK ? pt_get_sigmask(r.tid, &mask) : pt_deferred_signals(r.tid, &mask);
         memcpy(body, &mask, sizeof mask);
         body_len = sizeof mask;
         break;
@@ -413,7 +414,7 @@ static void dispatch(void)
         shim_notif_reply(p, n);
         return;
     case SSI_ATTACH ... SSI_WRITEMEM_FD:
-    case SSI_CLONE_INTO ... SSI_GETSIGMASK:
+    case SSI_CLONE_INTO ... SSI_GETDEFERRED:
         if (serve_ptrace(h, p, n) == 0)
             return;
         break;

@@ -788,3 +788,12 @@ int pt_get_sigmask(pid_t tid, uint64_t *mask)
         return -errno;
     return 0;
 }
+
+int pt_deferred_signals(pid_t tid, uint64_t *mask)
+{
+    struct tracee *t = find_tracee(tid);
+    if (!t)
+        return -ESRCH;
+    *mask = t->deferred_sigs;
+    return 0;
+}

@@ -45,5 +45,7 @@ int pt_clone_into(pid_t tid, pid_t new_tid, uint64_t flags, uint32_t exit_signal
 int pt_peek_siginfo(pid_t tid, int shared, void *buf, int max, int *n_out);
 /* PTRACE_GETSIGMASK: the blocked mask, or the saved one while the tracee is in sigsuspend and kin. */
 int pt_get_sigmask(pid_t tid, uint64_t *mask);
+/* The signals held back from tid while we held it (raised again at pt_detach). */
+int pt_deferred_signals(pid_t tid, uint64_t *mask);
 
 #endif

@@ -23,7 +23,7 @@ public final class LinkFrames {
             LISTENER_GONE = 0x0005, ATTACH = 0x0010, DETACH = 0x0011, GETREGS = 0x0012, SETREGS = 0x0013,
             GETXSTATE = 0x0014, SETXSTATE = 0x0015, READMEM = 0x0016, WRITEMEM = 0x0017, INJECT = 0x0018,
             GIVEFD = 0x0019, SPAWN_STUB = 0x001A, GETRSEQ = 0x001B,
-            INSTALL_FILTER = 0x001C, WRITEMEM_FD = 0x001D, CLONE_INTO = 0x0020, PEEKSIGINFO = 0x0021, GETSIGMASK = 0x0022;
+            INSTALL_FILTER = 0x001C, WRITEMEM_FD = 0x001D, CLONE_INTO = 0x0020, PEEKSIGINFO = 0x0021, GETSIGMASK = 0x0022, GETDEFERRED = 0x0023;
     /** A reply's type is the request's type | REPLY_BIT. */
     public static final int REPLY_BIT = 0x8000;
     /** NOTIF_REPLY flags: let the trapped syscall run natively. */

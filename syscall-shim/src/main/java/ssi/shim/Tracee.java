@@ -88,6 +88,16 @@ public final class Tracee implements AutoCloseable {
         return b.getLong(b.position());
     }
 
+    /**
+     * GETDEFERRED: the signals (bit sig - 1) that reached this thread while the shim held it and that the
+     * shim held back, to raise again at the detach: they are in no kernel queue, so a checkpoint saves them.
+     */
+    public synchronized long getDeferredSignals() throws IOException {
+        ByteBuffer b = call(LinkFrames.GETDEFERRED, LinkFrames.tidPayload(tid), "get the held-back signals");
+        expectBody(b, 8, "GETDEFERRED");
+        return b.getLong(b.position());
+    }
+
     public synchronized byte[] read(long addr, int len) throws IOException {
         if (len < 0)
             throw new IllegalArgumentException("negative length " + len);

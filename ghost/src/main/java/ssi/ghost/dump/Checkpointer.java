@@ -43,6 +43,8 @@ public final class Checkpointer {
         }
     }
 
+    private static final int SI_TKILL = -6, SIGCHLD = 17;
+
     /** Each round attaches everything new; an application that forks faster than we attach is refused. */
     private static final int MAX_FREEZE_ROUNDS = 1000;
 
@@ -462,7 +464,18 @@ public final class Checkpointer {
         }
         // Queued signals with their siginfo: each thread's own queue, and the process's shared one.
         for (Tracee th : freezer.threads(pid)) {
-            List<byte[]> q = link.peekSiginfo(th.tid(), false);
+            List<byte[]> q = new ArrayList<>(link.peekSiginfo(th.tid(), false));
+            // signals that arrived during the freeze: the shim held them back at their delivery, so they
+            // are in no queue; they go to the thread's own queue, as the shim would raise them (tkill)
+            long held = th.getDeferredSignals();
+            for (int sig = 1; sig <= 64; sig++) {
+                // not SIGCHLD: the restart makes it again, with its siginfo, from the children it restores
+                // (zombies end again, stopped children stop again)
+                if ((held & (1L << (sig - 1))) == 0 || sig == SIGCHLD) continue;
+                byte[] si = new byte[128];
+                java.nio.ByteBuffer.wrap(si).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(0, sig).putInt(8, SI_TKILL);
+                q.add(si);
+            }
             if (!q.isEmpty()) sigqueues.add(new Records.SigQueue(th.tid(), q));
         }
         List<byte[]> sharedQ = link.peekSiginfo(t.tid(), true);
