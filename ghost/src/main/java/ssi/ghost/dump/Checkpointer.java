@@ -470,8 +470,9 @@ public final class Checkpointer {
             long held = th.getDeferredSignals();
             for (int sig = 1; sig <= 64; sig++) {
                 // not SIGCHLD: the restart makes it again, with its siginfo, from the children it restores
-                // (zombies end again, stopped children stop again)
-                if ((held & (1L << (sig - 1))) == 0 || sig == SIGCHLD) continue;
+                // (zombies end again, stopped children stop again); not the job-control signals (SIGCONT,
+                // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU): whether the process is stopped is its STOPPED state
+                if ((held & (1L << (sig - 1))) == 0 || (sig >= SIGCHLD && sig <= 22)) continue;
                 byte[] si = new byte[128];
                 java.nio.ByteBuffer.wrap(si).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(0, sig).putInt(8, SI_TKILL);
                 q.add(si);
