@@ -63,7 +63,8 @@ public final class Restorer {
             SYS_PIPE2 = 293, SYS_SOCKETPAIR = 53, SYS_RT_SIGQUEUEINFO = 129, SYS_RT_TGSIGQUEUEINFO = 297, SYS_SETITIMER = 38,
             SYS_EXIT_GROUP = 231, SYS_TGKILL = 234, RLIMIT_CORE = 4, SYS_IOCTL = 16, SYS_EVENTFD2 = 290,
             SYS_TIMERFD_CREATE = 283, SYS_TIMERFD_SETTIME = 286, SYS_SIGNALFD4 = 289, SYS_EPOLL_CREATE1 = 291,
-            SYS_EPOLL_CTL = 233, SYS_TIMER_CREATE = 222, SYS_TIMER_SETTIME = 223;
+            SYS_EPOLL_CTL = 233, SYS_TIMER_CREATE = 222, SYS_TIMER_SETTIME = 223, SYS_WAIT4 = 61, WALL = 0x40000000,
+            WNOHANG = 1;
     private static final int EFD_SEMAPHORE = 1, O_NONBLOCK = 04000, EPOLL_CTL_ADD = 1, PR_TIMER_CREATE_RESTORE_IDS = 77;
     /** _IOW('T', 0, u64): sets a timerfd's expiration count (CONFIG_CHECKPOINT_RESTORE). */
     private static final long TFD_IOC_SET_TICKS = 0x40085400L;
@@ -205,6 +206,35 @@ public final class Restorer {
         // waitpid(-pgid) and waitid(P_PGID) find a zombie by its group
         call(zt, "setpgid(0, " + pgid + ") of the zombie " + z.gpid(), SYS_SETPGID, 0, pgid);
         return zt;
+    }
+
+    /**
+     * A group helper: a child with the pid of a process group's leader that ended and was reaped, so
+     * that the group can exist again for its members in the image; no exit signal (this process never
+     * hears of it). {@link #endHelper} ends and reaps it once the members joined.
+     */
+    Tracee forkHelper(int pgid) throws IOException {
+        Tracee ht;
+        try {
+            ht = link.cloneInto(t, pgid, 0, 0, scratch + 3 * RestorePlan.PAGE);
+        } catch (ssi.shim.ErrnoException e) {
+            throw new RestoreException(e);
+        }
+        tree.created(pgid, ht);
+        call(ht, "setpgid(0, 0) of the helper for process group " + pgid, SYS_SETPGID, 0, 0);
+        log.add(pid + ": helper " + pgid + " makes process group " + pgid + " for its members");
+        return ht;
+    }
+
+    void endHelper(int pgid, Tracee ht) throws IOException {
+        try {
+            ht.syscall(SYS_EXIT_GROUP, 0);
+            throw new RestoreException(0, "the group helper " + pgid + " did not exit");
+        } catch (ssi.shim.ErrnoException e) {
+            if (e.errno() != 3) throw new RestoreException(e); // ESRCH: it ended
+        }
+        tree.forget(pgid);
+        call("wait4 of the group helper " + pgid, SYS_WAIT4, pgid, 0, WALL | WNOHANG, 0);
     }
 
     /** The second half: the zombie ends the way it did (exit code, or its signal's default action). */

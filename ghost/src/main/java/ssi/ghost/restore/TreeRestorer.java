@@ -219,20 +219,42 @@ final class TreeRestorer {
             all.get(leader.gpid()).setPgid(leader.gpid());
             lent.add(leader);
         }
+        // A group whose leader ended and was reaped, with members in the image: a helper with the
+        // leader's pid, forked by a member's parent, makes it again for them (their session is that
+        // parent's), then ends and is reaped. A group of no process of the image (the restart caller's
+        // job, where the root came from) is the root's group now.
+        java.util.Set<Integer> inImage = new java.util.HashSet<>();
+        for (Node n : nodes) inImage.add(n.gpid());
+        Map<Integer, Tracee> helpers = new LinkedHashMap<>();
+        Map<Integer, Restorer> helperHosts = new HashMap<>();
+        for (Node n : nodes) {
+            int p = n.pgid();
+            if (n == root || p == n.gpid() || p == root.pgid() || inImage.contains(p) || helpers.containsKey(p)
+                    || n.sid() == n.gpid() || !all.containsKey(n.ppid())) continue;
+            Restorer host = all.get(n.ppid());
+            try {
+                helpers.put(p, host.forkHelper(p));
+                helperHosts.put(p, host);
+            } catch (RestoreException e) {
+                log.add("process group " + p + " cannot be made again (" + e.getMessage() + "): its members join the root's");
+            }
+        }
         List<Node> order = new ArrayList<>();
         for (Node z : zombies) if (z.pgid() == z.gpid()) order.add(z);
         for (Node z : zombies) if (z.pgid() != z.gpid()) order.add(z);
         java.util.Set<Integer> zombieLeaders = new java.util.HashSet<>();
         Map<Node, Tracee> stubs = new LinkedHashMap<>();
         for (Node z : order) {
-            int target = z.pgid() == z.gpid() || all.containsKey(z.pgid()) || zombieLeaders.contains(z.pgid()) ? z.pgid() : rootGroup;
+            int target = z.pgid() == z.gpid() || all.containsKey(z.pgid()) || zombieLeaders.contains(z.pgid())
+                    || helpers.containsKey(z.pgid()) ? z.pgid() : rootGroup;
             stubs.put(z, all.get(z.ppid()).forkZombie(z, target));
             if (z.pgid() == z.gpid()) zombieLeaders.add(z.gpid());
         }
         for (Node n : nodes) {
             int pid = n.gpid();
             if (n == root || n.zombie() || n.sid() == pid || n.pgid() == pid || lent.contains(n)) continue;
-            int target = all.containsKey(n.pgid()) || zombieLeaders.contains(n.pgid()) ? n.pgid() : rootGroup;
+            int target = all.containsKey(n.pgid()) || zombieLeaders.contains(n.pgid()) || helpers.containsKey(n.pgid())
+                    ? n.pgid() : rootGroup;
             all.get(pid).setPgid(target);
         }
         for (Node n : lent) {
@@ -240,6 +262,7 @@ final class TreeRestorer {
             all.get(n.gpid()).setPgid(target);
         }
         for (var e : stubs.entrySet()) all.get(e.getKey().ppid()).endZombie(e.getKey(), e.getValue());
+        for (var e : helpers.entrySet()) helperHosts.get(e.getKey()).endHelper(e.getKey(), e.getValue());
     }
 
     /** The process group pid is in now (the root's: its stub's own, or the foreground restart's job). */
