@@ -472,7 +472,9 @@ public final class Checkpointer {
                 // not SIGCHLD: the restart makes it again, with its siginfo, from the children it restores
                 // (zombies end again, stopped children stop again); not the job-control signals (SIGCONT,
                 // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU): whether the process is stopped is its STOPPED state
-                if ((held & (1L << (sig - 1))) == 0 || (sig >= SIGCHLD && sig <= 22)) continue;
+                // and only standard signals: the shim does not keep a real-time one's siginfo (its value),
+                // so one that arrived during the freeze is not saved (a known loss, docs/IMAGE-FORMAT.md)
+                if ((held & (1L << (sig - 1))) == 0 || (sig >= SIGCHLD && sig <= 22) || sig > 31) continue;
                 byte[] si = new byte[128];
                 java.nio.ByteBuffer.wrap(si).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(0, sig).putInt(8, SI_TKILL);
                 q.add(si);
