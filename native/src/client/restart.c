@@ -9,6 +9,7 @@
  * the child closes every fd, blocks every signal and pauses; RESTART_FG with the child's pid makes the
  * daemon attach it through the shim and rebuild the process in it. A then waits for it like for P. */
 #include "client.h"
+#include "ssi_stub.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -149,37 +150,10 @@ static void __attribute__((noreturn)) stub_child(void)
 /* A child with pid gpid that waits, fd-less, to be rebuilt; -errno on failure. */
 static pid_t make_stub(int32_t gpid)
 {
-    int sync[2];
-    if (pipe2(sync, O_CLOEXEC) < 0)
-        return -errno;
-    pid_t tid = gpid;
-    struct clone_args args;
-    memset(&args, 0, sizeof args);
-    args.exit_signal = SIGCHLD;
-    args.set_tid = (uint64_t)(uintptr_t)&tid;
-    args.set_tid_size = 1;
-    long r = syscall(SYS_clone3, &args, sizeof args);
-    if (r == 0)
-        stub_child();
-    int err = errno;
-    close(sync[1]);
-    if (r < 0) {
-        close(sync[0]);
-        return -err;
-    }
-    struct pollfd pf = { .fd = sync[0], .events = POLLIN };
-    int pr;
-    while ((pr = poll(&pf, 1, STUB_READY_MS)) < 0 && errno == EINTR) {
-    }
-    char c;
-    ssize_t n = pr > 0 ? read(sync[0], &c, 1) : -1;
-    close(sync[0]);
-    if (n != 0) {
-        kill((pid_t)r, SIGKILL);
-        waitpid((pid_t)r, NULL, 0);
-        return -ETIMEDOUT;
-    }
-    return (pid_t)r;
+    pid_t r = ssi_clone_stub(gpid, stub_child, STUB_READY_MS);
+    if (r == -ETIMEDOUT)
+        waitpid(gpid, NULL, 0); /* killed: A is its only reaper */
+    return r;
 }
 
 void restart_stub(const struct launch_req *req)

@@ -15,6 +15,7 @@
 #include "ptrace_ops.h"
 #include "shim.h"
 #include "ssi_proto.h"
+#include "ssi_stub.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -79,45 +80,13 @@ int shim_spawn_stub(pid_t pid)
 {
     if (pid < (1 << SSI_PID_SHIFT))
         return -EINVAL; /* node-internal pids are no cluster processes */
-    int sync[2];
-    if (pipe2(sync, O_CLOEXEC) < 0)
-        return -errno;
-    pid_t tid = pid;
-    struct clone_args args;
-    memset(&args, 0, sizeof args);
-    args.exit_signal = SIGCHLD;
-    args.set_tid = (uint64_t)(uintptr_t)&tid;
-    args.set_tid_size = 1;
-    long r = syscall(SYS_clone3, &args, sizeof args);
-    if (r == 0)
-        stub_child();
-    int err = r < 0 ? -errno : 0;
-    close(sync[1]);
-    if (err) {
-        close(sync[0]);
-        if (err == -EEXIST)
-            shim_log("SPAWN_STUB: gpid %d is taken", (int)pid);
-        return err;
-    }
-    if (r != pid) { /* cannot happen with set_tid; never leave a stray child behind */
-        kill((pid_t)r, SIGKILL);
-        close(sync[0]);
-        return -EPROTO;
-    }
-    /* EOF once the child's close_range ran (or it died). Bounded: the main thread serves the node. */
-    struct pollfd pf = { .fd = sync[0], .events = POLLIN };
-    int pr;
-    do
-        pr = poll(&pf, 1, 5000);
-    while (pr < 0 && errno == EINTR);
-    char c;
-    ssize_t n = pr > 0 ? read(sync[0], &c, 1) : -1;
-    close(sync[0]);
-    if (n != 0) {
+    int err = ssi_clone_stub(pid, stub_child, 5000);
+    if (err == -EEXIST)
+        shim_log("SPAWN_STUB: gpid %d is taken", (int)pid);
+    if (err == -ETIMEDOUT)
         shim_log("SPAWN_STUB: the stub (pid %d) did not close its fds within 5 s; killed", (int)pid);
-        kill(pid, SIGKILL);
-        return -ETIMEDOUT;
-    }
+    if (err < 0)
+        return err;
     err = pt_attach(pid);
     if (err) {
         kill(pid, SIGKILL);

@@ -288,7 +288,7 @@ public final class Restorer {
         int n = 0;
         for (RestorePlan.SigQueue q : plan.sigqueues()) {
             for (byte[] si : q.siginfos()) {
-                int sig = (si[0] & 0xff) | (si[1] & 0xff) << 8;
+                int sig = ssi.ghost.image.Records.SigQueue.signo(si);
                 put(scratch, si);
                 // The kernel lets a task queue any si_code only to itself: the process's queue from the main
                 // thread (caller's pid == tgid), a thread's own queue from that thread (caller's tid == tid).
