@@ -171,6 +171,31 @@ public final class LocalFds {
         return out;
     }
 
+    private static final long SYS_SHMAT = 30, SYS_SHMCTL = 31, SYS_SHMDT = 67;
+
+    /**
+     * Attaches SysV shared memory segment id read-only in this JVM (its IPC namespace) and returns the
+     * address; {@link #shmDetach} undoes it.
+     */
+    public static long shmAttachReadOnly(int id) throws ErrnoException {
+        final int SHM_RDONLY = 010000;
+        long r = Libc.c().syscall(SYS_SHMAT, id, 0, SHM_RDONLY);
+        if (r < 0 && r > -4096)
+            throw new ErrnoException(Libc.errno(), "shmat of SysV shared memory segment " + id + " failed");
+        return r;
+    }
+
+    public static void shmDetach(long addr) throws ErrnoException {
+        if (Libc.c().syscall(SYS_SHMDT, addr, 0, 0) < 0)
+            throw new ErrnoException(Libc.errno(), "shmdt failed");
+    }
+
+    /** shmctl(id, IPC_RMID): the segment goes once nothing has it attached any more. */
+    public static void shmRemove(int id) throws ErrnoException {
+        if (Libc.c().syscall(SYS_SHMCTL, id, 0 /* IPC_RMID */, 0) < 0)
+            throw new ErrnoException(Libc.errno(), "shmctl(IPC_RMID) of SysV shared memory segment " + id + " failed");
+    }
+
     /** kill(pid, sig) from this JVM (pid in its pid namespace). */
     public static void signal(int pid, int sig) throws ErrnoException {
         if (Libc.c().syscall(62 /* kill */, pid, sig, 0) < 0)

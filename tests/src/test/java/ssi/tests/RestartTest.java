@@ -20,6 +20,7 @@ import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -51,7 +52,7 @@ class RestartTest {
     private static final List<String> AS_NOBODY = List.of("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups");
 
     private TestCluster cluster;
-    private Path work, program, fgSubject, ghostObjects, ghostFds;
+    private Path work, program, fgSubject, ghostObjects, ghostFds, ghostIpc;
 
     @BeforeAll
     void start() throws IOException {
@@ -70,6 +71,9 @@ class RestartTest {
         ghostFds = work.resolve("ghost_fds");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-I", ltp.toString(), "-o", ghostFds.toString(),
                 ltp.resolve("ghost_fds.c").toString())).expectExit(0);
+        ghostIpc = work.resolve("ghost_ipc");
+        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-I", ltp.toString(), "-o", ghostIpc.toString(),
+                ltp.resolve("ghost_ipc.c").toString())).expectExit(0);
         cluster = TestCluster.create("restart");
         cluster.start(2, false);
     }
@@ -407,6 +411,60 @@ class RestartTest {
         for (String check : List.of("the epoll set reports the eventfd, timerfd, signalfd and pipe", "the eventfd kept its count",
                 "the semaphore eventfd gives its count", "the timerfd kept ticking", "the signalfd delivers the queued SIGUSR1",
                 "the POSIX timer kept its id and kept firing", "the SIGEV_NONE timer is still armed far ahead"))
+            assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
+        assertFalse(listed(gpid), "still listed after its exit");
+    }
+
+    /**
+     * Named pipes and SysV shared memory (tests/ltp/ghost_ipc.c): a FIFO with 16 bytes in flight between
+     * parent and child, one opened O_RDWR, a private segment both attach, a keyed one attached read-only,
+     * one removed while attached, one attached by nobody. The segments go into the image and away with
+     * the stopped application; a segment that takes one of their keys meanwhile makes the restart refuse
+     * with nothing started; once it is gone, the restart brings every object back (the program checks).
+     */
+    @Test
+    void namedPipesAndSysvSharedMemoryComeBack() {
+        Cmd.Bg bg = cluster.ssiRunBg(1, ghostIpc.toString());
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.substring(6).trim());
+        Cmd.sleep(400); // the FIFO holds the bytes, the child has not read them yet
+        Path img = work.resolve("img-ipc");
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
+        assertFalse(bg.out().contains("PASS"), () -> "it finished before the checkpoint: " + bg.describe());
+        String show = cluster.ssi("image", "show", img.toString()).expectExit(0).out();
+        assertTrue(show.contains("SysV shared memory (4):"), show);
+        assertTrue(Pattern.compile("(?m)shmid \\d+ key IPC_PRIVATE mode 0600 owner 0:0 creator 0:0 size 12288, 8192 bytes stored$")
+                .matcher(show).find(), show);
+        String key = String.format("0x%08x", 0x5a000000 | (gpid & 0xffffff));
+        assertTrue(show.contains("key " + key + " mode 0640"), show);
+        assertTrue(show.contains("size 8192, 8192 bytes stored (removed, still attached)"), show);
+        assertTrue(Pattern.compile("(?m)named pipe +/tmp/ghost_ipc\\.\\w+/fifo .* write end, 16 bytes queued").matcher(show).find()
+                || Pattern.compile("(?m)named pipe +/tmp/ghost_ipc\\.\\w+/fifo .* read end, 16 bytes queued").matcher(show).find(), show);
+        assertTrue(Pattern.compile("(?m)named pipe +/tmp/ghost_ipc\\.\\w+/back .* read-write").matcher(show).find(), show);
+        String ipcs = Cmd.run(Cmd.env(), work, List.of("ipcs", "-m")).expectExit(0).out();
+        assertFalse(ipcs.contains(key), () -> "the keyed segment stayed after checkpoint --stop:\n" + ipcs);
+
+        // a segment with the same key, made meanwhile: refused, nothing started
+        Cmd.run(Cmd.env(), work, List.of("perl", "-e", "my $id = shmget(" + (0x5a000000 | (gpid & 0xffffff))
+                + ", 4096, 01000 | 0600); defined $id or die $!; print $id")).expectExit(0);
+        Cmd.Result taken = cluster.ssi("restart", "--detach", img.toString());
+        assertNotEquals(0, taken.exit(), taken::describe);
+        assertTrue(taken.err().contains("SysV shared memory key " + key + " is taken on node 1"), taken::describe);
+        assertFalse(listed(gpid), "started although refused");
+        Cmd.run(Cmd.env(), work, List.of("ipcrm", "-M", key)).expectExit(0);
+
+        Cmd.Result r = cluster.ssi("restart", img.toString());
+        String ctx = "\n" + cluster.logs();
+        assertEquals(0, r.exit(), () -> r.describe() + "\n" + bg.out() + ctx);
+        String out = bg.out();
+        assertFalse(out.contains("FAIL"), () -> out + ctx);
+        for (String check : List.of("the child read the bytes in flight in the FIFO, then its end of file",
+                "the answer came back through the O_RDWR FIFO", "the child's write reached the private segment",
+                "the private segment keeps its id, size, mode and attachments", "the keyed segment is found by its key",
+                "the removed segment is still attached with its data, and still marked removed",
+                "the segment nobody had attached kept its data"))
             assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
         assertFalse(listed(gpid), "still listed after its exit");
     }

@@ -141,6 +141,7 @@ public final class Checkpointer {
             Map<Integer, List<Records.FdState>> states = new HashMap<>();
             files.forEach((pid, f) -> states.put(pid, f.states()));
             AnonFds.checkEpolls(shared, states);
+            SysvShm.Found shm = SysvShm.inspect(fs, tree.pids(), callerUid);
             for (var e : shared.entrySet()) {
                 Fds.Found f = files.get(e.getKey());
                 files.put(e.getKey(), new Fds.Found(e.getValue(), f.deleted(), queued.getOrDefault(e.getKey(), Map.of()),
@@ -155,6 +156,7 @@ public final class Checkpointer {
             createdDir = caller.run(() -> Images.prepareDir(dir, callerUid));
             dirPrepared = true;
             long pageBytes = 0, parentBytes = 0, tDumped;
+            List<Records.SysvShm> shmRecords = List.of();
             List<ProcessImage> images = new ArrayList<>();
             List<DataWriter> pending = new ArrayList<>();
             Map<Integer, Map<Long, List<long[]>>> scanned = new HashMap<>();
@@ -174,6 +176,11 @@ public final class Checkpointer {
                     parentBytes += img.parentPageCount() * ImageFormat.PAGE_SIZE;
                     images.add(img);
                 }
+                if (!shm.segments().isEmpty()) {
+                    DataWriter sd = caller.run(() -> DataWriter.create(dir, ImageFormat.SYSV_SHM_DATA, ImageFormat.MAGIC_FILEDATA, root));
+                    pending.add(sd);
+                    shmRecords = SysvShm.save(fs, shm, sd);
+                }
                 tDumped = System.nanoTime();
                 for (ProcessImage img : images) caller.run(() -> { img.write(dir, callerUid); return null; });
                 for (DataWriter w : pending) caller.run(() -> { w.commit(callerUid); return null; });
@@ -192,8 +199,9 @@ public final class Checkpointer {
             Path parentDir = base == null ? null : base.dir();
             Records.Parent parentRec = base == null ? null : new Records.Parent(relative(dir, base.dir()),
                     base.image().inventory().createdMillis(), root, base.digest());
+            List<Records.SysvShm> shmSaved = shmRecords;
             caller.run(() -> {
-                Image.writeInventory(dir, inv, entries, parentRec, callerUid);
+                Image.writeInventory(dir, inv, entries, parentRec, shmSaved, callerUid);
                 Images.syncDir(dir);
                 return null;
             });
@@ -205,6 +213,7 @@ public final class Checkpointer {
                     tracking.drop(m.pid(), starts.get(m.pid()));
                     ProcessHandle.of(m.pid()).ifPresent(ProcessHandle::destroyForcibly);
                 }
+                notes.addAll(SysvShm.removeAll(shmRecords)); // they went into the image with the application
             } else {
                 List<Integer> pids = tree.pids();
                 int digest;

@@ -93,6 +93,9 @@ final class Fds {
                     int kind = isDeleted ? Records.FD_REG_DELETED : Records.FD_REG;
                     if (isDeleted) deleted.put(fd, link);
                     out.add(new Records.Fd(fd, kind, flags, cloexec, pos, path, ino, -1, -1, 0));
+                } else if (type == 0010000 && !isDeleted) {
+                    // a named pipe: like a pipe (ends paired across the tree, bytes in flight saved), reopened by path
+                    out.add(new Records.Fd(fd, Records.FD_FIFO, flags, cloexec, 0, path, ino, -1, -1, 0));
                 } else if (type == 0020000 && !isDeleted && DEVICES.contains(path)) {
                     out.add(new Records.Fd(fd, Records.FD_CHR, flags, cloexec, pos, path, ino, -1, -1, 0));
                 } else if (type == 0020000 && !isDeleted && Terminals.isTerminal((Long) a.get("rdev"))) {
@@ -106,7 +109,7 @@ final class Fds {
                     String what = switch (type) {
                         case 0020000 -> "the character device " + path + " (" + dev((Long) a.get("rdev")) + "), which cannot be reopened on restore";
                         case 0060000 -> "the block device " + path;
-                        case 0010000 -> "the named pipe " + path;
+                        case 0010000 -> "the named pipe " + path + ", removed since it was opened";
                         case 0140000 -> "the socket file " + path;
                         default -> "the file " + path + " of mode 0" + Integer.toOctalString(mode);
                     };
@@ -146,18 +149,19 @@ final class Fds {
      * write end without readers. Ends is pid -> fds of that process.
      */
     static void checkPipes(Map<Integer, List<Records.Fd>> ends) throws IOException {
-        Map<Long, Integer> readers = new HashMap<>(), writers = new HashMap<>();
+        Map<String, Integer> readers = new HashMap<>(), writers = new HashMap<>();
         for (List<Records.Fd> l : ends.values()) {
             for (Records.Fd f : l) {
-                if (f.kind() != Records.FD_PIPE) continue;
-                ((f.flags() & O_ACCMODE) == O_WRONLY ? writers : readers).merge(f.inode(), 1, Integer::sum);
+                if (!isPipe(f)) continue;
+                if ((f.flags() & O_ACCMODE) != O_WRONLY) readers.merge(pipeKey(f), 1, Integer::sum);
+                if ((f.flags() & O_ACCMODE) != O_RDONLY) writers.merge(pipeKey(f), 1, Integer::sum); // a FIFO may be O_RDWR
             }
         }
         for (var e : ends.entrySet()) {
             for (Records.Fd f : e.getValue()) {
-                if (f.kind() != Records.FD_PIPE) continue;
+                if (!isPipe(f)) continue;
                 boolean write = (f.flags() & O_ACCMODE) == O_WRONLY;
-                if ((write ? readers : writers).containsKey(f.inode())) continue;
+                if ((write ? readers : writers).containsKey(pipeKey(f))) continue;
                 int copy = ssi.shim.Tracee.takeFd(e.getKey(), f.fd());
                 int revents;
                 try {
@@ -167,13 +171,26 @@ final class Fds {
                 }
                 if ((revents & (write ? POLLERR : POLLHUP)) == 0) {
                     throw CheckpointException.unsupported("process " + e.getKey() + " fd " + f.fd() + " is the " + (write ? "write" : "read")
-                            + " end of a pipe (inode " + f.inode() + ") whose other end is outside the application: not supported");
+                            + " end of " + (f.kind() == Records.FD_FIFO ? "the named pipe " + f.path() : "a pipe")
+                            + " (inode " + f.inode() + ") whose other end is outside the application"
+                            + (f.kind() == Records.FD_FIFO ? " (or was never opened)" : "") + ": not supported");
                 }
             }
         }
     }
 
     private static final short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16;
+    private static final int O_RDONLY = 0;
+
+    /** A pipe or a named pipe: one pipe object, its ends paired by {@link #pipeKey}. */
+    static boolean isPipe(Records.Fd f) {
+        return f.kind() == Records.FD_PIPE || f.kind() == Records.FD_FIFO;
+    }
+
+    /** Names the pipe object of an end: pipes and FIFOs live on different filesystems, so inodes alone may clash. */
+    static String pipeKey(Records.Fd f) {
+        return (f.kind() == Records.FD_FIFO ? "f:" : "p:") + f.inode();
+    }
 
     /**
      * Copies the bytes of every deleted-but-open file, and the queued bytes of pipes and sockets, into

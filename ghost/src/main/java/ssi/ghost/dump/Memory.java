@@ -111,7 +111,7 @@ final class Memory {
     private static boolean dumpsPages(Vma v) {
         return switch (v.kind()) {
             case Records.VMA_VDSO, Records.VMA_VVAR, Records.VMA_VSYSCALL -> false;
-            case Records.VMA_FILE -> !v.shared() || isShmemLike(v);
+            case Records.VMA_FILE -> !v.path().startsWith("/SYSV") && (!v.shared() || isShmemLike(v)); // SysV: SysvShm saves it
             default -> true;
         };
     }

@@ -15,7 +15,7 @@ import java.util.Map;
 /**
  * What the fds of a frozen application share across the tree: which fds are one open file description
  * (kcmp KCMP_FILE: dup, fork), the two ends of socketpairs (sock_diag peers), and the bytes queued in
- * pipes and on stream sockets (copied without taking them: tee(2) for a pipe, MSG_PEEK for a socket, on
+ * pipes (named or not) and on stream sockets (copied without taking them: tee(2) for a pipe, MSG_PEEK for a socket, on
  * a copy of the fd the daemon takes with pidfd_getfd). Stateless; runs on the checkpoint's thread while
  * every thread of the application is held stopped.
  */
@@ -113,24 +113,25 @@ final class SharedFds {
      */
     static Map<Integer, List<Records.Fd>> queues(Map<Integer, List<Records.Fd>> fdsByPid, Map<Long, UnixDiag.Info> unix,
                                                  Map<Integer, Map<Integer, byte[]>> data) throws IOException {
-        Map<Long, Integer> pipeSize = new HashMap<>();
+        Map<String, Integer> pipeSize = new HashMap<>();
         Map<Long, Boolean> saved = new HashMap<>();
-        // tee(2) reads from a read end: one per pipe (checkPipes made sure the application has one)
-        Map<Long, int[]> readEnd = new HashMap<>();
+        // tee(2) reads from a read end: one per pipe or FIFO (checkPipes made sure the application has one)
+        Map<String, int[]> readEnd = new HashMap<>();
         for (var e : fdsByPid.entrySet())
             for (Records.Fd f : e.getValue())
-                if (f.kind() == Records.FD_PIPE && !isWriteEnd(f)) readEnd.putIfAbsent(f.inode(), new int[] {e.getKey(), f.fd()});
+                if (Fds.isPipe(f) && !isWriteEnd(f)) readEnd.putIfAbsent(Fds.pipeKey(f), new int[] {e.getKey(), f.fd()});
         Map<Integer, List<Records.Fd>> out = new LinkedHashMap<>();
         for (var e : fdsByPid.entrySet()) {
             int pid = e.getKey();
             List<Records.Fd> l = new ArrayList<>();
             for (Records.Fd f : e.getValue()) {
-                if (f.kind() == Records.FD_PIPE) {
-                    if (!pipeSize.containsKey(f.inode())) {
-                        int[] r = readEnd.get(f.inode());
+                if (Fds.isPipe(f)) {
+                    String key = Fds.pipeKey(f);
+                    if (!pipeSize.containsKey(key)) {
+                        int[] r = readEnd.get(key);
                         int copy = r == null ? Tracee.takeFd(pid, f.fd()) : Tracee.takeFd(r[0], r[1]);
                         try {
-                            pipeSize.put(f.inode(), LocalFds.pipeSize(copy));
+                            pipeSize.put(key, LocalFds.pipeSize(copy));
                             // no read end: nobody can read what is queued any more (writes fail with EPIPE)
                             byte[] q = r == null ? new byte[0] : LocalFds.pipeContents(copy);
                             if (q.length > 0) data.computeIfAbsent(pid, k -> new HashMap<>()).put(f.fd(), q);
@@ -139,7 +140,7 @@ final class SharedFds {
                         }
                     }
                     f = new Records.Fd(f.fd(), f.kind(), f.flags(), f.cloexec(), f.pos(), f.path(), f.inode(), f.dataOffset(),
-                            f.dataLength(), f.dataCrc(), f.fileId(), 0, pipeSize.get(f.inode()));
+                            f.dataLength(), f.dataCrc(), f.fileId(), 0, pipeSize.get(key));
                 } else if (f.kind() == Records.FD_UNIX) {
                     UnixDiag.Info i = unix.get(f.inode());
                     f = new Records.Fd(f.fd(), f.kind(), f.flags(), f.cloexec(), f.pos(), f.path(), f.inode(), f.dataOffset(),

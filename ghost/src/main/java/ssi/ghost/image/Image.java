@@ -21,11 +21,17 @@ import java.util.Map;
  * @param parent the image this one builds on (PARENT record), or null for a full image
  */
 public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Integer, ProcessImage> processes,
-                    Records.Parent parent) {
+                    Records.Parent parent, List<Records.SysvShm> sysvShm) {
 
-    /** A full image (no parent). */
+    /** A full image (no parent) without SysV shared memory. */
     public Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Integer, ProcessImage> processes) {
-        this(dir, inventory, tree, processes, null);
+        this(dir, inventory, tree, processes, null, List.of());
+    }
+
+    /** The segment of that id, or null. */
+    public Records.SysvShm sysvShm(int id) {
+        for (Records.SysvShm s : sysvShm) if (s.id() == id) return s;
+        return null;
     }
 
     /** Writes the inventory (call after every process file and data file is in place). */
@@ -36,10 +42,17 @@ public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Int
     /** Writes the inventory of an image that builds on parent (null: a full image). */
     public static void writeInventory(Path dir, Inventory inv, List<TreeEntry> tree, Records.Parent parent, int ownerUid)
             throws IOException {
+        writeInventory(dir, inv, tree, parent, List.of(), ownerUid);
+    }
+
+    /** As above, with the application's SysV shared memory segments (their data written already). */
+    public static void writeInventory(Path dir, Inventory inv, List<TreeEntry> tree, Records.Parent parent,
+                                      List<Records.SysvShm> shm, int ownerUid) throws IOException {
         try (MetaWriter w = MetaWriter.create(dir, ImageFormat.INVENTORY, ImageFormat.MAGIC_INVENTORY)) {
             w.record(ImageFormat.REC_INVENTORY, inv::write);
             for (TreeEntry e : tree) w.record(ImageFormat.REC_PSTREE, e::write);
             if (parent != null) w.record(ImageFormat.REC_PARENT, parent::write);
+            for (Records.SysvShm s : shm) w.record(ImageFormat.REC_SYSV_SHM, s::write);
             w.commit(ownerUid);
         }
     }
@@ -72,6 +85,7 @@ public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Int
         Inventory inv = null;
         List<TreeEntry> tree = new ArrayList<>();
         Records.Parent parent = null;
+        List<Records.SysvShm> shm = new ArrayList<>();
         for (MetaReader.Rec r : MetaReader.read(file, ImageFormat.MAGIC_INVENTORY)) {
             MetaReader.Dec d = r.dec(file);
             try {
@@ -84,6 +98,18 @@ public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Int
                     case ImageFormat.REC_PARENT -> {
                         if (parent != null) throw d.error("appears twice");
                         parent = Records.Parent.read(d.in());
+                    }
+                    case ImageFormat.REC_SYSV_SHM -> {
+                        Records.SysvShm x;
+                        try {
+                            x = Records.SysvShm.read(d.in());
+                        } catch (EOFException e) {
+                            throw e;
+                        } catch (IOException e) {
+                            throw d.error(e.getMessage());
+                        }
+                        for (Records.SysvShm o : shm) if (o.id() == x.id()) throw d.error("SysV segment " + x.id() + " twice");
+                        shm.add(x);
                     }
                     default -> throw d.error("unknown record type in the inventory");
                 }
@@ -111,12 +137,24 @@ public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Int
                         + "image without a parent (no PARENT record in " + ImageFormat.INVENTORY + ")");
             }
         }
-        return new Image(dir, inv, List.copyOf(tree), procs, parent);
+        return new Image(dir, inv, List.copyOf(tree), procs, parent, List.copyOf(shm));
     }
 
     /** Reads every page run and file data blob and checks its CRC32C; returns the bytes checked. */
     public long verifyData() throws IOException {
         long total = 0;
+        if (sysvShm.stream().anyMatch(x -> !x.runs().isEmpty())) {
+            try (DataFile data = DataFile.open(dir.resolve(ImageFormat.SYSV_SHM_DATA), ImageFormat.MAGIC_FILEDATA,
+                    inventory.rootGpid())) {
+                for (Records.SysvShm x : sysvShm) {
+                    for (Records.ShmRun r : x.runs()) {
+                        data.verify(r.dataOffset(), r.length(), r.crc(), "bytes " + r.offset() + ".." + (r.offset() + r.length() - 1)
+                                + " of SysV shared memory segment " + x.id());
+                        total += r.length();
+                    }
+                }
+            }
+        }
         for (ProcessImage p : processes.values()) {
             if (!p.pagemaps().isEmpty()) {
                 try (DataFile pages = DataFile.open(dir.resolve(ImageFormat.pagesFile(p.gpid())), ImageFormat.MAGIC_PAGES, p.gpid())) {

@@ -28,6 +28,9 @@ public final class ImageFormat {
 
     public static String fileDataFile(int gpid) { return "filedata-" + gpid + ".img"; }
 
+    /** The contents of the application's SysV shared memory segments (MAGIC_FILEDATA, gpid: the root's). */
+    public static final String SYSV_SHM_DATA = "sysv-shm.img";
+
     /** Raw data files (pages, file data) start their payload here, page aligned so a restorer may mmap it. */
     public static final int DATA_START = 4096;
     /** Header of a raw data file: magic u32, version u16, reserved u16, gpid i32, then zeros up to DATA_START. */
@@ -68,6 +71,8 @@ public final class ImageFormat {
     public static final int REC_SIGNALFD = 37;
     public static final int REC_EPOLL = 38;
     public static final int REC_POSIX_TIMER = 39;
+    /** Version 3: a SysV shared memory segment of the application (inventory), its data in SYSV_SHM_DATA. */
+    public static final int REC_SYSV_SHM = 40;
     public static final int REC_END = 0xFFFF;
 
     /** Record header: u16 type, u32 payload length; trailer: u32 CRC32C of header and payload. */
@@ -101,6 +106,7 @@ public final class ImageFormat {
             case REC_SIGNALFD -> "SIGNALFD";
             case REC_EPOLL -> "EPOLL";
             case REC_POSIX_TIMER -> "POSIX_TIMER";
+            case REC_SYSV_SHM -> "SYSV_SHM";
             case REC_END -> "END";
             default -> "type " + type;
         };

@@ -72,6 +72,16 @@ public final class ImagePrinter {
                     e.zombie() ? "(zombie, " + status(e.exitStatus()) + ")" : e.stopped() ? "(stopped) " + (p == null ? "?"
                     : String.join(" ", p.process().cmdline())) : p == null ? "?" : String.join(" ", p.process().cmdline()));
         }
+        if (!img.sysvShm().isEmpty()) {
+            out.println();
+            out.printf("SysV shared memory (%d):%n", img.sysvShm().size());
+            for (Records.SysvShm x : img.sysvShm()) {
+                long stored = x.runs().stream().mapToLong(Records.ShmRun::length).sum();
+                out.printf("  shmid %d key %s mode 0%o owner %d:%d creator %d:%d size %d, %d bytes stored%s%n", x.id(),
+                        x.key() == 0 ? "IPC_PRIVATE" : String.format("0x%08x", x.key()), x.mode(), x.uid(), x.gid(), x.cuid(),
+                        x.cgid(), x.size(), stored, x.removed() ? " (removed, still attached)" : "");
+            }
+        }
         for (ProcessImage p : img.processes().values()) {
             out.println();
             printProcess(p, chain, out);
@@ -184,7 +194,8 @@ public final class ImagePrinter {
         }
         out.printf("  fds (%d):%n", p.fds().size());
         for (Fd f : p.fds()) {
-            String extra = (f.kind() == Records.FD_PIPE ? " inode " + f.inode() + ((f.flags() & 3) == 1 ? " write end" : " read end")
+            String extra = (f.kind() == Records.FD_PIPE || f.kind() == Records.FD_FIFO ? " inode " + f.inode()
+                    + ((f.flags() & 3) == 1 ? " write end" : (f.flags() & 3) == 2 ? " read-write" : " read end")
                     + (f.dataLength() > 0 ? ", " + f.dataLength() + " bytes queued" : "")
                     : f.kind() == Records.FD_UNIX ? " type " + f.aux() + " peer inode " + f.peer()
                     + (f.dataLength() > 0 ? ", " + f.dataLength() + " bytes queued" : "")

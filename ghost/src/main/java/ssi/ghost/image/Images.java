@@ -44,6 +44,7 @@ public final class Images {
         removeTemporaries(dir);
         try {
             Files.deleteIfExists(dir.resolve(ImageFormat.INVENTORY));
+            Files.deleteIfExists(dir.resolve(ImageFormat.SYSV_SHM_DATA));
             for (int pid : pids) {
                 Files.deleteIfExists(dir.resolve(ImageFormat.processFile(pid)));
                 Files.deleteIfExists(dir.resolve(ImageFormat.pagesFile(pid)));

@@ -241,8 +241,13 @@ public final class Records {
     public static final int FD_REG = 1, FD_REG_DELETED = 2, FD_CHR = 3, FD_PIPE = 4, FD_UNIX = 5, FD_TTY = 6;
     /** Anonymous inodes; each has a record of its own state (EVENTFD, TIMERFD, SIGNALFD, EPOLL) for its fd. */
     public static final int FD_EVENTFD = 7, FD_TIMERFD = 8, FD_SIGNALFD = 9, FD_EPOLL = 10;
+    /**
+     * A named pipe (FIFO) opened by path: path, flags and the FIFO's inode; like FD_PIPE, aux is the pipe's
+     * capacity and the first fd (tree order) of the FIFO holds the bytes that were queued in it.
+     */
+    public static final int FD_FIFO = 11;
     private static final String[] FD_KINDS = {"?", "file", "deleted file", "device", "pipe", "unix socket", "terminal",
-        "eventfd", "timerfd", "signalfd", "epoll"};
+        "eventfd", "timerfd", "signalfd", "epoll", "named pipe"};
 
     public static String fdKind(int k) { return k > 0 && k < FD_KINDS.length ? FD_KINDS[k] : "kind" + k; }
 
@@ -479,6 +484,46 @@ public final class Records {
                     i.readLong(), i.readLong(), i.readLong(), i.readInt());
         }
     }
+
+    /**
+     * A SysV shared memory segment the application uses (attached by its processes, or made by one of
+     * them and attached by nobody): its id and key (0: IPC_PRIVATE), mode (permission bits), owner and
+     * creator, size in bytes, whether it was removed (IPC_RMID) while still attached, and where its
+     * pages that hold data are in {@link ImageFormat#SYSV_SHM_DATA} (the holes read as zeros).
+     */
+    public record SysvShm(int id, int key, int mode, int uid, int gid, int cuid, int cgid, long size, boolean removed,
+                          List<ShmRun> runs) {
+        public long pages() {
+            return (size + ImageFormat.PAGE_SIZE - 1) / ImageFormat.PAGE_SIZE;
+        }
+
+        void write(DataOutputStream o) throws IOException {
+            o.writeInt(id); o.writeInt(key); o.writeInt(mode); o.writeInt(uid); o.writeInt(gid); o.writeInt(cuid);
+            o.writeInt(cgid); o.writeLong(size); o.writeBoolean(removed);
+            o.writeInt(runs.size());
+            for (ShmRun r : runs) {
+                o.writeLong(r.offset()); o.writeLong(r.length()); o.writeLong(r.dataOffset()); o.writeInt(r.crc());
+            }
+        }
+
+        static SysvShm read(DataInputStream i) throws IOException {
+            int id = i.readInt(), key = i.readInt(), mode = i.readInt(), uid = i.readInt(), gid = i.readInt(),
+                    cuid = i.readInt(), cgid = i.readInt();
+            long size = i.readLong();
+            boolean removed = i.readBoolean();
+            int n = count(i);
+            List<ShmRun> runs = new java.util.ArrayList<>(n);
+            for (int k = 0; k < n; k++) runs.add(new ShmRun(i.readLong(), i.readLong(), i.readLong(), i.readInt()));
+            if (id < 0 || size <= 0) throw new IOException("SysV segment id " + id + " of size " + size);
+            for (ShmRun r : runs)
+                if (r.offset() < 0 || r.length() <= 0 || r.offset() + r.length() > size)
+                    throw new IOException("a data run " + r.offset() + "+" + r.length() + " outside the segment of " + size + " bytes");
+            return new SysvShm(id, key, mode, uid, gid, cuid, cgid, size, removed, List.copyOf(runs));
+        }
+    }
+
+    /** length bytes of a segment from offset on, stored at dataOffset with their CRC32C. */
+    public record ShmRun(long offset, long length, long dataOffset, int crc) { }
 
     static int count(DataInputStream i) throws IOException {
         int n = i.readInt();

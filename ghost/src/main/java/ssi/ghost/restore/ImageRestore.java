@@ -55,6 +55,8 @@ public final class ImageRestore implements AutoCloseable {
 
     private final Image image;
     private final List<AutoCloseable> open = new ArrayList<>();
+    /** The SysV shared memory to make again (prepare). */
+    private SysvRestore.Plan sysv = SysvRestore.Plan.NONE;
     private Path privateDir;
     private List<TreeRestorer.Node> nodes;
     private RootStub stub = RootStub.spawned();
@@ -119,11 +121,13 @@ public final class ImageRestore implements AutoCloseable {
                 for (Records.ThreadRec th : p.threads()) if (th.tid() != p.gpid()) checkFree(procRoot, th.tid(), nodeId);
             }
             for (ProcessImage p : image.processes().values()) r.checkFiles(p);
+            SysvRestore.checkFree(image.sysvShm(), procRoot, nodeId, callerUid);
             if (callerUid != 0) as.run(() -> {
                 for (ProcessImage p : image.processes().values()) r.checkAccess(p);
                 return null;
             });
             r.nodes = as.run(r::buildTree);
+            r.sysv = as.run(r::sysvPlan);
             return r;
         } catch (IOException | RuntimeException e) {
             r.close();
@@ -143,7 +147,7 @@ public final class ImageRestore implements AutoCloseable {
             // A non-root caller's files are opened with its rights, in the daemon (see RestorePlan.Opener).
             RestorePlan.Opener opener = callerUid == 0 ? null : (path, flags) -> new AsCaller(callerUid, callerGid).run(
                     () -> ssi.shim.LocalFds.open(path, flags));
-            List<String> log = TreeRestorer.restore(link, r.nodes, stub.take(link, r.plan().pid()), opener);
+            List<String> log = TreeRestorer.restore(link, r.nodes, stub.take(link, r.plan().pid()), opener, r.sysv);
             List<int[]> caps = r.image.tree().stream().filter(e -> !e.zombie()).map(e -> new int[] {e.gpid(), e.uid(), e.ssiCaps()}).toList();
             return new Result(r.plan().pid(), (System.nanoTime() - t0) / 1000, log, caps);
         }
@@ -175,6 +179,12 @@ public final class ImageRestore implements AutoCloseable {
             if (proc.threads().getFirst().tid() != e.gpid())
                 throw new RestoreException(EINVAL, "the first thread of process " + e.gpid() + " is not its main thread");
             for (Records.Vma v : proc.vmas()) {
+                if (SysvRestore.isSysv(v)) {
+                    if (image.sysvShm((int) v.inode()) == null)
+                        throw new RestoreException(EINVAL, "process " + e.gpid() + " maps SysV shared memory segment " + v.inode()
+                                + ", which the image does not hold: the image is damaged");
+                    continue;
+                }
                 if (v.kind() != Records.VMA_FILE || isSharedAnon(v)) continue;
                 if (v.path().endsWith(" (deleted)") || v.path().startsWith("/memfd:") || v.path().startsWith("/SYSV"))
                     throw new RestoreException(EOPNOTSUPP, "not supported yet: the mapping "
@@ -183,7 +193,8 @@ public final class ImageRestore implements AutoCloseable {
             }
             for (Records.Fd f : proc.fds()) {
                 if (f.kind() != Records.FD_REG && f.kind() != Records.FD_REG_DELETED && f.kind() != Records.FD_CHR
-                        && f.kind() != Records.FD_PIPE && f.kind() != Records.FD_UNIX && f.kind() != Records.FD_TTY
+                        && f.kind() != Records.FD_PIPE && f.kind() != Records.FD_FIFO && f.kind() != Records.FD_UNIX
+                        && f.kind() != Records.FD_TTY
                         && anonKind(f.kind()) == 0)
                     throw new RestoreException(EOPNOTSUPP, "not supported yet: fd " + f.fd() + " of process " + e.gpid()
                             + " is a " + Records.fdKind(f.kind()) + " (" + f.path() + ")");
@@ -267,7 +278,7 @@ public final class ImageRestore implements AutoCloseable {
     void checkFiles(ProcessImage proc) throws IOException {
         Map<String, Long> seen = new HashMap<>();
         for (Records.Vma v : proc.vmas()) {
-            if (v.kind() == Records.VMA_FILE && !isSharedAnon(v)) seen.put(v.path(), v.inode());
+            if (v.kind() == Records.VMA_FILE && !isSharedAnon(v) && !SysvRestore.isSysv(v)) seen.put(v.path(), v.inode());
         }
         for (Records.Fd f : proc.fds()) {
             if (f.kind() == Records.FD_REG || f.kind() == Records.FD_CHR) seen.put(f.path(), f.inode());
@@ -275,6 +286,12 @@ public final class ImageRestore implements AutoCloseable {
         if (!proc.process().exe().isEmpty() && !seen.containsKey(proc.process().exe()))
             seen.put(proc.process().exe(), -1L);
         for (var e : seen.entrySet()) checkFile(Path.of(e.getKey()), e.getValue());
+        for (Records.Fd f : proc.fds()) {
+            if (f.kind() != Records.FD_FIFO) continue;
+            checkFile(Path.of(f.path()), f.inode());
+            if ((((Integer) Files.getAttribute(Path.of(f.path()), "unix:mode")) & 0170000) != 0010000)
+                throw new RestoreException(EINVAL, "file " + f.path() + " is not a named pipe any more; the checkpoint had it open as one");
+        }
         for (Records.FileStat f : proc.files()) checkStat(f);
         if (!Files.isDirectory(Path.of(proc.process().cwd())))
             throw new RestoreException(2, "the working directory " + proc.process().cwd() + " of the process is missing");
@@ -316,6 +333,14 @@ public final class ImageRestore implements AutoCloseable {
     /** With the caller's fs identity: each file opens with the mode the process had, the cwd is reachable. */
     void checkAccess(ProcessImage proc) throws IOException {
         for (Records.Fd f : proc.fds()) {
+            if (f.kind() == Records.FD_FIFO) {
+                // opening a named pipe to check it would block (or steal a partner): its mode says
+                Path p = Path.of(f.path());
+                int acc = f.flags() & O_ACCMODE;
+                if ((acc != O_WRONLY && !Files.isReadable(p)) || (acc != 0 && !Files.isWritable(p))) throw denied(f.path());
+            }
+        }
+        for (Records.Fd f : proc.fds()) {
             if (f.kind() != Records.FD_REG && f.kind() != Records.FD_CHR) continue;
             Path p = Path.of(f.path());
             if (Files.isDirectory(p)) {
@@ -332,7 +357,8 @@ public final class ImageRestore implements AutoCloseable {
             }
         }
         for (Records.Vma v : proc.vmas()) {
-            if (v.kind() == Records.VMA_FILE && !isSharedAnon(v) && !Files.isReadable(Path.of(v.path()))) throw denied(v.path());
+            if (v.kind() == Records.VMA_FILE && !isSharedAnon(v) && !SysvRestore.isSysv(v) && !Files.isReadable(Path.of(v.path())))
+                throw denied(v.path());
         }
         Path cwd = Path.of(proc.process().cwd());
         if (!Files.isExecutable(cwd)) throw denied(cwd.toString());
@@ -340,6 +366,20 @@ public final class ImageRestore implements AutoCloseable {
 
     private static RestoreException denied(String path) {
         return new RestoreException(EPERM, "the caller may not open " + path + ", which the process had open");
+    }
+
+    /** The image's SysV segments, their data (opened here, closed with the rest) and each process's attachments. */
+    SysvRestore.Plan sysvPlan() throws IOException {
+        if (image.sysvShm().isEmpty()) return SysvRestore.Plan.NONE;
+        DataFile data = null;
+        if (image.sysvShm().stream().anyMatch(x -> !x.runs().isEmpty())) {
+            data = DataFile.open(image.dir().resolve(ImageFormat.SYSV_SHM_DATA), ImageFormat.MAGIC_FILEDATA,
+                    image.inventory().rootGpid());
+            open.add(data);
+        }
+        Map<Integer, List<SysvRestore.Attachment>> by = new HashMap<>();
+        for (ProcessImage p : image.processes().values()) by.put(p.gpid(), SysvRestore.attachments(p.vmas()));
+        return new SysvRestore.Plan(image.sysvShm(), data, by);
     }
 
     /** The gpid must be free here (a restart never replaces a running process). */
@@ -386,6 +426,7 @@ public final class ImageRestore implements AutoCloseable {
                 }
                 default -> { }
             }
+            if (SysvRestore.isSysv(v)) continue; // attached again by shmat (SysvRestore)
             boolean shmem = isSharedAnon(v);
             boolean file = v.kind() == Records.VMA_FILE && !shmem;
             boolean growsDown = Arrays.asList(v.vmFlags().trim().split("\\s+")).contains("gd");
@@ -411,7 +452,8 @@ public final class ImageRestore implements AutoCloseable {
                 path = recreate(gpid, f, data[0]).toString();
             else if (f.kind() == Records.FD_TTY)
                 path = stub.terminal(); // the caller's terminal, checked in prepare
-            int kind = f.kind() == Records.FD_PIPE ? RestorePlan.FdPlan.PIPE : f.kind() == Records.FD_UNIX
+            int kind = f.kind() == Records.FD_PIPE ? RestorePlan.FdPlan.PIPE : f.kind() == Records.FD_FIFO
+                    ? RestorePlan.FdPlan.FIFO : f.kind() == Records.FD_UNIX
                     ? RestorePlan.FdPlan.UNIX : anonKind(f.kind()) != 0 ? anonKind(f.kind())
                     : f.kind() == Records.FD_REG_DELETED || f.kind() == Records.FD_TTY ? RestorePlan.FdPlan.PRIVATE
                     : RestorePlan.FdPlan.FILE;

@@ -191,6 +191,11 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
          * its private directory, the caller's terminal), opened by path in the process.
          */
         public static final int FILE = 1, PIPE = 2, UNIX = 3, PRIVATE = 4, EVENTFD = 5, TIMERFD = 6, SIGNALFD = 7, EPOLL = 8;
+        /**
+         * A named pipe, reopened by path with its flags (object: its inode, aux: its capacity); the first
+         * open of it in the restore refills the bytes that were queued in it.
+         */
+        public static final int FIFO = 9;
 
         /** An fd without anonymous-inode state. */
         public FdPlan(int fd, int kind, String path, int flags, long pos, int fileId, long object, long peer, int aux,

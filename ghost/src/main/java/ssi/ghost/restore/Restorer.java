@@ -149,10 +149,16 @@ public final class Restorer {
         }
         if (newSession)
             call("setsid", SYS_SETSID);
+        if (parent == null)
+            tree.makeSysv(this);
+        List<SysvRestore.Attachment> sysv = tree.sysv().of(pid);
+        java.util.Set<Long> sysvKept = parent == null ? java.util.Set.of() : SysvRestore.kept(sysv, tree.sysv().of(parent.pid), stubMaps);
+        kept.addAll(sysvKept);
         if (parent != null)
             findKept(stubMaps);
         unmapStub(stubMaps);
         moveSpecials(stubMaps);
+        SysvRestore.attach(this, tree.sysv(), sysv, sysvKept);
         for (RestorePlan.Vma v : plan.vmas())
             mapVma(v);
         for (int fd : mapFds.values())
@@ -752,6 +758,7 @@ public final class Restorer {
             }
             switch (f.kind()) {
                 case RestorePlan.FdPlan.PIPE -> makePipe(f, what);
+                case RestorePlan.FdPlan.FIFO -> openFifo(f, what);
                 case RestorePlan.FdPlan.UNIX -> makeSocketPair(f, what);
                 case RestorePlan.FdPlan.EVENTFD, RestorePlan.FdPlan.TIMERFD, RestorePlan.FdPlan.SIGNALFD -> makeAnon(f, what);
                 case RestorePlan.FdPlan.EPOLL -> epolls.add(f);
@@ -886,6 +893,37 @@ public final class Restorer {
             if (pos != f.pos())
                 throw new RestoreException(0, what + ": lseek to " + f.pos() + " gave " + pos);
         }
+        if (f.fileId() != 0)
+            tree.madeFile(f.fileId(), pid, f.fd());
+    }
+
+    /**
+     * A named pipe's end, opened by path with its flags: the first open of that FIFO in the restore is an
+     * O_RDWR one the daemon keeps (TreeRestorer.madeFifoKeeper: it refills the bytes), so this open finds
+     * a partner and does not block; it is made O_NONBLOCK and given its own status flags after.
+     */
+    private void openFifo(RestorePlan.FdPlan f, String what) throws IOException {
+        if (!tree.hasFifoKeeper(f)) {
+            // opened here (with the restore's rights: the caller may only read or only write it), checked by
+            // the daemon to be the very FIFO; the process's own end below is opened with the caller's rights
+            long k = call("open of " + what + " for the daemon", SYS_OPENAT, AT_FDCWD, putString(f.path()),
+                    O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
+            try {
+                tree.madeFifoKeeper(f, pid, (int) k);
+            } finally {
+                call("close of the daemon's open of " + what, SYS_CLOSE, k);
+            }
+        }
+        int flags = f.flags() & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
+        long got;
+        if (tree.opener != null) {
+            got = giveOpened(f.path(), (flags | O_NONBLOCK) & ~O_CLOEXEC, -1);
+        } else {
+            got = call("open of " + what, SYS_OPENAT, AT_FDCWD, putString(f.path()), flags | O_NONBLOCK | O_CLOEXEC, 0);
+        }
+        if ((flags & O_NONBLOCK) == 0)
+            call("fcntl(F_SETFL) of " + what, SYS_FCNTL, got, 4 /* F_SETFL */, flags & ~(O_ACCMODE | O_CLOEXEC));
+        install(got, f.fd(), flags & O_CLOEXEC, what);
         if (f.fileId() != 0)
             tree.madeFile(f.fileId(), pid, f.fd());
     }
@@ -1085,7 +1123,7 @@ public final class Restorer {
 
     // ---- helpers
 
-    private long putString(String s) throws IOException {
+    long putString(String s) throws IOException {
         byte[] b = s.getBytes(StandardCharsets.UTF_8);
         if (b.length + 1 > 2 * RestorePlan.PAGE)
             throw new RestoreException(36, "path too long: " + s);
@@ -1095,12 +1133,12 @@ public final class Restorer {
         return scratch;
     }
 
-    private void put(long addr, byte[] data) throws IOException {
+    void put(long addr, byte[] data) throws IOException {
         t.write(addr, data);
     }
 
     /** An injected syscall that must succeed; its failure names what it was for and the errno. */
-    private long call(String what, int nr, long... args) throws IOException {
+    long call(String what, int nr, long... args) throws IOException {
         return call(t, what, nr, args);
     }
 

@@ -37,7 +37,9 @@ import java.util.Map;
  * has them: the daemon keeps a copy of every open file description made (pidfd_getfd) and installs it
  * in the others (GIVEFD), unless a child inherited it at the same fd number. Shared anonymous memory is
  * mapped from the first holder's /proc/PID/map_files by the others. The bytes queued in a pipe are
- * written back into it, those queued on a socket sent again from its peer.
+ * written back into it, those queued on a socket sent again from its peer. A named pipe is reopened by
+ * path, each open file description by its first holder; the daemon holds it open for reading and
+ * writing meanwhile, so no open blocks, and writes its bytes back through that.
  *
  * <p>One restore per instance, on the calling thread (it blocks on the shim link).
  */
@@ -82,8 +84,13 @@ final class TreeRestorer {
     private final Map<Long, Shmem> shmem = new HashMap<>();
     /** "p:INODE:r|w" and "u:INODE" -> the first fd plan (tree order) of that pipe end or socket. */
     private final Map<String, RestorePlan.FdPlan> first = new HashMap<>();
-    /** "p:INODE", "u:INODE" -> the bytes that were queued there. */
+    /** "p:INODE", "u:INODE", "f:INODE" -> the bytes that were queued there. */
     private final Map<String, RestorePlan.QueuedBytes> queued = new HashMap<>();
+    /** The image's SysV shared memory (made by the root's stub) and the ids made so far. */
+    private SysvRestore.Plan sysv = SysvRestore.Plan.NONE;
+    private final List<Integer> sysvMade = new ArrayList<>();
+    /** FIFO inode -> the daemon's O_RDWR copy that holds it open during the restore (also in spare). */
+    private final Map<Long, Integer> fifoKeepers = new HashMap<>();
 
     private TreeRestorer(List<Node> nodes) {
         this.nodes = nodes;
@@ -102,12 +109,13 @@ final class TreeRestorer {
         return switch (f.kind()) {
             case RestorePlan.FdPlan.PIPE -> "p:" + f.object() + ((f.flags() & O_ACCMODE) == O_WRONLY ? ":w" : ":r");
             case RestorePlan.FdPlan.UNIX -> "u:" + f.object();
+            case RestorePlan.FdPlan.FIFO -> "f:" + f.object();
             default -> null;
         };
     }
 
     private static String objectKey(int kind, long object) {
-        return (kind == RestorePlan.FdPlan.PIPE ? "p:" : "u:") + object;
+        return (kind == RestorePlan.FdPlan.PIPE ? "p:" : kind == RestorePlan.FdPlan.FIFO ? "f:" : "u:") + object;
     }
 
     /**
@@ -124,8 +132,15 @@ final class TreeRestorer {
     /** As above; files (FdPlan.FILE, mapped files, the executable) are opened through opener when it is not null. */
     static List<String> restore(ShimLink link, List<Node> nodes, Tracee rootStub, RestorePlan.Opener opener)
             throws IOException {
+        return restore(link, nodes, rootStub, opener, SysvRestore.Plan.NONE);
+    }
+
+    /** As above, with the SysV shared memory segments the application had. */
+    static List<String> restore(ShimLink link, List<Node> nodes, Tracee rootStub, RestorePlan.Opener opener,
+                                SysvRestore.Plan sysv) throws IOException {
         TreeRestorer tr = new TreeRestorer(nodes);
         tr.opener = opener;
+        tr.sysv = sysv;
         Node root = nodes.getFirst();
         Tracee stub = rootStub;
         if (stub == null) {
@@ -140,6 +155,7 @@ final class TreeRestorer {
         try {
             Restorer r = new Restorer(link, stub, root.plan(), null, tr);
             tr.build(r, root, all);
+            SysvRestore.removeMarked(r, sysv);
             tr.groups(all);
             for (Restorer x : all.values()) x.credsAndMasks();
             for (Restorer x : all.values()) x.registers();
@@ -314,6 +330,30 @@ final class TreeRestorer {
         flags(first.get("p:" + f.object() + ":w"), wc);
     }
 
+    /** Is the named pipe of f held open by the daemon already ({@link #madeFifoKeeper})? */
+    boolean hasFifoKeeper(RestorePlan.FdPlan f) {
+        return fifoKeepers.containsKey(f.object());
+    }
+
+    /**
+     * The first open of a named pipe in the restore (pid's temporary fd tmp, opened O_RDWR|O_NONBLOCK by
+     * path): the daemon keeps a copy until the restore ends, so the FIFO has a reader and a writer while
+     * the processes open their ends (none of those opens blocks), and refills it with the bytes that
+     * were queued in it, at its capacity. The copy must be the very FIFO the checkpoint saw.
+     */
+    void madeFifoKeeper(RestorePlan.FdPlan f, int pid, int tmp) throws IOException {
+        int k = Tracee.takeFd(pid, tmp);
+        spare.add(k);
+        Map<String, Object> a = java.nio.file.Files.readAttributes(java.nio.file.Path.of("/proc/self/fd/" + k), "unix:mode,ino");
+        if ((((Integer) a.get("mode")) & 0170000) != 0010000 || (Long) a.get("ino") != f.object())
+            throw new RestoreException(22, f.path() + " is not the named pipe the checkpoint saw (inode " + a.get("ino")
+                    + ", was " + f.object() + ")");
+        fifoKeepers.put(f.object(), k);
+        if (f.aux() > 0 && f.aux() != DEFAULT_PIPE) LocalFds.setPipeSize(k, f.aux());
+        RestorePlan.QueuedBytes q = queued.get(objectKey(RestorePlan.FdPlan.FIFO, f.object()));
+        if (q != null) LocalFds.writeAll(k, q.read());
+    }
+
     /** A socketpair made by pid (temporary fds a: this socket, p: its peer): keep both, resend what was queued. */
     void madeSocketPair(RestorePlan.FdPlan f, int pid, int a, int p) throws IOException {
         int ac = Tracee.takeFd(pid, a), pc = Tracee.takeFd(pid, p);
@@ -338,8 +378,24 @@ final class TreeRestorer {
         if (f != null) LocalFds.setStatusFlags(copy, f.flags());
     }
 
+    SysvRestore.Plan sysv() {
+        return sysv;
+    }
+
+    /** The segments, made by the root's stub before its memory is mapped. */
+    void makeSysv(Restorer root) throws IOException {
+        SysvRestore.make(root, sysv, sysvMade);
+    }
+
     private void killAll() {
         for (int pid : created.keySet()) ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+        for (int id : sysvMade) {
+            try {
+                LocalFds.shmRemove(id); // nothing half-made stays: the segment goes with the killed processes' detach
+            } catch (ErrnoException e) {
+                log.add("SysV shared memory segment " + id + " not removed: " + e.getMessage());
+            }
+        }
         for (Tracee t : threads) closeQuietly(t);
         for (Tracee t : created.values()) closeQuietly(t);
     }
@@ -357,5 +413,6 @@ final class TreeRestorer {
         for (int fd : spare) LocalFds.closeQuietly(fd);
         files.clear();
         spare.clear();
+        fifoKeepers.clear();
     }
 }

@@ -288,6 +288,52 @@ class ImageFormatTest {
         assertEquals("POSIX_TIMER", ImageFormat.recordName(ImageFormat.REC_POSIX_TIMER));
     }
 
+    /**
+     * SysV segments in the inventory: read back equal, printed, their data checked by verifyData (a flipped
+     * byte names the segment); a run outside its segment is refused when the inventory is read.
+     */
+    @Test
+    void sysvSharedMemoryRoundTripVerifyAndPrint() throws IOException {
+        List<SysvShm> segs;
+        try (DataWriter data = DataWriter.create(dir, ImageFormat.SYSV_SHM_DATA, ImageFormat.MAGIC_FILEDATA, GPID)) {
+            byte[] page = new byte[ImageFormat.PAGE_SIZE];
+            Arrays.fill(page, (byte) 0x5a);
+            DataWriter.Chunk c = data.append(ByteBuffer.wrap(page));
+            segs = List.of(new SysvShm(32769, 0x5a001234, 0640, 1000, 100, 1000, 100, 3 * ImageFormat.PAGE_SIZE, false,
+                            List.of(new ShmRun(2L * ImageFormat.PAGE_SIZE, ImageFormat.PAGE_SIZE, c.offset(), c.crc()))),
+                    new SysvShm(5, 0, 0600, 1000, 100, 1000, 100, 100, true, List.of()));
+            data.commit(0);
+        }
+        List<TreeEntry> tree = List.of(new TreeEntry(GPID, 16385, GPID, 0, 1000, 4 | 1, 1), new TreeEntry(CHILD, GPID, GPID, 0, 1000, 4, 1));
+        Inventory inv = new Inventory(1_700_000_000_000L, 1, 0, GPID, "host1");
+        Image.writeInventory(dir, inv, tree, null, segs, 0);
+        Image img = Image.load(dir);
+        assertEquals(segs, img.sysvShm());
+        assertEquals(segs.getFirst(), img.sysvShm(32769));
+        assertTrue(img.verifyData() >= ImageFormat.PAGE_SIZE);
+        StringWriter sw = new StringWriter();
+        PrintWriter pw = new PrintWriter(sw);
+        ImagePrinter.print(img, -1, pw);
+        pw.flush();
+        String out = sw.toString();
+        assertTrue(out.contains("SysV shared memory (2):"), out);
+        assertTrue(out.contains("shmid 32769 key 0x5a001234 mode 0640 owner 1000:100 creator 1000:100 size 12288, 4096 bytes stored"), out);
+        assertTrue(out.contains("shmid 5 key IPC_PRIVATE mode 0600 owner 1000:100 creator 1000:100 size 100, 0 bytes stored (removed, still attached)"), out);
+        assertEquals("SYSV_SHM", ImageFormat.recordName(ImageFormat.REC_SYSV_SHM));
+
+        Path f = dir.resolve(ImageFormat.SYSV_SHM_DATA);
+        byte[] b = Files.readAllBytes(f);
+        b[ImageFormat.DATA_START + 7] ^= 1;
+        Files.write(f, b);
+        IOException bad = assertThrows(IOException.class, () -> Image.load(dir).verifyData());
+        assertTrue(bad.getMessage().contains("of SysV shared memory segment 32769"), bad.getMessage());
+
+        Image.writeInventory(dir, inv, tree, null, List.of(new SysvShm(7, 0, 0600, 0, 0, 0, 0, 4096, false,
+                List.of(new ShmRun(4096, 4096, ImageFormat.DATA_START, 0)))), 0);
+        ImageException e = assertThrows(ImageException.class, () -> Image.load(dir));
+        assertTrue(e.getMessage().contains("outside the segment"), e.getMessage());
+    }
+
     @Test
     void wrongVersion() throws IOException {
         Path f = dir.resolve(ImageFormat.INVENTORY);
