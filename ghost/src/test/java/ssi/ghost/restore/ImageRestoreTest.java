@@ -198,9 +198,9 @@ class ImageRestoreTest {
         writeImage(1, 1, List.of(new Fd(5, FD_PIPE, 1, false, 0, "pipe:[99]", 99, -1, -1, 0)));
         ImageRestore.checkShape(Image.load(dir));
         Images.removeImage(dir, List.of(GPID), true);
-        writeImage(1, 1, List.of(new Fd(5, 11, 1, false, 0, "anon_inode:inotify", 99, -1, -1, 0)));
+        writeImage(1, 1, List.of(new Fd(5, 99, 1, false, 0, "anon_inode:inotify", 99, -1, -1, 0)));
         RestoreException e = assertThrows(RestoreException.class, this::prepare);
-        assertTrue(e.getMessage().contains("not supported yet: fd 5 of process " + GPID + " is a kind11"), e.getMessage());
+        assertTrue(e.getMessage().contains("not supported yet: fd 5 of process " + GPID + " is a kind99"), e.getMessage());
         // a signalfd without its SIGNALFD record (its state) cannot be made
         Images.removeImage(dir, List.of(GPID), true);
         writeImage(1, 1, List.of(new Fd(5, FD_SIGNALFD, 1, false, 0, "anon_inode:[signalfd]", 99, -1, -1, 0)));
