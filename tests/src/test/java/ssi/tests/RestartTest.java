@@ -470,6 +470,41 @@ class RestartTest {
     }
 
     /**
+     * A SysV segment also attached by a process outside the application (python3 with ctypes) cannot be
+     * given to both after a restart: the checkpoint refuses it by id and key, writes nothing, and the
+     * program goes on to pass.
+     */
+    @Test
+    void aSysvSegmentAlsoAttachedOutsideIsRefused() {
+        Cmd.Bg bg = cluster.ssiRunBg(1, ghostIpc.toString());
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.substring(6).trim());
+        int key = 0x5a000000 | (gpid & 0xffffff);
+        Cmd.Bg outside = Cmd.start(Cmd.env(), work, List.of("python3", "-c", String.join("\n",
+                "import ctypes, sys, time",
+                "libc = ctypes.CDLL(None, use_errno=True)",
+                "libc.shmat.restype = ctypes.c_void_p",
+                "i = libc.shmget(" + key + ", 0, 0)",
+                "a = libc.shmat(i, None, 0o10000) if i >= 0 else None",
+                "print('attached', i if a not in (None, 2**64 - 1) else -1, flush=True)",
+                "time.sleep(20)")));
+        String att = outside.awaitFirstLine(BOUND);
+        assertTrue(att.startsWith("attached ") && !att.equals("attached -1"), outside::describe);
+        int id = Integer.parseInt(att.substring(9).trim());
+        Path img = work.resolve("img-ipc-outside");
+        Cmd.Result r = cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString());
+        outside.kill();
+        assertEquals(1, r.exit(), r::describe);
+        // attached by the parent, by the child while it lives (the fork copies attachments), and from outside
+        assertTrue(Pattern.compile(String.format("SysV shared memory segment %d \\(key 0x%08x\\) is attached [23] times, 1 of them "
+                + "outside the application: not supported", id, key)).matcher(r.err()).find(), r::describe);
+        assertFalse(Files.exists(img.resolve("inventory.img")), "a refused checkpoint wrote " + img);
+        assertEquals(0, bg.awaitExit(BOUND), bg::describe);
+        assertTrue(bg.out().contains("PASS: the keyed segment is found by its key"), bg::describe);
+    }
+
+    /**
      * python3 with a large heap (a 96 MiB bytearray and a dict of 200,000 objects) checkpointed in the
      * middle of its work, and a bash script paused mid-loop: both finish after the restart with the
      * results they would have had.
