@@ -52,7 +52,7 @@ class RestartTest {
     private static final List<String> AS_NOBODY = List.of("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups");
 
     private TestCluster cluster;
-    private Path work, program, fgSubject, ghostObjects, ghostFds, ghostIpc;
+    private Path work, program, fgSubject, ghostObjects, ghostFds, ghostIpc, ghostFiles;
 
     @BeforeAll
     void start() throws IOException {
@@ -74,6 +74,9 @@ class RestartTest {
         ghostIpc = work.resolve("ghost_ipc");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-I", ltp.toString(), "-o", ghostIpc.toString(),
                 ltp.resolve("ghost_ipc.c").toString())).expectExit(0);
+        ghostFiles = work.resolve("ghost_files");
+        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-I", ltp.toString(), "-o", ghostFiles.toString(),
+                ltp.resolve("ghost_files.c").toString())).expectExit(0);
         cluster = TestCluster.create("restart");
         cluster.start(2, false);
     }
@@ -467,6 +470,38 @@ class RestartTest {
                 "the segment nobody had attached kept its data"))
             assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
         assertFalse(listed(gpid), "still listed after its exit");
+    }
+
+    /**
+     * File objects (tests/ltp/ghost_files.c): an O_APPEND log with a second writer, a file mapped shared and
+     * one mapped private with a page of its own, the brk heap, /dev/null, zero and urandom; the image has
+     * the private page and none of the shared mapping's, and the program checks each after the restart.
+     */
+    @Test
+    void filesMappingsAppendAndTheHeapComeBack() {
+        Cmd.Bg bg = cluster.ssiRunBg(1, ghostFiles.toString());
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.substring(6).trim());
+        Cmd.sleep(600);
+        Path img = work.resolve("img-files");
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
+        assertFalse(bg.out().contains("PASS"), () -> "it finished before the checkpoint: " + bg.describe());
+        String show = cluster.ssi("image", "show", img.toString()).expectExit(0).out();
+        assertTrue(Pattern.compile("(?m) rw-s file +4 pages, +0 stored .*/ghost_files\\.\\w+/shared @0$").matcher(show).find(), show);
+        assertTrue(Pattern.compile("(?m) rw-p file +4 pages, +1 stored .*/ghost_files\\.\\w+/private @0$").matcher(show).find(), show);
+        assertTrue(Pattern.compile("(?m)file +/tmp/ghost_files\\.\\w+/log pos \\d+ flags 0102001 ").matcher(show).find(), show);
+        assertTrue(show.contains("/dev/urandom pos 0 flags 0"), show);
+        Cmd.Result r = cluster.ssi("restart", img.toString());
+        String ctx = "\n" + cluster.logs();
+        assertEquals(0, r.exit(), () -> r.describe() + "\n" + bg.out() + ctx);
+        String out = bg.out();
+        assertFalse(out.contains("FAIL"), () -> out + ctx);
+        for (String check : List.of("the log fd kept O_APPEND", "the log holds every line once, in order",
+                "every write through the shared mapping reached the file", "the private mapping keeps its own page",
+                "the brk heap kept its end and contents", "/dev/null, /dev/zero and /dev/urandom still work"))
+            assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
     }
 
     /**
