@@ -273,6 +273,39 @@ public final class Restorer {
         log.add(pid + ": zombie " + z.gpid() + " made (" + (sig == 0 ? "exit " + ((st >> 8) & 0xff) : sigName(sig)) + ")");
     }
 
+    /**
+     * After this process's zombies were made (ended, not reaped): each ended for good (waitid WNOWAIT, it
+     * stays a zombie), and the exit signals their ending sent this process are taken back (rt_sigtimedwait
+     * with a zero timeout; every signal is still blocked here): the process had had those before the
+     * checkpoint, and gets again only those it had not handled yet, its queued signals. A standard
+     * signal it had pending at the checkpoint stays: the zombie's copy merged into it.
+     */
+    void settleZombies(List<TreeRestorer.Node> zombies) throws IOException {
+        final int SYS_WAITID = 247, SYS_RT_SIGTIMEDWAIT = 128, P_PID = 1, WEXITED = 4, WNOWAIT = 0x01000000, EAGAIN = 11;
+        java.util.Set<Integer> pending = new java.util.HashSet<>();
+        for (RestorePlan.SigQueue q : plan.sigqueues())
+            if (q.tid() == 0)
+                for (byte[] si : q.siginfos()) pending.add(ssi.ghost.image.Records.SigQueue.signo(si));
+        List<Integer> take = new ArrayList<>();
+        for (TreeRestorer.Node z : zombies) {
+            call("waitid(WNOWAIT) of the zombie " + z.gpid(), SYS_WAITID, P_PID, z.gpid(), scratch, WEXITED | WNOWAIT | WALL, 0);
+            int sig = z.exitSignal();
+            if (sig <= 0 || sig > 64 || (sig < 32 && (pending.contains(sig) || take.contains(sig))))
+                continue;
+            take.add(sig);
+        }
+        for (int sig : take) {
+            put(scratch, le(8).putLong(0, 1L << (sig - 1)).array());
+            put(scratch + 64, new byte[16]); // timespec {0, 0}
+            long rc = t.syscall(SYS_RT_SIGTIMEDWAIT, scratch, scratch + 128, scratch + 64, 8);
+            if (rc == sig)
+                log.add(pid + ": " + sigName(sig) + " of a made zombie taken back");
+            else if (rc != -EAGAIN)
+                throw new RestoreException(isError(rc) ? (int) -rc : 0, "rt_sigtimedwait of the " + sigName(sig)
+                        + " the zombies sent returned " + rc);
+        }
+    }
+
     /** Per-thread state of the main thread, the other threads, then the queued signals. */
     void threadsAndSignals() throws IOException {
         threadState(t, plan.tidAddress(), plan.robustList(), plan.rseq());

@@ -26,7 +26,7 @@ import java.util.Map;
  * <li>the root gets the node's seccomp filter; every process forked after inherits it;
  * <li>its children, each rebuilt the same way before the next; a zombie (ended, not reaped) is forked
  *     and made to end again the way it did (exit_group with its code, or its signal), so the parent
- *     finds it to reap (it also gets a SIGCHLD for it again);
+ *     finds it to reap (the SIGCHLD its ending sends is taken back: the parent had it before);
  * <li>its own per-thread state, its other threads (CLONE_INTO with CLONE_THREAD), its queued signals.
  * </ol>
  * Then for the whole tree: process groups (leaders first), credentials and signal masks of every
@@ -278,6 +278,9 @@ final class TreeRestorer {
             all.get(n.gpid()).setPgid(target);
         }
         for (var e : stubs.entrySet()) all.get(e.getKey().ppid()).endZombie(e.getKey(), e.getValue());
+        Map<Integer, List<Node>> zombiesOf = new LinkedHashMap<>();
+        for (Node z : order) zombiesOf.computeIfAbsent(z.ppid(), k -> new ArrayList<>()).add(z);
+        for (var e : zombiesOf.entrySet()) all.get(e.getKey()).settleZombies(e.getValue());
         for (var e : helpers.entrySet()) helperHosts.get(e.getKey()).endHelper(e.getKey(), e.getValue());
     }
 
