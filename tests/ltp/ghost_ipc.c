@@ -9,12 +9,14 @@
  * - a keyed segment (key from the pid) the parent attached read-only after filling it through a
  *   writable attachment it then detached;
  * - a segment removed (IPC_RMID) while the parent keeps it attached, with data in it;
- * - a segment created and filled but attached by nobody.
+ * - a segment created and filled but attached by nobody;
+ * - a datagram and a seqpacket socketpair with messages in flight (their boundaries must hold).
  * At the end each must still be what it was, with the same ids, and the removed one still gone.
  */
 #include "tst.h"
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -74,8 +76,19 @@ int main(void)
     if (shmctl(gone, IPC_RMID, NULL))
         tst_brk("IPC_RMID");
 
+    int dg[2], sq[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) || socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sq))
+        tst_brk("socketpair");
+    static char big[3000];
+    memset(big, 'm', sizeof big);
+    if (send(dg[0], "one", 3, 0) != 3 || send(dg[0], big, sizeof big, 0) != (ssize_t)sizeof big || send(dg[0], "x", 1, 0) != 1
+        || send(sq[0], "first record", 12, 0) != 12 || send(sq[0], "second", 6, 0) != 6)
+        tst_brk("send the messages");
+
     pid_t child = tst_fork();
     if (child == 0) {
+        close(dg[0]);
+        close(sq[0]);
         int r = open(fifo, O_RDONLY);
         if (r < 0)
             tst_brk("child: open %s", fifo);
@@ -84,6 +97,20 @@ int main(void)
         ssize_t n = read(r, buf, sizeof buf);
         if (n != 16 || memcmp(buf, "through the fifo", 16))
             tst_fail("child: read %zd bytes from the FIFO, not the 16 written", n);
+        static char m[4096];
+        ssize_t m1 = recv(dg[1], m, sizeof m, MSG_DONTWAIT);
+        int ok = m1 == 3 && !memcmp(m, "one", 3);
+        ssize_t m2 = recv(dg[1], m, sizeof m, MSG_DONTWAIT);
+        ok = ok && m2 == (ssize_t)sizeof big && !memcmp(m, big, sizeof big);
+        ssize_t m3 = recv(dg[1], m, sizeof m, MSG_DONTWAIT);
+        ok = ok && m3 == 1 && m[0] == 'x' && recv(dg[1], m, sizeof m, MSG_DONTWAIT) < 0 && errno == EAGAIN;
+        if (!ok)
+            tst_fail("child: the datagrams in flight came back as %zd, %zd, %zd bytes, not 3, %zu, 1", m1, m2, m3, sizeof big);
+        ssize_t q1 = recv(sq[1], m, sizeof m, MSG_DONTWAIT);
+        ok = q1 == 12 && !memcmp(m, "first record", 12);
+        ssize_t q2 = recv(sq[1], m, sizeof m, MSG_DONTWAIT);
+        if (!ok || q2 != 6 || memcmp(m, "second", 6))
+            tst_fail("child: the seqpacket records in flight came back as %zd and %zd bytes, not 12 and 6", q1, q2);
         n = read(r, buf, sizeof buf);
         if (n != 0)
             tst_fail("child: no end of file on the FIFO after its writer closed (read gave %zd)", n);
@@ -108,8 +135,8 @@ int main(void)
     close(w);
     tst_sleep_ms(RUN_MS - 100);
 
-    tst_check(tst_reap_ok(child, "child"), "the child read the bytes in flight in the FIFO, then its end of file",
-              "see the child's FAIL lines");
+    tst_check(tst_reap_ok(child, "child"), "the child read the bytes in flight in the FIFO, then its end of file, and "
+              "the datagram and seqpacket messages with their boundaries", "see the child's FAIL lines");
     char buf[16];
     tst_check(read(ans, buf, sizeof buf) == 6 && !memcmp(buf, "answer", 6), "the answer came back through the O_RDWR FIFO",
               "%s", "no answer");

@@ -60,6 +60,9 @@ final class Libc {
                        @jnr.ffi.annotations.In @jnr.ffi.annotations.Out int[] len);
 
         @SaveError
+        int setsockopt(int fd, int level, int name, @jnr.ffi.annotations.In int[] val, int len);
+
+        @SaveError
         int sync_file_range(int fd, long offset, long nbytes, int flags);
 
         @SaveError

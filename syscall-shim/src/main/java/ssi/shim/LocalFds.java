@@ -99,6 +99,45 @@ public final class LocalFds {
         return java.util.Arrays.copyOf(buf, (int) n);
     }
 
+    /**
+     * The messages queued for reading on a datagram or seqpacket socket fd of this JVM, each whole, in
+     * order, left queued: MSG_PEEK with the socket's peek offset (SO_PEEK_OFF) set to 0, so each peek
+     * returns the next message, then set back to what it was. At most maxBytes in all; a message longer
+     * than the buffer, or an empty one (the peek offset cannot step over it), is an EOPNOTSUPP error.
+     */
+    public static java.util.List<byte[]> peekDatagrams(int fd, int maxBytes) throws ErrnoException {
+        final int SO_PEEK_OFF = 42, MSG_TRUNC = 0x20, EOPNOTSUPP = 95;
+        Libc.C c = Libc.c();
+        int[] old = new int[1], len = {4};
+        if (c.getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, old, len) < 0)
+            throw new ErrnoException(Libc.errno(), "getsockopt(SO_PEEK_OFF) of socket fd " + fd + " failed");
+        if (c.setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, new int[] {0}, 4) < 0)
+            throw new ErrnoException(Libc.errno(), "setsockopt(SO_PEEK_OFF) of socket fd " + fd + " failed");
+        java.util.List<byte[]> out = new java.util.ArrayList<>();
+        try {
+            byte[] buf = new byte[256 * 1024];
+            int total = 0;
+            while (true) {
+                long n = c.recv(fd, buf, buf.length, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+                if (n < 0) {
+                    int e = Libc.errno();
+                    if (e == EAGAIN) break;
+                    throw new ErrnoException(e, "recv(MSG_PEEK) of socket fd " + fd + " failed");
+                }
+                if (n == 0 || n > buf.length)
+                    throw new ErrnoException(EOPNOTSUPP, "socket fd " + fd + " holds a" + (n == 0 ? "n empty message" : " message of "
+                            + n + " bytes") + ", which cannot be saved");
+                total += (int) n;
+                if (total > maxBytes)
+                    throw new ErrnoException(EOPNOTSUPP, "socket fd " + fd + " holds more than " + maxBytes + " queued bytes");
+                out.add(java.util.Arrays.copyOf(buf, (int) n));
+            }
+        } finally {
+            c.setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, old, 4);
+        }
+        return out;
+    }
+
     /** Writes all of data to fd of this JVM (a pipe's write end, a socket); the fd must not be non-blocking-full. */
     public static void writeAll(int fd, byte[] data) throws ErrnoException {
         int off = 0;

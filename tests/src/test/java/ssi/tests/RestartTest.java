@@ -463,7 +463,9 @@ class RestartTest {
         assertEquals(0, r.exit(), () -> r.describe() + "\n" + bg.out() + ctx);
         String out = bg.out();
         assertFalse(out.contains("FAIL"), () -> out + ctx);
-        for (String check : List.of("the child read the bytes in flight in the FIFO, then its end of file",
+        assertTrue(Pattern.compile("(?m)unix socket .*type 2 peer inode \\d+, 3016 bytes of queued messages").matcher(show).find(), show);
+        assertTrue(Pattern.compile("(?m)unix socket .*type 5 peer inode \\d+, 26 bytes of queued messages").matcher(show).find(), show);
+        for (String check : List.of("the child read the bytes in flight in the FIFO, then its end of file, and the datagram",
                 "the answer came back through the O_RDWR FIFO", "the child's write reached the private segment",
                 "the private segment keeps its id, size, mode and attachments", "the keyed segment is found by its key",
                 "the removed segment is still attached with its data, and still marked removed",

@@ -108,8 +108,8 @@ final class SharedFds {
 
     /**
      * The bytes queued in each pipe and on each UNIX socket of the application, saved on the first fd
-     * (tree order) of that pipe or socket; a pipe's records get its capacity in aux. Datagram sockets
-     * with queued messages are refused (their boundaries are not saved).
+     * (tree order) of that pipe or socket; a pipe's records get its capacity in aux. The messages of a
+     * datagram or seqpacket socket are saved one by one with their lengths ({@link #frames}).
      */
     static Map<Integer, List<Records.Fd>> queues(Map<Integer, List<Records.Fd>> fdsByPid, Map<Long, UnixDiag.Info> unix,
                                                  Map<Integer, Map<Integer, byte[]>> data) throws IOException {
@@ -146,13 +146,20 @@ final class SharedFds {
                     f = new Records.Fd(f.fd(), f.kind(), f.flags(), f.cloexec(), f.pos(), f.path(), f.inode(), f.dataOffset(),
                             f.dataLength(), f.dataCrc(), f.fileId(), i.peer(), i.type());
                     if (i.rqueue() > 0 && saved.putIfAbsent(f.inode(), true) == null) {
-                        if (i.type() != SOCK_STREAM)
-                            throw CheckpointException.unsupported("process " + pid + " fd " + f.fd() + " is a UNIX "
-                                    + (i.type() == 2 ? "datagram" : "seqpacket") + " socket with " + i.rqueue()
-                                    + " bytes queued: saving queued messages is not supported");
                         int copy = Tracee.takeFd(pid, f.fd());
                         try {
-                            byte[] q = LocalFds.peekStream(copy, (int) Math.min(i.rqueue(), 64L << 20));
+                            byte[] q;
+                            if (i.type() == SOCK_STREAM) {
+                                q = LocalFds.peekStream(copy, (int) Math.min(i.rqueue(), 64L << 20));
+                            } else {
+                                try {
+                                    q = frames(LocalFds.peekDatagrams(copy, 64 << 20));
+                                } catch (ssi.shim.ErrnoException x) {
+                                    throw CheckpointException.unsupported("process " + pid + " fd " + f.fd() + " is a UNIX "
+                                            + (i.type() == 2 ? "datagram" : "seqpacket") + " socket whose queued messages "
+                                            + "cannot be saved (" + x.getMessage() + ")");
+                                }
+                            }
                             if (q.length > 0) data.computeIfAbsent(pid, k -> new HashMap<>()).put(f.fd(), q);
                         } finally {
                             LocalFds.closeQuietly(copy);
@@ -164,6 +171,15 @@ final class SharedFds {
             out.put(pid, List.copyOf(l));
         }
         return out;
+    }
+
+    /** Messages of a datagram or seqpacket socket as saved: each as a big-endian u32 length, then its bytes. */
+    static byte[] frames(List<byte[]> messages) {
+        int n = 0;
+        for (byte[] m : messages) n += 4 + m.length;
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(n);
+        for (byte[] m : messages) b.putInt(m.length).put(m);
+        return b.array();
     }
 
     static boolean isWriteEnd(Records.Fd f) {

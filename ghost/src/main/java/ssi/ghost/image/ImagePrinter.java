@@ -198,7 +198,7 @@ public final class ImagePrinter {
                     + ((f.flags() & 3) == 1 ? " write end" : (f.flags() & 3) == 2 ? " read-write" : " read end")
                     + (f.dataLength() > 0 ? ", " + f.dataLength() + " bytes queued" : "")
                     : f.kind() == Records.FD_UNIX ? " type " + f.aux() + " peer inode " + f.peer()
-                    + (f.dataLength() > 0 ? ", " + f.dataLength() + " bytes queued" : "")
+                    + (f.dataLength() > 0 ? ", " + f.dataLength() + (f.aux() == 1 ? " bytes queued" : " bytes of queued messages") : "")
                     : f.kind() == Records.FD_REG_DELETED ? " (" + f.dataLength() + " bytes saved)" : "")
                     + anonState(p.fdState(f.fd()))
                     + (f.fileId() != 0 ? " file #" + f.fileId() : "");

@@ -364,11 +364,32 @@ final class TreeRestorer {
         RestorePlan.FdPlan peer = f.peer() == 0 ? null : first.get("u:" + f.peer());
         keep(peer, pc);
         RestorePlan.QueuedBytes mine = queued.get(objectKey(RestorePlan.FdPlan.UNIX, f.object()));
-        if (mine != null) LocalFds.writeAll(pc, mine.read());
+        if (mine != null) send(pc, f.aux(), mine.read());
         RestorePlan.QueuedBytes theirs = f.peer() == 0 ? null : queued.get(objectKey(RestorePlan.FdPlan.UNIX, f.peer()));
-        if (theirs != null) LocalFds.writeAll(ac, theirs.read());
+        if (theirs != null) send(ac, f.aux(), theirs.read());
         flags(first.get("u:" + f.object()), ac);
         flags(peer, pc);
+    }
+
+    /**
+     * Sends what was queued on a socket again from its peer's copy: a stream's bytes at once, a datagram or
+     * seqpacket socket's messages one by one (saved as u32 length + bytes each).
+     */
+    private static void send(int from, int type, byte[] queued) throws IOException {
+        if (type == 1) {
+            LocalFds.writeAll(from, queued);
+            return;
+        }
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(queued);
+        while (b.hasRemaining()) {
+            if (b.remaining() < 4) throw new RestoreException(22, "the queued messages of a socket are damaged (a short length)");
+            int n = b.getInt();
+            if (n <= 0 || n > b.remaining())
+                throw new RestoreException(22, "the queued messages of a socket are damaged (a message of " + n + " bytes)");
+            byte[] m = new byte[n];
+            b.get(m);
+            LocalFds.writeAll(from, m); // one write, one message
+        }
     }
 
     private void keep(RestorePlan.FdPlan f, int copy) {
