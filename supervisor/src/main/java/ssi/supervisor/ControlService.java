@@ -115,7 +115,7 @@ final class ControlService {
             throws Refused {
         int owner = layout.nodeOf(gpid);
         if (owner == local.nodeId()) return done(action.run());
-        if (fromPeer && PidLayout.standard().nodeOf(gpid) != local.nodeId()) return done(action.run());
+        if (fromPeer && layout.birthNode(gpid) != local.nodeId()) return done(action.run());
         if (owner <= 0) {
             throw new Refused(ControlMessages.ENODEV, "gpid " + gpid + " belongs to no node (gpids of node n start at n << "
                     + PidLayout.PID_SHIFT + ", so the smallest is " + (1 << PidLayout.PID_SHIFT) + ")");

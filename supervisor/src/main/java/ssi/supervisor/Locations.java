@@ -43,7 +43,8 @@ final class Locations implements PidLayout {
     }
 
     /** The node gpid was born on (its range). */
-    int birthNode(int gpid) {
+    @Override
+    public int birthNode(int gpid) {
         return base.nodeOf(gpid);
     }
 

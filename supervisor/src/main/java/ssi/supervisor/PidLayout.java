@@ -15,6 +15,11 @@ public interface PidLayout {
     /** True for a process of the cluster in this node's namespace; false for node-internal pids. */
     boolean isClusterPid(int pid);
 
+    /** The node whose range gpid is in (where it was born); {@link #nodeOf} may say it lives elsewhere now. */
+    default int birthNode(int gpid) {
+        return gpid > 0 ? gpid >>> PID_SHIFT : 0;
+    }
+
     /** The layout of a real node. */
     static PidLayout standard() {
         return new PidLayout() {
