@@ -337,6 +337,35 @@ class RestartTest {
         return new Stopped(gpid, img, bg);
     }
 
+    /** A ghost test program under ssi-run, checkpointed with --stop: its ssi-run, gpid, image and `ssi image show`. */
+    private record GhostStopped(Cmd.Bg bg, int gpid, Path img, String show) { }
+
+    /** Runs binary on node 1, checkpoints it with --stop after ms (the image: work/imgName), shows the image. */
+    private GhostStopped startAndStop(Path binary, String imgName, long ms) {
+        Cmd.Bg bg = cluster.ssiRunBg(1, binary.toString());
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.substring(6).trim());
+        Cmd.sleep(ms);
+        Path img = work.resolve(imgName);
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
+        assertFalse(bg.out().contains("PASS"), () -> "it finished before the checkpoint: " + bg.describe());
+        return new GhostStopped(bg, gpid, img, cluster.ssi("image", "show", img.toString()).expectExit(0).out());
+    }
+
+    /** Restarts the image in the foreground: exit 0, no FAIL, a PASS line for each check, the gpid gone after. */
+    private void restartAndPass(GhostStopped st, List<String> checks) {
+        Cmd.Result r = cluster.ssi("restart", st.img().toString());
+        String ctx = "\n" + cluster.logs();
+        assertEquals(0, r.exit(), () -> r.describe() + "\n" + st.bg().out() + ctx);
+        String out = st.bg().out();
+        assertFalse(out.contains("FAIL"), () -> out + ctx);
+        for (String check : checks)
+            assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
+        assertFalse(listed(st.gpid()), "still listed after its exit");
+    }
+
     /**
      * A whole application: a parent with three threads (futexes in use, joined at the end), a child in a
      * group of its own and a grandchild, a pipe and a socketpair with bytes in flight, shared anonymous
@@ -345,16 +374,9 @@ class RestartTest {
      */
     @Test
     void aProcessTreeWithThreadsPipesSocketsAndSharedMemoryComesBack() {
-        Cmd.Bg bg = cluster.ssiRunBg(1, ghostObjects.toString());
-        String first = bg.awaitFirstLine(BOUND);
-        assertTrue(first.startsWith("ready "), bg::describe);
-        int gpid = Integer.parseInt(first.substring(6).trim());
-        Cmd.sleep(500); // the child and grandchild exist, the bytes are in flight, the threads run
-        Path img = work.resolve("img-tree");
-        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
-        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
-        assertFalse(bg.out().contains("PASS"), () -> "it finished before the checkpoint: " + bg.describe());
-        String show = cluster.ssi("image", "show", img.toString()).expectExit(0).out();
+        // after 500 ms the child and grandchild exist, the bytes are in flight, the threads run
+        GhostStopped st = startAndStop(ghostObjects, "img-tree", 500);
+        String show = st.show();
         assertTrue(show.contains("6 process(es)"), show);
         assertTrue(show.contains("(zombie, killed by SIGKILL)"), show);
         assertTrue(show.contains("(zombie, exited 3)"), show);
@@ -365,16 +387,9 @@ class RestartTest {
         assertTrue(show.contains("queued signals of the process: SIGRTMIN+2 code -1"), show);
         assertTrue(show.contains("itimer real: "), show);
 
-        Cmd.Result r = cluster.ssi("restart", img.toString());
-        String ctx = "\n" + cluster.logs();
-        assertEquals(0, r.exit(), () -> r.describe() + "\n" + bg.out() + ctx);
-        String out = bg.out();
-        assertFalse(out.contains("FAIL"), () -> out + ctx);
-        for (String check : List.of("threads handed the counter around", "the child read the bytes in flight",
+        restartAndPass(st, List.of("threads handed the counter around", "the child read the bytes in flight",
                 "the child's write reached the shared page", "the queued real-time signal is still pending",
-                "the interval timer kept firing", "the zombies are reaped with their status"))
-            assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
-        assertFalse(listed(gpid), "still listed after its exit");
+                "the interval timer kept firing", "the zombies are reaped with their status"));
     }
 
     /**
@@ -384,16 +399,8 @@ class RestartTest {
      */
     @Test
     void eventfdTimerfdSignalfdEpollAndPosixTimersComeBack() {
-        Cmd.Bg bg = cluster.ssiRunBg(1, ghostFds.toString());
-        String first = bg.awaitFirstLine(BOUND);
-        assertTrue(first.startsWith("ready "), bg::describe);
-        int gpid = Integer.parseInt(first.substring(6).trim());
-        Cmd.sleep(400); // every object made, the timers running
-        Path img = work.resolve("img-fds");
-        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
-        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
-        assertFalse(bg.out().contains("PASS"), () -> "it finished before the checkpoint: " + bg.describe());
-        String show = cluster.ssi("image", "show", img.toString()).expectExit(0).out();
+        GhostStopped st = startAndStop(ghostFds, "img-fds", 400); // every object made, the timers running
+        String show = st.show();
         assertTrue(show.contains("eventfd      anon_inode:[eventfd] pos 0 flags 04002 cloexec count 7 "), show);
         assertTrue(show.contains("count 3 semaphore"), show);
         assertTrue(Pattern.compile("(?m)timerfd +anon_inode:\\[timerfd\\] .* clock 1 .*interval 0\\.020000000s ticks \\d+")
@@ -406,16 +413,9 @@ class RestartTest {
                 .matcher(show).find(), show);
         assertTrue(Pattern.compile("(?m)timer \\d+ clock 0 notify none value 0, left 9\\d\\.").matcher(show).find(), show);
 
-        Cmd.Result r = cluster.ssi("restart", img.toString());
-        String ctx = "\n" + cluster.logs();
-        assertEquals(0, r.exit(), () -> r.describe() + "\n" + bg.out() + ctx);
-        String out = bg.out();
-        assertFalse(out.contains("FAIL"), () -> out + ctx);
-        for (String check : List.of("the epoll set reports the eventfd, timerfd, signalfd and pipe", "the eventfd kept its count",
+        restartAndPass(st, List.of("the epoll set reports the eventfd, timerfd, signalfd and pipe", "the eventfd kept its count",
                 "the semaphore eventfd gives its count", "the timerfd kept ticking", "the signalfd delivers the queued SIGUSR1",
-                "the POSIX timer kept its id and kept firing", "the SIGEV_NONE timer is still armed far ahead"))
-            assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
-        assertFalse(listed(gpid), "still listed after its exit");
+                "the POSIX timer kept its id and kept firing", "the SIGEV_NONE timer is still armed far ahead"));
     }
 
     /**
@@ -427,16 +427,10 @@ class RestartTest {
      */
     @Test
     void namedPipesAndSysvSharedMemoryComeBack() {
-        Cmd.Bg bg = cluster.ssiRunBg(1, ghostIpc.toString());
-        String first = bg.awaitFirstLine(BOUND);
-        assertTrue(first.startsWith("ready "), bg::describe);
-        int gpid = Integer.parseInt(first.substring(6).trim());
-        Cmd.sleep(400); // the FIFO holds the bytes, the child has not read them yet
-        Path img = work.resolve("img-ipc");
-        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
-        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
-        assertFalse(bg.out().contains("PASS"), () -> "it finished before the checkpoint: " + bg.describe());
-        String show = cluster.ssi("image", "show", img.toString()).expectExit(0).out();
+        // after 400 ms the FIFO and the sockets hold their bytes; the child has not read them yet
+        GhostStopped st = startAndStop(ghostIpc, "img-ipc", 400);
+        int gpid = st.gpid();
+        String show = st.show();
         assertTrue(show.contains("SysV shared memory (4):"), show);
         assertTrue(Pattern.compile("(?m)shmid \\d+ key IPC_PRIVATE mode 0600 owner 0:0 creator 0:0 size 12288, 8192 bytes stored$")
                 .matcher(show).find(), show);
@@ -446,32 +440,25 @@ class RestartTest {
         assertTrue(Pattern.compile("(?m)named pipe +/tmp/ghost_ipc\\.\\w+/fifo .* write end, 16 bytes queued").matcher(show).find()
                 || Pattern.compile("(?m)named pipe +/tmp/ghost_ipc\\.\\w+/fifo .* read end, 16 bytes queued").matcher(show).find(), show);
         assertTrue(Pattern.compile("(?m)named pipe +/tmp/ghost_ipc\\.\\w+/back .* read-write").matcher(show).find(), show);
+        assertTrue(Pattern.compile("(?m)unix socket .*type 2 peer inode \\d+, 3016 bytes of queued messages").matcher(show).find(), show);
+        assertTrue(Pattern.compile("(?m)unix socket .*type 5 peer inode \\d+, 26 bytes of queued messages").matcher(show).find(), show);
         String ipcs = Cmd.run(Cmd.env(), work, List.of("ipcs", "-m")).expectExit(0).out();
         assertFalse(ipcs.contains(key), () -> "the keyed segment stayed after checkpoint --stop:\n" + ipcs);
 
         // a segment with the same key, made meanwhile: refused, nothing started
         Cmd.run(Cmd.env(), work, List.of("perl", "-e", "my $id = shmget(" + (0x5a000000 | (gpid & 0xffffff))
                 + ", 4096, 01000 | 0600); defined $id or die $!; print $id")).expectExit(0);
-        Cmd.Result taken = cluster.ssi("restart", "--detach", img.toString());
+        Cmd.Result taken = cluster.ssi("restart", "--detach", st.img().toString());
         assertNotEquals(0, taken.exit(), taken::describe);
         assertTrue(taken.err().contains("SysV shared memory key " + key + " is taken on node 1"), taken::describe);
         assertFalse(listed(gpid), "started although refused");
         Cmd.run(Cmd.env(), work, List.of("ipcrm", "-M", key)).expectExit(0);
 
-        Cmd.Result r = cluster.ssi("restart", img.toString());
-        String ctx = "\n" + cluster.logs();
-        assertEquals(0, r.exit(), () -> r.describe() + "\n" + bg.out() + ctx);
-        String out = bg.out();
-        assertFalse(out.contains("FAIL"), () -> out + ctx);
-        assertTrue(Pattern.compile("(?m)unix socket .*type 2 peer inode \\d+, 3016 bytes of queued messages").matcher(show).find(), show);
-        assertTrue(Pattern.compile("(?m)unix socket .*type 5 peer inode \\d+, 26 bytes of queued messages").matcher(show).find(), show);
-        for (String check : List.of("the child read the bytes in flight in the FIFO, then its end of file, and the datagram",
+        restartAndPass(st, List.of("the child read the bytes in flight in the FIFO, then its end of file, and the datagram",
                 "the answer came back through the O_RDWR FIFO", "the child's write reached the private segment",
                 "the private segment keeps its id, size, mode and attachments", "the keyed segment is found by its key",
                 "the removed segment is still attached with its data, and still marked removed",
-                "the segment nobody had attached kept its data"))
-            assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
-        assertFalse(listed(gpid), "still listed after its exit");
+                "the segment nobody had attached kept its data"));
     }
 
     /**
@@ -481,29 +468,15 @@ class RestartTest {
      */
     @Test
     void filesMappingsAppendAndTheHeapComeBack() {
-        Cmd.Bg bg = cluster.ssiRunBg(1, ghostFiles.toString());
-        String first = bg.awaitFirstLine(BOUND);
-        assertTrue(first.startsWith("ready "), bg::describe);
-        int gpid = Integer.parseInt(first.substring(6).trim());
-        Cmd.sleep(600);
-        Path img = work.resolve("img-files");
-        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
-        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
-        assertFalse(bg.out().contains("PASS"), () -> "it finished before the checkpoint: " + bg.describe());
-        String show = cluster.ssi("image", "show", img.toString()).expectExit(0).out();
+        GhostStopped st = startAndStop(ghostFiles, "img-files", 600);
+        String show = st.show();
         assertTrue(Pattern.compile("(?m) rw-s file +4 pages, +0 stored .*/ghost_files\\.\\w+/shared @0$").matcher(show).find(), show);
         assertTrue(Pattern.compile("(?m) rw-p file +4 pages, +1 stored .*/ghost_files\\.\\w+/private @0$").matcher(show).find(), show);
         assertTrue(Pattern.compile("(?m)file +/tmp/ghost_files\\.\\w+/log pos \\d+ flags 0102001 ").matcher(show).find(), show);
         assertTrue(show.contains("/dev/urandom pos 0 flags 0"), show);
-        Cmd.Result r = cluster.ssi("restart", img.toString());
-        String ctx = "\n" + cluster.logs();
-        assertEquals(0, r.exit(), () -> r.describe() + "\n" + bg.out() + ctx);
-        String out = bg.out();
-        assertFalse(out.contains("FAIL"), () -> out + ctx);
-        for (String check : List.of("the log fd kept O_APPEND", "the log holds every line once, in order",
+        restartAndPass(st, List.of("the log fd kept O_APPEND", "the log holds every line once, in order",
                 "every write through the shared mapping reached the file", "the private mapping keeps its own page",
-                "the brk heap kept its end and contents", "/dev/null, /dev/zero and /dev/urandom still work"))
-            assertTrue(out.contains("PASS: " + check), () -> check + " missing:\n" + out + ctx);
+                "the brk heap kept its end and contents", "/dev/null, /dev/zero and /dev/urandom still work"));
     }
 
     /**
