@@ -342,7 +342,12 @@ class RestartTest {
 
     /** Runs binary on node 1, checkpoints it with --stop after ms (the image: work/imgName), shows the image. */
     private GhostStopped startAndStop(Path binary, String imgName, long ms) {
-        Cmd.Bg bg = cluster.ssiRunBg(1, binary.toString());
+        return startAndStop(List.of(binary.toString()), imgName, ms, "PASS");
+    }
+
+    /** As above for argv, which prints "ready GPID" first and done (not yet when stopped) when it ends. */
+    private GhostStopped startAndStop(List<String> argv, String imgName, long ms, String done) {
+        Cmd.Bg bg = cluster.ssiRunBg(1, argv.toArray(String[]::new));
         String first = bg.awaitFirstLine(BOUND);
         assertTrue(first.startsWith("ready "), bg::describe);
         int gpid = Integer.parseInt(first.substring(6).trim());
@@ -350,7 +355,7 @@ class RestartTest {
         Path img = work.resolve(imgName);
         cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
         assertEquals(137, bg.awaitExit(BOUND), bg::describe);
-        assertFalse(bg.out().contains("PASS"), () -> "it finished before the checkpoint: " + bg.describe());
+        assertFalse(bg.out().contains(done), () -> "it finished before the checkpoint: " + bg.describe());
         return new GhostStopped(bg, gpid, img, cluster.ssi("image", "show", img.toString()).expectExit(0).out());
     }
 
@@ -544,19 +549,11 @@ class RestartTest {
     }
 
     private void checkpointMidwayAndRestart(String name, List<String> argv, int afterMs, String pass) {
-        Cmd.Bg bg = cluster.ssiRunBg(1, argv.toArray(String[]::new));
-        String first = bg.awaitFirstLine(BOUND);
-        assertTrue(first.startsWith("ready "), bg::describe);
-        int gpid = Integer.parseInt(first.substring(6).trim());
-        Cmd.sleep(afterMs);
-        Path img = work.resolve(name);
-        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
-        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
-        assertFalse(bg.out().contains(pass), () -> "it finished before the checkpoint: " + bg.describe());
-        Cmd.Result r = cluster.ssi("restart", img.toString());
+        GhostStopped st = startAndStop(argv, name, afterMs, pass);
+        Cmd.Result r = cluster.ssi("restart", st.img().toString());
         String ctx = "\n" + cluster.logs();
-        assertEquals(0, r.exit(), () -> r.describe() + "\n" + bg.out() + ctx);
-        assertTrue(bg.out().contains(pass), () -> bg.out() + ctx);
+        assertEquals(0, r.exit(), () -> r.describe() + "\n" + st.bg().out() + ctx);
+        assertTrue(st.bg().out().contains(pass), () -> st.bg().out() + ctx);
     }
 
     @Test
