@@ -51,7 +51,7 @@ class RestartTest {
     private static final List<String> AS_NOBODY = List.of("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups");
 
     private TestCluster cluster;
-    private Path work, program, fgSubject, ghostObjects, ghostFds;
+    private Path work, program, fgSubject, ghostObjects, ghostFds, rtHeld;
 
     @BeforeAll
     void start() throws IOException {
@@ -63,6 +63,9 @@ class RestartTest {
         fgSubject = work.resolve("fg-subject");
         Path fgSrc = TestCluster.home().resolve("tests/src/test/resources/restart/fg-subject.c");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", fgSubject.toString(), fgSrc.toString())).expectExit(0);
+        rtHeld = work.resolve("rt-held");
+        Path rtSrc = TestCluster.home().resolve("tests/src/test/resources/restart/rt-held.c");
+        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", rtHeld.toString(), rtSrc.toString())).expectExit(0);
         ghostObjects = work.resolve("ghost_objects");
         Path ltp = TestCluster.home().resolve("tests/ltp");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-pthread", "-I", ltp.toString(), "-o", ghostObjects.toString(),
@@ -328,6 +331,63 @@ class RestartTest {
         assertEquals(137, bg.awaitExit(BOUND), bg::describe);
         assertFalse(bg.out().contains("done"), () -> "it finished before the checkpoint: " + bg.describe());
         return new Stopped(gpid, img, bg);
+    }
+
+    /** The State: letter of the process that is gpid, read in /proc through its host pid ('?' if none). */
+    private char state(int gpid, String mentioning) {
+        long host = hostPidOf(gpid, mentioning);
+        if (host <= 0) return '?';
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc", Long.toString(host), "status")))
+                if (l.startsWith("State:")) return l.substring(6).trim().charAt(0);
+        } catch (IOException e) {
+            // gone meanwhile
+        }
+        return '?';
+    }
+
+    /**
+     * Real-time signals with values that reach a process while a checkpoint holds it: the shim takes them
+     * at their delivery and keeps their siginfo and queue, the image has them as queued signals (the
+     * process's queue for sigqueue, the thread's own for rt_tgsigqueueinfo), the still-running original
+     * gets each once after the thaw, and so does the restored one. Deterministic: the subject is stopped
+     * (SIGSTOP) when they are sent, so they are pending, not yet delivered, when the checkpoint attaches,
+     * and the checkpoint's first injected syscall makes the kernel deliver them to the shim.
+     */
+    @Test
+    void signalsThatArriveDuringTheFreezeAreSavedAndDeliveredOnce() {
+        Path result = work.resolve("rt-held.out");
+        Cmd.Bg bg = cluster.ssiRunBg(1, rtHeld.toString(), "6", result.toString());
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.substring(6).trim());
+        String ctx = "\n" + cluster.logs();
+        cluster.ssi("kill", "-s", "STOP", Integer.toString(gpid)).expectExit(0);
+        Cmd.waitUntil(BOUND, () -> state(gpid, rtHeld.toString()) == 'T', () -> "not stopped: " + bg.describe() + ctx);
+        cluster.ssiRun(1, rtHeld.toString(), "send", Integer.toString(gpid)).expectExit(0);
+
+        Path img = work.resolve("img-rt-held");
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString()).expectExit(0);
+        String show = cluster.ssi("image", "show", img.toString()).expectExit(0).out();
+        assertTrue(show.contains("queued signals of the process: SIGRTMIN+0 code -1 value 1, SIGRTMIN+0 code -1 value 2, "
+                + "SIGRTMIN+0 code -1 value 3\n"), show);
+        assertTrue(show.contains("queued signals of thread " + gpid + ": SIGRTMIN+1 code -1 value 4, SIGRTMIN+1 code -1 value 5, "
+                + "SIGRTMIN+1 code -1 value 6\n"), show);
+
+        // the original, still stopped, gets each once when it goes on
+        assertEquals('T', state(gpid, rtHeld.toString()), "the checkpoint did not leave it stopped");
+        cluster.ssi("kill", "-s", "CONT", Integer.toString(gpid)).expectExit(0);
+        // ssi-run stopped itself with its program, as a shell's job does: it goes on too
+        Cmd.run(Cmd.env(), work, List.of("kill", "-CONT", Long.toString(bg.process.pid()))).expectExit(0);
+        String got = "got SIGRTMIN 1 2 3 SIGRTMIN+1 4 5 6 (6 in all)\n";
+        assertEquals(0, bg.awaitExit(BOUND), () -> bg.describe() + ctx);
+        assertEquals(got, Cmd.read(result), () -> bg.describe() + "\n" + cluster.logs());
+        Cmd.waitUntil(BOUND, () -> !listed(gpid), () -> "still listed after its exit" + ctx);
+
+        // the restored one too (a stopped root restarts running, docs/IMAGE-FORMAT.md)
+        cluster.ssi("restart", img.toString(), "--detach").expectExit(0);
+        Cmd.waitUntil(BOUND, () -> !listed(gpid), () -> "the restored one did not finish: " + Cmd.read(result) + "\n" + cluster.logs());
+        assertEquals(got + got, Cmd.read(result), () -> bg.out() + "\n" + cluster.logs());
     }
 
     /**
