@@ -51,7 +51,7 @@ class RestartTest {
     private static final List<String> AS_NOBODY = List.of("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups");
 
     private TestCluster cluster;
-    private Path work, program, fgSubject, ghostObjects, ghostFds, rtHeld;
+    private Path work, program, fgSubject, ghostObjects, ghostFds, rtHeld, idsSubject;
 
     @BeforeAll
     void start() throws IOException {
@@ -63,6 +63,9 @@ class RestartTest {
         fgSubject = work.resolve("fg-subject");
         Path fgSrc = TestCluster.home().resolve("tests/src/test/resources/restart/fg-subject.c");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", fgSubject.toString(), fgSrc.toString())).expectExit(0);
+        idsSubject = work.resolve("ids-subject");
+        Path idsSrc = TestCluster.home().resolve("tests/src/test/resources/restart/ids-subject.c");
+        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", idsSubject.toString(), idsSrc.toString())).expectExit(0);
         rtHeld = work.resolve("rt-held");
         Path rtSrc = TestCluster.home().resolve("tests/src/test/resources/restart/rt-held.c");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", rtHeld.toString(), rtSrc.toString())).expectExit(0);
@@ -528,6 +531,61 @@ class RestartTest {
         assertTrue(s.original().out().endsWith("done 40\n"), () -> s.original().describe() + ctx);
         assertTrue(System.nanoTime() - t0 > 200_000_000L, "ssi restart returned before the program can have finished");
         assertFalse(listed(s.gpid()), "the restored program is still listed after it exited");
+    }
+
+    /** The last line of out. */
+    private static String lastLine(String out) {
+        String[] l = out.split("\n");
+        return l[l.length - 1];
+    }
+
+    /**
+     * A foreground restart makes ssi-run's launch stub with the pid the root's parent had (the original's
+     * launch stub, gone with it): getppid() and getpgrp() say after the restart what they said before.
+     */
+    @Test
+    void foregroundRestartKeepsTheParentPidAndGroup() {
+        Cmd.Bg bg = cluster.ssiRunBg(1, idsSubject.toString(), "30");
+        String first = bg.awaitFirstLine(BOUND);
+        String[] f = first.split(" ");
+        assertTrue(first.startsWith("ready ") && f.length == 4, bg::describe);
+        int gpid = Integer.parseInt(f[1]);
+        Cmd.sleep(300);
+        Path img = work.resolve("img-ids");
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
+        assertFalse(bg.out().contains("after"), () -> "it finished before the checkpoint: " + bg.describe());
+        Cmd.Result r = cluster.ssi("restart", img.toString());
+        String ctx = "\n" + cluster.logs();
+        assertEquals(0, r.exit(), () -> r.describe() + ctx);
+        // the original's parent was its launch stub, which led its group
+        assertEquals(f[2], f[3], first);
+        assertEquals("after " + f[2] + " " + f[3], lastLine(bg.out()), () -> bg.out() + ctx);
+        assertFalse(cluster.logs().contains("the parent of gpid " + gpid + " had pid"), ctx);
+    }
+
+    /**
+     * The root's parent was the node's init (an orphan): that pid is never free, so the launch stub gets
+     * another one, the restart runs, and the daemon's log says the parent pid differs.
+     */
+    @Test
+    void foregroundRestartOfAnOrphanSaysItsParentDiffers() {
+        Cmd.Bg bg = cluster.ssiRunBg(1, "/bin/sh", "-c", "\"$0\" 40 & exit 0", idsSubject.toString());
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.split(" ")[1]);
+        assertEquals(0, bg.awaitExit(BOUND), bg::describe);
+        Cmd.waitUntil(BOUND, () -> cluster.ps(1).stream().anyMatch(x -> x.gpid() == gpid && x.columns().get("PPID").equals("1")),
+                () -> "not reparented to the node's init: " + cluster.ps(1));
+        Path img = work.resolve("img-orphan");
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+        Cmd.waitUntil(BOUND, () -> !listed(gpid), () -> "still running after --stop");
+        Cmd.Result r = cluster.ssi("restart", img.toString());
+        String ctx = "\n" + cluster.logs();
+        assertEquals(0, r.exit(), () -> r.describe() + ctx);
+        String after = lastLine(bg.out());
+        assertTrue(after.startsWith("after ") && !after.startsWith("after 1 "), () -> bg.out() + ctx);
+        assertTrue(cluster.logs().contains("the parent of gpid " + gpid + " had pid 1, which was taken on node 1"), ctx);
     }
 
     @Test
