@@ -133,6 +133,7 @@ public final class Checkpointer {
             Map<Integer, List<Records.Fd>> fdsByPid = new LinkedHashMap<>();
             files.forEach((pid, f) -> fdsByPid.put(pid, f.fds()));
             Fds.checkPipes(fdsByPid);
+            Fds.checkPipeHolders(fs, fdsByPid);
             boolean sockets = fdsByPid.values().stream().flatMap(List::stream).anyMatch(f -> f.kind() == Records.FD_UNIX);
             Map<Long, ssi.shim.UnixDiag.Info> socks = sockets ? unix.get() : Map.of();
             if (sockets) SharedFds.checkSockets(fdsByPid, socks);
