@@ -8,6 +8,7 @@
 #ifndef SSI_CLIENT_H
 #define SSI_CLIENT_H
 #include <signal.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Exit status for failures of ssi-run itself (as env(1), nohup(1) and timeout(1) do): distinct from
@@ -26,6 +27,7 @@ struct launch_req {
     /* --restart (restart.c): the image directory (absolute), else NULL */
     const char *restart_dir;
     const char *run_dir;
+    int32_t restart_gpid;  /* --restart: the image's root gpid (restart_check) */
     int keep_root;         /* setuid mode of a restart: A holds root until its clone3, then drops to: */
     uid_t ruid;
     gid_t rgid;
@@ -79,6 +81,13 @@ __attribute__((noreturn)) void launch_stub(const struct launch_req *req);
 /* Runs in the client's child, inside the node's namespaces: becomes A, restarts req->restart_dir as its
  * child (docs/ARCHITECTURE.md, "Foreground restart") and relays it; never returns. */
 __attribute__((noreturn)) void restart_stub(const struct launch_req *req);
+/* In a child of the client inside the node's namespaces, before A exists: every check of the restart
+ * (RESTART_FG with stub 0); *gpid gets the image's root gpid, *ppid the pid its parent had (0: unknown).
+ * A refusal is printed and the child exits SSI_RUN_FAILED. */
+void restart_check(const struct launch_req *req, int32_t *gpid, int32_t *ppid);
+/* The client's fork of A for a restart: A gets pid ppid when that is free in the node's pid namespace
+ * (clone3 set_tid; the client is root there until after this), any pid otherwise. fork()'s returns. */
+pid_t restart_fork(pid_t ppid);
 
 /* ssi-run.c */
 /* All three uids and gids become uid/gid for good; dies if any privilege is left. */

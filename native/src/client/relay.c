@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 /* Signals the client and A catch instead of the caller's disposition. A signal left out of this list
@@ -147,6 +148,12 @@ static void on_cont(int sig)
     continued = 1;
 }
 
+/* raise(sig) without glibc's cached thread id, which is the client's in a restart's A (restart.c). */
+static void raise_self(int sig)
+{
+    syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
+}
+
 /* Stop ourselves (group: our whole process group, as the tty's Ctrl-Z would) with the child's stop
  * signal, so the shell's view (WSTOPSIG, "Stopped (tty input)") matches what stopped the program. The
  * tty stop signals are caught here, hence the brief SIG_DFL. Returns once we run again; in the client,
@@ -156,7 +163,7 @@ static int stop_like(int sig, int group)
 {
     continued = 0;
     if (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU) {
-        raise(SIGSTOP);
+        raise_self(SIGSTOP);
         return 1;
     }
     struct sigaction dfl, ours;
@@ -164,7 +171,7 @@ static int stop_like(int sig, int group)
     dfl.sa_handler = SIG_DFL;
     sigaction(sig, &dfl, &ours);
     if (!group || kill(0, sig) < 0)
-        raise(sig);
+        raise_self(sig);
     sigaction(sig, &ours, NULL);
     return continued;
 }
@@ -238,7 +245,7 @@ void relay_exit(int status, int group)
     sigaddset(&set, sig);
     sigprocmask(SIG_UNBLOCK, &set, NULL);
     if (!group || kill(0, sig) < 0)
-        raise(sig);
+        raise_self(sig);
     /* Only a signal whose default is to ignore could get here; no program dies of one. */
     _exit(128 + sig);
 }

@@ -9,6 +9,7 @@
  * the child closes every fd, blocks every signal and pauses; RESTART_FG with the child's pid makes the
  * daemon attach it through the shim and rebuild the process in it. A then waits for it like for P. */
 #include "client.h"
+#include "ctl_wire.h"
 #include "ssi_stub.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -27,39 +28,6 @@
 #define CTL_RESTART_FG 10
 #define CTL_MAX_REPLY 65536
 #define STUB_READY_MS 5000
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)(v >> 16)); put16(p + 2, (uint16_t)v); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int read_all(int fd, uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
 
 /* Connects to the daemon's control socket as the caller: in setuid mode A runs with euid 0 until its
  * clone3, and the daemon must check the restart against the caller's uid (SO_PEERCRED records the
@@ -89,32 +57,33 @@ static int ctl_connect(const struct launch_req *req)
 
 /* One RESTART_FG request (control protocol: big-endian u32 length, u16 type, UTF dir, i32 stub, i32
  * terminal fd). Returns the reply status (0, else an errno value with the daemon's message in msg); on
- * success *gpid is the image's root gpid. */
-static int ctl_restart(int s, const struct launch_req *req, int32_t stub, int32_t *gpid, char *msg, size_t cap)
+ * success *gpid is the image's root gpid and *ppid the pid its parent had in the image (0: unknown). */
+static int ctl_restart(int s, const struct launch_req *req, int32_t stub, int32_t *gpid, int32_t *ppid, char *msg,
+                       size_t cap)
 {
     size_t dlen = strlen(req->restart_dir);
     if (dlen > 65535)
         die("the image path is too long");
     uint8_t out[4 + 2 + 2 + 65535 + 8];
     size_t body = 2 + 2 + dlen + 8;
-    put32(out, (uint32_t)body);
-    put16(out + 4, CTL_RESTART_FG);
-    put16(out + 6, (uint16_t)dlen);
+    ctl_put32(out, (uint32_t)body);
+    ctl_put16(out + 4, CTL_RESTART_FG);
+    ctl_put16(out + 6, (uint16_t)dlen);
     memcpy(out + 8, req->restart_dir, dlen);
-    put32(out + 8 + dlen, (uint32_t)stub);
-    put32(out + 12 + dlen, (uint32_t)req->tty);
+    ctl_put32(out + 8 + dlen, (uint32_t)stub);
+    ctl_put32(out + 12 + dlen, (uint32_t)req->tty);
     uint8_t len[4];
     static uint8_t in[CTL_MAX_REPLY];
-    if (write_all(s, out, 4 + body) < 0 || read_all(s, len, 4) < 0)
+    if (ctl_write_all(s, out, 4 + body) < 0 || ctl_read_all(s, len, 4, -1) < 0)
         die("node %d's daemon closed the connection during the restart of %s; see node-%d.log in the run "
             "directory", req->node, req->restart_dir, req->node);
-    uint32_t n = get32(len);
-    if (n < 2 || n > sizeof in || read_all(s, in, n) < 0)
+    uint32_t n = ctl_get32(len);
+    if (n < 2 || n > sizeof in || ctl_read_all(s, in, n, -1) < 0)
         die("node %d's daemon sent a malformed reply (%u bytes) to the restart of %s", req->node, n,
             req->restart_dir);
-    int status = get16(in);
+    int status = ctl_get16(in);
     if (status) {
-        size_t m = n >= 4 ? get16(in + 2) : 0;
+        size_t m = n >= 4 ? ctl_get16(in + 2) : 0;
         if (m > n - 4)
             m = n - 4;
         if (m >= cap)
@@ -123,9 +92,10 @@ static int ctl_restart(int s, const struct launch_req *req, int32_t stub, int32_
         msg[m] = '\0';
         return status;
     }
-    if (n < 2 + 4 + 8)
+    if (n < 2 + 4 + 8 + 4)
         die("node %d's daemon sent a short reply to the restart of %s", req->node, req->restart_dir);
-    *gpid = (int32_t)get32(in + 2);
+    *gpid = (int32_t)ctl_get32(in + 2);
+    *ppid = (int32_t)ctl_get32(in + 2 + 4 + 8);
     return 0;
 }
 
@@ -156,6 +126,32 @@ static pid_t make_stub(int32_t gpid)
     return r;
 }
 
+void restart_check(const struct launch_req *req, int32_t *gpid, int32_t *ppid)
+{
+    int ctl = ctl_connect(req);
+    char msg[4096];
+    if (ctl_restart(ctl, req, 0, gpid, ppid, msg, sizeof msg))
+        refused(req, msg);
+    close(ctl);
+}
+
+pid_t restart_fork(pid_t ppid)
+{
+    if (ppid > 1) {
+        pid_t tid = ppid;
+        struct clone_args args;
+        memset(&args, 0, sizeof args);
+        args.exit_signal = SIGCHLD;
+        args.set_tid = (uint64_t)(uintptr_t)&tid;
+        args.set_tid_size = 1;
+        long r = syscall(SYS_clone3, &args, sizeof args);
+        if (r >= 0)
+            return (pid_t)r;
+        /* taken (EEXIST) or out of the namespace's range: A gets any pid; the daemon's log says so */
+    }
+    return fork();
+}
+
 void restart_stub(const struct launch_req *req)
 {
     /* The group the restored process joins (a process whose group or session leader was outside the
@@ -170,9 +166,7 @@ void restart_stub(const struct launch_req *req)
 
     int ctl = ctl_connect(req);
     char msg[4096];
-    int32_t gpid = 0;
-    if (ctl_restart(ctl, req, 0, &gpid, msg, sizeof msg))
-        refused(req, msg);
+    int32_t gpid = req->restart_gpid, ppid = 0;
     pid_t stub = make_stub(gpid);
     if (req->keep_root)
         drop_privileges(req->ruid, req->rgid);
@@ -187,7 +181,7 @@ void restart_stub(const struct launch_req *req)
         refused(req, msg);
     }
     int32_t got = 0;
-    if (ctl_restart(ctl, req, stub, &got, msg, sizeof msg)) {
+    if (ctl_restart(ctl, req, stub, &got, &ppid, msg, sizeof msg)) {
         kill(stub, SIGKILL);
         while (waitpid(stub, NULL, 0) < 0 && errno == EINTR) {
         }

@@ -386,6 +386,38 @@ static int shim_gone(int pidfd)
     return r > 0 && (p.revents & (POLLIN | POLLHUP));
 }
 
+/* A restart's checks, in a child inside the node (the daemon takes RESTART_FG only from there): the
+ * image's gpid into req, the pid of its root's parent into *ppid; a refusal ends us as it ended the child. */
+static void restart_checked(struct launch_req *req, int32_t *ppid)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        die("cannot create a pipe: %s", strerror(errno));
+    pid_t h = fork();
+    if (h < 0)
+        die("cannot fork: %s", strerror(errno));
+    if (h == 0) {
+        close(p[0]);
+        int32_t ids[2] = { 0, 0 };
+        restart_check(req, &ids[0], &ids[1]);
+        _exit(write(p[1], ids, sizeof ids) == (ssize_t)sizeof ids ? 0 : SSI_RUN_FAILED);
+    }
+    close(p[1]);
+    int32_t ids[2];
+    ssize_t n;
+    do
+        n = read(p[0], ids, sizeof ids);
+    while (n < 0 && errno == EINTR);
+    close(p[0]);
+    int st;
+    while (waitpid(h, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (n != (ssize_t)sizeof ids || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        _exit(WIFEXITED(st) && WEXITSTATUS(st) ? WEXITSTATUS(st) : SSI_RUN_FAILED); /* it said why */
+    req->restart_gpid = ids[0];
+    *ppid = ids[1];
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
@@ -454,8 +486,11 @@ int main(int argc, char **argv)
         .keep_root = keep_root, .ruid = ruid, .rgid = rgid,
     };
     const char *what = o.restart_dir ? o.restart_dir : o.argv[0];
+    int32_t ppid = 0;
+    if (o.restart_dir)
+        restart_checked(&req, &ppid);
     relay_take_signals();
-    pid_t a = fork();
+    pid_t a = o.restart_dir ? restart_fork(ppid) : fork();
     if (a < 0)
         die("cannot fork: %s", strerror(errno));
     if (a == 0) {

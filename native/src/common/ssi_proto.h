@@ -66,9 +66,10 @@ enum ssi_msg_type {
      * or the mask it returns to when it is inside sigsuspend/ppoll/pselect/epoll_pwait (the kernel's
      * saved_sigmask), which /proc/PID/status SigBlk does not show. */
     SSI_GETSIGMASK = 0x0022,
-    /* struct ssi_tid_req; reply body: u64 mask. The signals the shim held back from a tracee while it
-     * held it (suppressed at their signal-delivery-stop, to be raised again at DETACH): a checkpoint
-     * must save them, they are in no kernel queue any more. */
+    /* struct ssi_tid_req; reply body: u32 count, then count x struct ssi_held_sig, oldest first. The
+     * signals the shim held back from a tracee while it held it (taken at their signal-delivery-stop with
+     * their siginfo, to be queued again at DETACH): a checkpoint must save them, they are in no kernel
+     * queue any more. At most SSI_HELD_SIGNALS_MAX; EOVERFLOW when more arrived (the rest were lost). */
     SSI_GETDEFERRED = 0x0023,
     SSI_LAUNCH = 0x0101,
     SSI_GO = 0x0102,
@@ -110,6 +111,8 @@ struct ssi_givefd_req { int32_t tid; int32_t daemon_fd; int32_t target_fd; } __a
 /* PTRACE_GET_RSEQ_CONFIGURATION: the thread's rseq area (pointer 0: none registered). */
 struct ssi_clone_req { int32_t tid, new_tid; uint64_t flags; uint32_t exit_signal, pad; uint64_t scratch; } __attribute__((packed));
 struct ssi_peeksig_req { int32_t tid; uint32_t shared; } __attribute__((packed));
+/* shared: 1 when the signal came from the process's shared queue, 0 from the thread's own. */
+struct ssi_held_sig { int32_t shared; uint32_t pad; uint8_t siginfo[128]; } __attribute__((packed));
 struct ssi_rseq_reply { uint64_t pointer; uint32_t size, signature, flags, pad; } __attribute__((packed));
 
 /* Frame I/O on a stream unix socket (src/common/proto.c). All return 0 on success or -errno.

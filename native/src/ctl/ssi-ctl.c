@@ -10,6 +10,7 @@
  * script then runs the Java command. Once a request is sent, the result is its own (0 or 1).
  *
  * Single-threaded; no state beyond one request. */
+#include "ctl_wire.h"
 #include <errno.h>
 #include <langinfo.h>
 #include <limits.h>
@@ -185,8 +186,8 @@ static void put(struct buf *b, const void *d, size_t n)
     b->len += n;
 }
 
-static void put_u16(struct buf *b, unsigned v) { uint8_t x[2] = { v >> 8, v }; put(b, x, 2); }
-static void put_u32(struct buf *b, uint32_t v) { uint8_t x[4] = { v >> 24, v >> 16, v >> 8, v }; put(b, x, 4); }
+static void put_u16(struct buf *b, unsigned v) { uint8_t x[2]; ctl_put16(x, (uint16_t)v); put(b, x, 2); }
+static void put_u32(struct buf *b, uint32_t v) { uint8_t x[4]; ctl_put32(x, v); put(b, x, 4); }
 
 /* Plain ASCII without NUL is the same in modified UTF-8 (callers checked it). */
 static void put_utf(struct buf *b, const char *s)
@@ -278,53 +279,6 @@ static char *trim(char *s)
 }
 
 /* ---- the exchange */
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static long long now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-/* 0, -1 the daemon closed the connection, -2 the timeout passed */
-static int read_all(int fd, uint8_t *p, size_t n, long long deadline)
-{
-    while (n > 0) {
-        long long left = deadline - now_ms();
-        if (left <= 0)
-            return -2;
-        struct pollfd pfd = { fd, POLLIN, 0 };
-        int r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            return -2;
-        ssize_t got = read(fd, p, n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            return -1;
-        p += got;
-        n -= (size_t)got;
-    }
-    return 0;
-}
 
 static const char *strerror_ctl(int status, char *tmp, size_t cap)
 {
@@ -491,14 +445,14 @@ int main(int argc, char **argv)
     struct buf frame = { 0 };
     put_u32(&frame, (uint32_t)req.len);
     put(&frame, req.p, req.len);
-    if (write_all(fd, frame.p, frame.len) < 0) {
+    if (ctl_write_all(fd, frame.p, frame.len) < 0) {
         snprintf(why, sizeof why, "node %d did not answer: %s", node, strerror(errno));
         return fail(what, why, todo);
     }
-    long long deadline = now_ms() + TIMEOUT_MS;
+    long long deadline = ctl_now_ms() + TIMEOUT_MS;
     uint8_t len4[4];
-    int rc = read_all(fd, len4, 4, deadline);
-    uint32_t n = (uint32_t)len4[0] << 24 | (uint32_t)len4[1] << 16 | (uint32_t)len4[2] << 8 | len4[3];
+    int rc = ctl_read_all(fd, len4, 4, deadline);
+    uint32_t n = ctl_get32(len4);
     uint8_t *body = NULL;
     if (rc == 0) {
         if (n > CTL_MAX_FRAME) {
@@ -506,7 +460,7 @@ int main(int argc, char **argv)
             return fail(what, why, todo);
         }
         body = xmalloc(n ? n : 1);
-        rc = read_all(fd, body, n, deadline);
+        rc = ctl_read_all(fd, body, n, deadline);
     }
     if (rc == -2) {
         snprintf(why, sizeof why, "node %d did not answer: no answer within %d s", node, TIMEOUT_MS / 1000);

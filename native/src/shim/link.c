@@ -373,16 +373,38 @@ static int serve_ptrace(const struct ssi_hdr *h, const uint8_t *p, size_t n)
         body_len = 4 + (size_t)c32 * 128;
         break;
     }
-    case SSI_GETSIGMASK:
-    case SSI_GETDEFERRED: {
+    case SSI_GETSIGMASK: {
         struct ssi_tid_req r;
         if (n != sizeof r)
             return -1;
         memcpy(&r, p, sizeof r);
         uint64_t mask = 0;
-        err = h->type == SSI_GETSIGMASK ? pt_get_sigmask(r.tid, &mask) : pt_deferred_signals(r.tid, &mask);
+        err = pt_get_sigmask(r.tid, &mask);
         memcpy(body, &mask, sizeof mask);
         body_len = sizeof mask;
+        break;
+    }
+    case SSI_GETDEFERRED: {
+        struct ssi_tid_req r;
+        if (n != sizeof r)
+            return -1;
+        memcpy(&r, p, sizeof r);
+        const struct pt_held_sig *held = NULL;
+        uint32_t count = 0, lost = 0;
+        err = pt_held_signals(r.tid, &held, &count, &lost);
+        if (!err && lost)
+            err = -EOVERFLOW;
+        if (err)
+            break;
+        _Static_assert(sizeof(uint32_t) + SSI_HELD_SIGNALS_MAX * sizeof(struct ssi_held_sig) <= sizeof out - sizeof(int32_t),
+                       "GETDEFERRED reply must fit one frame");
+        memcpy(body, &count, sizeof count);
+        for (uint32_t i = 0; i < count; i++) {
+            struct ssi_held_sig w = { .shared = held[i].shared };
+            memcpy(w.siginfo, &held[i].si, sizeof w.siginfo);
+            memcpy(body + sizeof count + i * sizeof w, &w, sizeof w);
+        }
+        body_len = sizeof count + count * sizeof(struct ssi_held_sig);
         break;
     }
     default:

@@ -6,11 +6,22 @@
  *
  * Invariant: between two pt_* calls every attached tid sits in a ptrace stop (the interrupt stop of
  * pt_attach, or the SIGTRAP stop left by the last injected syscall), so no wait status is pending for it
- * unless the tracee died. Signals that arrive while we hold a tracee are suppressed at their
- * signal-delivery-stop (we cannot let a handler run in the middle of an injection) and re-raised with
- * tkill just before PTRACE_DETACH; that keeps the signal but loses its siginfo (si_code becomes
- * SI_TKILL) and collapses repeats of one real-time signal into one. */
+ * unless the tracee died.
+ *
+ * Signals. One that reaches a tracee before the interrupt stop of pt_attach is delivered as if it had come
+ * before the attach. One that is dequeued while we hold the tracee (an injected syscall resumes it for a
+ * single step, and the kernel first dequeues every pending unblocked signal, each with a
+ * signal-delivery-stop) cannot run its handler in the middle of an injection: it is held back with its
+ * whole siginfo (PTRACE_GETSIGINFO) and the queue it came from, in order, at most SSI_HELD_SIGNALS_MAX
+ * per tracee (more are counted as lost, logged, and GETDEFERRED fails with EOVERFLOW), and queued again
+ * just before PTRACE_DETACH. The queue: the kernel empties a thread's own queue before the process's
+ * shared one, so a held signal came from the thread's queue when it was there in a look at that queue
+ * (PTRACE_PEEKSIGINFO) taken right before the step. Queued again with rt_tgsigqueueinfo (thread) or
+ * rt_sigqueueinfo (process) and its own siginfo when the kernel lets another task send that si_code
+ * (negative and not SI_TKILL: sigqueue, POSIX timers, mq_notify, AIO); tgkill/kill of the number
+ * otherwise (the siginfo then names the shim as the sender). */
 #include "ptrace_ops.h"
+#include "shim.h"
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,9 +53,16 @@
 
 struct tracee {
     pid_t tid;
-    uint64_t deferred_sigs;  /* bit sig-1: suppressed while we held the tracee, re-raised at detach */
-    uint64_t syscall_insn;   /* a `syscall` (0f 05) in the tracee's vDSO; 0 = look it up again */
+    struct pt_held_sig *held; /* suppressed while we held the tracee, queued again at detach, oldest first */
+    uint32_t n_held, cap_held;
+    uint32_t lost;            /* held-back signals beyond SSI_HELD_SIGNALS_MAX: dropped (and logged) */
+    uint64_t syscall_insn;    /* a `syscall` (0f 05) in the tracee's vDSO; 0 = look it up again */
 };
+
+/* The tracee's own queue as seen right before the current single step (see the header). */
+#define SNAP_MAX 256
+static siginfo_t snap[SNAP_MAX];
+static int n_snap;
 
 static struct tracee *tracees;
 static size_t n_tracees, cap_tracees;
@@ -105,6 +123,7 @@ static void drop_tracee(pid_t tid)
 {
     struct tracee *t = find_tracee(tid);
     if (t) {
+        free(t->held);
         *t = tracees[n_tracees - 1];
         n_tracees--;
     }
@@ -175,14 +194,74 @@ static void forget_if_dead(pid_t tid)
         pt_note_wait_status(tid, st);
 }
 
-static void defer_signal(struct tracee *t, int sig)
+/* Is a (a signal just dequeued) the same queue entry as b (seen queued before)? A POSIX timer's entry
+ * is updated at its dequeue (its overrun count), so it is known by its timer id. */
+static int same_entry(const siginfo_t *a, const siginfo_t *b)
 {
-    if (t && sig >= 1 && sig <= 64)
-        t->deferred_sigs |= 1ull << (sig - 1);
+    if (a->si_signo != b->si_signo || a->si_code != b->si_code)
+        return 0;
+    if (a->si_code == SI_TIMER)
+        return a->si_timerid == b->si_timerid;
+    return memcmp(a, b, sizeof *a) == 0;
 }
 
-/* Waits until the interrupt of pt_attach is reported (PTRACE_EVENT_STOP), suppressing signal-delivery
- * stops that come first. */
+/* Looks at tid's own queue before a single step (the tracee is stopped). */
+static void snapshot_own_queue(pid_t tid)
+{
+    n_snap = 0;
+    while (n_snap < SNAP_MAX) {
+        int want = SNAP_MAX - n_snap < 64 ? SNAP_MAX - n_snap : 64;
+        struct { uint64_t off; uint32_t flags; int32_t nr; } args = { (uint64_t)n_snap, 0, want };
+        long n = ptrace(PTRACE_PEEKSIGINFO, tid, &args, &snap[n_snap]);
+        if (n <= 0)
+            break;
+        n_snap += (int)n;
+        if (n < want)
+            break;
+    }
+}
+
+/* tid is in a signal-delivery-stop for sig: keep the signal (it will not be delivered now). */
+static void hold_signal(pid_t tid, int sig)
+{
+    struct tracee *t = find_tracee(tid);
+    if (!t)
+        return;
+    struct pt_held_sig h;
+    memset(&h, 0, sizeof h);
+    if (ptrace(PTRACE_GETSIGINFO, tid, 0, &h.si) < 0 || h.si.si_signo != sig) {
+        memset(&h.si, 0, sizeof h.si);
+        h.si.si_signo = sig;
+        h.si.si_code = SI_KERNEL;
+    }
+    h.shared = 1;
+    for (int i = 0; i < n_snap; i++) {
+        if (same_entry(&h.si, &snap[i])) {
+            h.shared = 0;
+            memmove(&snap[i], &snap[i + 1], (size_t)(n_snap - i - 1) * sizeof *snap);
+            n_snap--;
+            break;
+        }
+    }
+    if (t->n_held == SSI_HELD_SIGNALS_MAX) {
+        t->lost++;
+        return;
+    }
+    if (t->n_held == t->cap_held) {
+        uint32_t cap = t->cap_held ? t->cap_held * 2 : 8;
+        struct pt_held_sig *a = realloc(t->held, cap * sizeof *a);
+        if (!a) {
+            t->lost++;
+            return;
+        }
+        t->held = a;
+        t->cap_held = cap;
+    }
+    t->held[t->n_held++] = h;
+}
+
+/* Waits until the interrupt of pt_attach is reported (PTRACE_EVENT_STOP), delivering the signals whose
+ * delivery stops come first. */
 static int wait_interrupt_stop(pid_t tid)
 {
     for (;;) {
@@ -193,8 +272,9 @@ static int wait_interrupt_stop(pid_t tid)
             return -ESRCH;
         if (((st >> 16) & 0xff) == PTRACE_EVENT_STOP)
             return 0;
-        defer_signal(find_tracee(tid), WSTOPSIG(st));
-        if (ptrace(PTRACE_CONT, tid, 0, 0) < 0)
+        /* A signal-delivery-stop ends the pending interrupt (any ptrace stop does): let the signal be
+         * delivered, as it would have been an instant earlier without us, and interrupt again. */
+        if (ptrace(PTRACE_CONT, tid, 0, WSTOPSIG(st)) < 0 || ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
             return -errno;
     }
 }
@@ -232,15 +312,65 @@ int pt_attach(pid_t tid)
     return 0;
 }
 
+/* The thread group of tid (its Tgid in /proc), or -1. */
+static pid_t tgid_of(pid_t tid)
+{
+    char path[40], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    const char *p = strstr(buf, "\nTgid:");
+    return p ? (pid_t)atoi(p + 6) : -1;
+}
+
+/* Queues the held-back signals of t again, oldest first, in the queue each came from (see the header). */
+static void requeue_held(struct tracee *t)
+{
+    pid_t tid = t->tid, tgid = tgid_of(tid);
+    if (tgid <= 0)
+        tgid = tid;
+    for (uint32_t i = 0; i < t->n_held; i++) {
+        siginfo_t *si = &t->held[i].si;
+        int sig = si->si_signo, shared = t->held[i].shared;
+        long rc;
+        if (si->si_code < 0 && si->si_code != SI_TKILL)
+            rc = shared ? syscall(SYS_rt_sigqueueinfo, tgid, sig, si) : syscall(SYS_rt_tgsigqueueinfo, tgid, tid, sig, si);
+        else
+            rc = shared ? kill(tgid, sig) : syscall(SYS_tgkill, tgid, tid, sig);
+        if (rc < 0)
+            shim_log("could not give signal %d back to %s %d after holding it: %s", sig, shared ? "process" : "thread",
+                     shared ? (int)tgid : (int)tid, strerror(errno));
+    }
+    if (t->lost)
+        shim_log("%u signal(s) that reached thread %d while it was held were dropped: more than %d arrived", t->lost,
+                 (int)tid, SSI_HELD_SIGNALS_MAX);
+    t->n_held = 0;
+    t->lost = 0;
+}
+
 int pt_detach(pid_t tid)
 {
     struct tracee *t = find_tracee(tid);
     if (!t)
         return -ESRCH;
-    /* While ptrace-stopped the tracee cannot take these; they are delivered once it runs untraced. */
-    for (int sig = 1; sig <= 64; sig++)
-        if (t->deferred_sigs & (1ull << (sig - 1)))
-            syscall(SYS_tkill, tid, sig);
+    if (t->n_held || t->lost) {
+        /* Signals that came after the held ones and are still queued would be delivered before them once
+         * they are queued again behind: one more step (a getpid) takes those too, keeping the order. */
+        int64_t ret;
+        const uint64_t none[6] = { 0 };
+        pt_inject_syscall(tid, SYS_getpid, none, &ret);
+        t = find_tracee(tid);
+        if (!t)
+            return -ESRCH;
+        /* While ptrace-stopped the tracee cannot take these; they are delivered once it runs untraced. */
+        requeue_held(t);
+    }
     int rc = ptrace(PTRACE_DETACH, tid, 0, 0) < 0 ? -errno : 0;
     drop_tracee(tid);
     return rc;
@@ -413,10 +543,11 @@ static int may_remap(long nr)
 }
 
 /* Singlesteps the tracee over the syscall instruction it is parked on. Signals that show up first are
- * suppressed (see the header); a group-stop or stray interrupt stop is stepped through. */
+ * held back (see the header); a group-stop or stray interrupt stop is stepped through. */
 static int step_over_syscall(pid_t tid)
 {
     for (;;) {
+        snapshot_own_queue(tid);
         if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) < 0) {
             int rc = -errno;
             if (rc == -ESRCH)
@@ -437,7 +568,7 @@ static int step_over_syscall(pid_t tid)
             if (ptrace(PTRACE_GETSIGINFO, tid, 0, &si) == 0 && si.si_code > 0)
                 return 0;
         }
-        defer_signal(find_tracee(tid), sig);
+        hold_signal(tid, sig);
     }
 }
 
@@ -789,11 +920,13 @@ int pt_get_sigmask(pid_t tid, uint64_t *mask)
     return 0;
 }
 
-int pt_deferred_signals(pid_t tid, uint64_t *mask)
+int pt_held_signals(pid_t tid, const struct pt_held_sig **held, uint32_t *n, uint32_t *lost)
 {
     struct tracee *t = find_tracee(tid);
     if (!t)
         return -ESRCH;
-    *mask = t->deferred_sigs;
+    *held = t->held;
+    *n = t->n_held;
+    *lost = t->lost;
     return 0;
 }

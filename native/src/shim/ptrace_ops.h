@@ -5,8 +5,12 @@
 #define SSI_PTRACE_OPS_H
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 #include <sys/user.h>
+
+/* Most signals kept per tracee while it is held (the GETDEFERRED reply must fit one link frame). */
+#define SSI_HELD_SIGNALS_MAX 4096
 
 /* PTRACE_SEIZE + PTRACE_INTERRUPT, then waits until tid is in a ptrace stop. */
 int pt_attach(pid_t tid);
@@ -45,7 +49,14 @@ int pt_clone_into(pid_t tid, pid_t new_tid, uint64_t flags, uint32_t exit_signal
 int pt_peek_siginfo(pid_t tid, int shared, void *buf, int max, int *n_out);
 /* PTRACE_GETSIGMASK: the blocked mask, or the saved one while the tracee is in sigsuspend and kin. */
 int pt_get_sigmask(pid_t tid, uint64_t *mask);
-/* The signals held back from tid while we held it (raised again at pt_detach). */
-int pt_deferred_signals(pid_t tid, uint64_t *mask);
+/* A signal held back from a tracee while we held it (ptrace_ops.c's header): its siginfo and whether it
+ * came from the process's shared queue (1) or the thread's own (0). */
+struct pt_held_sig {
+    int shared;
+    siginfo_t si;
+};
+/* The signals held back from tid while we held it, oldest first (queued again at pt_detach); *lost
+ * counts those beyond SSI_HELD_SIGNALS_MAX, which are not kept. The list lives until the next pt_* call. */
+int pt_held_signals(pid_t tid, const struct pt_held_sig **held, uint32_t *n, uint32_t *lost);
 
 #endif

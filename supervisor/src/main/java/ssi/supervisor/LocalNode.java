@@ -211,8 +211,15 @@ final class LocalNode {
     ControlMessages.Restarted restartForeground(Caller caller, ControlMessages.RestartForeground r) throws Refused {
         if (caller.pid() <= 0)
             throw new Refused(ControlMessages.EINVAL, "a foreground restart comes from ssi-run --restart inside node " + nodeId);
-        return r.stub() == 0 ? restart(caller.uid(), r.dir(), RootStub.checkOnly(caller.pid(), r.terminalFd()), true)
-                : restart(caller.uid(), r.dir(), RootStub.adopted(r.stub(), caller.pid(), r.terminalFd()), false);
+        if (r.stub() == 0) return restart(caller.uid(), r.dir(), RootStub.checkOnly(caller.pid(), r.terminalFd()), true);
+        ControlMessages.Restarted done = restart(caller.uid(), r.dir(), RootStub.adopted(r.stub(), caller.pid(), r.terminalFd()), false);
+        // ssi-run's A takes the pid of the root's parent in the image when it is free (same getppid(), and
+        // the same getpgrp() when A was the group leader)
+        if (done.ppid() > 0 && done.ppid() != caller.pid())
+            log.info("restart of " + r.dir() + ": the parent of gpid " + done.gpid() + " had pid " + done.ppid()
+                    + ", which was taken on node " + nodeId + ": its parent is now ssi-run's launch stub " + caller.pid()
+                    + ", so its getppid() (and its group, when that parent led it) differs from the checkpoint");
+        return done;
     }
 
     private ControlMessages.Restarted restart(int callerUid, String dir, RootStub stub, boolean checkOnly) throws Refused {
@@ -228,7 +235,7 @@ final class LocalNode {
                 onRestored.accept(r.ssiCaps().stream().map(c -> c[0]).toList());
                 log.info("restart of " + target + " for uid " + callerUid + ": gpid " + r.gpid() + " runs, in " + r.micros() + " us");
             }
-            return new ControlMessages.Restarted(r.gpid(), r.micros());
+            return new ControlMessages.Restarted(r.gpid(), r.micros(), r.rootPpid());
         } catch (ssi.ghost.restore.RestoreException e) {
             int errno = switch (e.errno()) {
                 case ControlMessages.EPERM, ControlMessages.EEXIST, ControlMessages.EOPNOTSUPP, ControlMessages.EINVAL,

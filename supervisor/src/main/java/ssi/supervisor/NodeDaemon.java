@@ -88,7 +88,8 @@ public final class NodeDaemon implements AutoCloseable {
                     (dir, uid, gid, stub, checkOnly) -> {
                         if (!checkOnly) return ssi.ghost.restore.ImageRestore.restart(d.link, dir, uid, gid, ctx.procRoot(), id, stub);
                         try (var r = ssi.ghost.restore.ImageRestore.prepare(dir, uid, gid, ctx.procRoot(), id, stub)) {
-                            return new ssi.ghost.restore.ImageRestore.Result(r.plan().pid(), 0, java.util.List.of());
+                            return new ssi.ghost.restore.ImageRestore.Result(r.plan().pid(), 0, java.util.List.of(), java.util.List.of(),
+                                    r.rootPpid());
                         }
                     });
 

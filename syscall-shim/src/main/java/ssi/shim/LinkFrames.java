@@ -143,6 +143,15 @@ public final class LinkFrames {
         private PeekSigReq() {}
     }
 
+    /**
+     * GETDEFERRED: a {@link TidReq}; the reply body is {@code u32 count} then count x struct ssi_held_sig
+     * ({@code i32 shared, u32 pad, u8 siginfo[128]}), oldest first.
+     */
+    public static final class HeldSig {
+        public static final int COUNT = 0, ENTRIES = 4, SHARED = 0, SIGINFO = 8, SIZE = 136, MAX = 4096;
+        private HeldSig() {}
+    }
+
     /** INSTALL_FILTER: a {@link TidReq}; the reply body is {@code u32 listener_id} at {@link #REPLY_LISTENER_ID}. */
     public static final class InstallFilterReq {
         public static final int TID = 0, SIZE = 4, REPLY_LISTENER_ID = 0, REPLY_SIZE = 4;

@@ -89,13 +89,32 @@ public final class Tracee implements AutoCloseable {
     }
 
     /**
-     * GETDEFERRED: the signals (bit sig - 1) that reached this thread while the shim held it and that the
-     * shim held back, to raise again at the detach: they are in no kernel queue, so a checkpoint saves them.
+     * A signal the shim held back from this thread while it held it, with its siginfo (128 bytes) and the
+     * queue it came from: the process's shared one, or the thread's own.
      */
-    public synchronized long getDeferredSignals() throws IOException {
+    public record HeldSignal(boolean shared, byte[] siginfo) {}
+
+    /**
+     * GETDEFERRED: the signals that reached this thread while the shim held it, oldest first: the shim
+     * took them at their delivery, so they are in no kernel queue (a checkpoint saves them), and queues them
+     * again at the detach. ErrnoException EOVERFLOW: more arrived than the shim keeps (some are lost).
+     */
+    public synchronized java.util.List<HeldSignal> getHeldSignals() throws IOException {
         ByteBuffer b = call(LinkFrames.GETDEFERRED, LinkFrames.tidPayload(tid), "get the held-back signals");
-        expectBody(b, 8, "GETDEFERRED");
-        return b.getLong(b.position());
+        if (b.remaining() < 4)
+            throw new ProtocolException("GETDEFERRED reply without a count");
+        int at = b.position(), n = b.getInt(at + LinkFrames.HeldSig.COUNT);
+        if (n < 0 || n > LinkFrames.HeldSig.MAX)
+            throw new ProtocolException("GETDEFERRED reply with " + n + " signals");
+        expectBody(b, LinkFrames.HeldSig.ENTRIES + n * LinkFrames.HeldSig.SIZE, "GETDEFERRED");
+        java.util.List<HeldSignal> out = new java.util.ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            int e = at + LinkFrames.HeldSig.ENTRIES + i * LinkFrames.HeldSig.SIZE;
+            byte[] si = new byte[LinkFrames.PeekSigReq.SIGINFO];
+            b.get(e + LinkFrames.HeldSig.SIGINFO, si);
+            out.add(new HeldSignal(b.getInt(e + LinkFrames.HeldSig.SHARED) != 0, si));
+        }
+        return out;
     }
 
     public synchronized byte[] read(long addr, int len) throws IOException {

@@ -52,7 +52,7 @@ class RestartTest {
     private static final List<String> AS_NOBODY = List.of("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups");
 
     private TestCluster cluster;
-    private Path work, program, fgSubject, ghostObjects, ghostFds, ghostIpc, ghostFiles;
+    private Path work, program, fgSubject, ghostObjects, ghostFds, ghostIpc, ghostFiles, rtHeld, idsSubject;
 
     @BeforeAll
     void start() throws IOException {
@@ -64,6 +64,12 @@ class RestartTest {
         fgSubject = work.resolve("fg-subject");
         Path fgSrc = TestCluster.home().resolve("tests/src/test/resources/restart/fg-subject.c");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", fgSubject.toString(), fgSrc.toString())).expectExit(0);
+        idsSubject = work.resolve("ids-subject");
+        Path idsSrc = TestCluster.home().resolve("tests/src/test/resources/restart/ids-subject.c");
+        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", idsSubject.toString(), idsSrc.toString())).expectExit(0);
+        rtHeld = work.resolve("rt-held");
+        Path rtSrc = TestCluster.home().resolve("tests/src/test/resources/restart/rt-held.c");
+        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", rtHeld.toString(), rtSrc.toString())).expectExit(0);
         ghostObjects = work.resolve("ghost_objects");
         Path ltp = TestCluster.home().resolve("tests/ltp");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-pthread", "-I", ltp.toString(), "-o", ghostObjects.toString(),
@@ -371,6 +377,63 @@ class RestartTest {
         assertFalse(listed(st.gpid()), "still listed after its exit");
     }
 
+    /** The State: letter of the process that is gpid, read in /proc through its host pid ('?' if none). */
+    private char state(int gpid, String mentioning) {
+        long host = hostPidOf(gpid, mentioning);
+        if (host <= 0) return '?';
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc", Long.toString(host), "status")))
+                if (l.startsWith("State:")) return l.substring(6).trim().charAt(0);
+        } catch (IOException e) {
+            // gone meanwhile
+        }
+        return '?';
+    }
+
+    /**
+     * Real-time signals with values that reach a process while a checkpoint holds it: the shim takes them
+     * at their delivery and keeps their siginfo and queue, the image has them as queued signals (the
+     * process's queue for sigqueue, the thread's own for rt_tgsigqueueinfo), the still-running original
+     * gets each once after the thaw, and so does the restored one. Deterministic: the subject is stopped
+     * (SIGSTOP) when they are sent, so they are pending, not yet delivered, when the checkpoint attaches,
+     * and the checkpoint's first injected syscall makes the kernel deliver them to the shim.
+     */
+    @Test
+    void signalsThatArriveDuringTheFreezeAreSavedAndDeliveredOnce() {
+        Path result = work.resolve("rt-held.out");
+        Cmd.Bg bg = cluster.ssiRunBg(1, rtHeld.toString(), "6", result.toString());
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.substring(6).trim());
+        String ctx = "\n" + cluster.logs();
+        cluster.ssi("kill", "-s", "STOP", Integer.toString(gpid)).expectExit(0);
+        Cmd.waitUntil(BOUND, () -> state(gpid, rtHeld.toString()) == 'T', () -> "not stopped: " + bg.describe() + ctx);
+        cluster.ssiRun(1, rtHeld.toString(), "send", Integer.toString(gpid)).expectExit(0);
+
+        Path img = work.resolve("img-rt-held");
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString()).expectExit(0);
+        String show = cluster.ssi("image", "show", img.toString()).expectExit(0).out();
+        assertTrue(show.contains("queued signals of the process: SIGRTMIN+0 code -1 value 1, SIGRTMIN+0 code -1 value 2, "
+                + "SIGRTMIN+0 code -1 value 3\n"), show);
+        assertTrue(show.contains("queued signals of thread " + gpid + ": SIGRTMIN+1 code -1 value 4, SIGRTMIN+1 code -1 value 5, "
+                + "SIGRTMIN+1 code -1 value 6\n"), show);
+
+        // the original, still stopped, gets each once when it goes on
+        assertEquals('T', state(gpid, rtHeld.toString()), "the checkpoint did not leave it stopped");
+        cluster.ssi("kill", "-s", "CONT", Integer.toString(gpid)).expectExit(0);
+        // ssi-run stopped itself with its program, as a shell's job does: it goes on too
+        Cmd.run(Cmd.env(), work, List.of("kill", "-CONT", Long.toString(bg.process.pid()))).expectExit(0);
+        String got = "got SIGRTMIN 1 2 3 SIGRTMIN+1 4 5 6 (6 in all)\n";
+        assertEquals(0, bg.awaitExit(BOUND), () -> bg.describe() + ctx);
+        assertEquals(got, Cmd.read(result), () -> bg.describe() + "\n" + cluster.logs());
+        Cmd.waitUntil(BOUND, () -> !listed(gpid), () -> "still listed after its exit" + ctx);
+
+        // the restored one too (a stopped root restarts running, docs/IMAGE-FORMAT.md)
+        cluster.ssi("restart", img.toString(), "--detach").expectExit(0);
+        Cmd.waitUntil(BOUND, () -> !listed(gpid), () -> "the restored one did not finish: " + Cmd.read(result) + "\n" + cluster.logs());
+        assertEquals(got + got, Cmd.read(result), () -> bg.out() + "\n" + cluster.logs());
+    }
+
     /**
      * A whole application: a parent with three threads (futexes in use, joined at the end), a child in a
      * group of its own and a grandchild, a pipe and a socketpair with bytes in flight, shared anonymous
@@ -568,6 +631,61 @@ class RestartTest {
         assertTrue(s.original().out().endsWith("done 40\n"), () -> s.original().describe() + ctx);
         assertTrue(System.nanoTime() - t0 > 200_000_000L, "ssi restart returned before the program can have finished");
         assertFalse(listed(s.gpid()), "the restored program is still listed after it exited");
+    }
+
+    /** The last line of out. */
+    private static String lastLine(String out) {
+        String[] l = out.split("\n");
+        return l[l.length - 1];
+    }
+
+    /**
+     * A foreground restart makes ssi-run's launch stub with the pid the root's parent had (the original's
+     * launch stub, gone with it): getppid() and getpgrp() say after the restart what they said before.
+     */
+    @Test
+    void foregroundRestartKeepsTheParentPidAndGroup() {
+        Cmd.Bg bg = cluster.ssiRunBg(1, idsSubject.toString(), "30");
+        String first = bg.awaitFirstLine(BOUND);
+        String[] f = first.split(" ");
+        assertTrue(first.startsWith("ready ") && f.length == 4, bg::describe);
+        int gpid = Integer.parseInt(f[1]);
+        Cmd.sleep(300);
+        Path img = work.resolve("img-ids");
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+        assertEquals(137, bg.awaitExit(BOUND), bg::describe);
+        assertFalse(bg.out().contains("after"), () -> "it finished before the checkpoint: " + bg.describe());
+        Cmd.Result r = cluster.ssi("restart", img.toString());
+        String ctx = "\n" + cluster.logs();
+        assertEquals(0, r.exit(), () -> r.describe() + ctx);
+        // the original's parent was its launch stub, which led its group
+        assertEquals(f[2], f[3], first);
+        assertEquals("after " + f[2] + " " + f[3], lastLine(bg.out()), () -> bg.out() + ctx);
+        assertFalse(cluster.logs().contains("the parent of gpid " + gpid + " had pid"), ctx);
+    }
+
+    /**
+     * The root's parent was the node's init (an orphan): that pid is never free, so the launch stub gets
+     * another one, the restart runs, and the daemon's log says the parent pid differs.
+     */
+    @Test
+    void foregroundRestartOfAnOrphanSaysItsParentDiffers() {
+        Cmd.Bg bg = cluster.ssiRunBg(1, "/bin/sh", "-c", "\"$0\" 40 & exit 0", idsSubject.toString());
+        String first = bg.awaitFirstLine(BOUND);
+        assertTrue(first.startsWith("ready "), bg::describe);
+        int gpid = Integer.parseInt(first.split(" ")[1]);
+        assertEquals(0, bg.awaitExit(BOUND), bg::describe);
+        Cmd.waitUntil(BOUND, () -> cluster.ps(1).stream().anyMatch(x -> x.gpid() == gpid && x.columns().get("PPID").equals("1")),
+                () -> "not reparented to the node's init: " + cluster.ps(1));
+        Path img = work.resolve("img-orphan");
+        cluster.ssi("checkpoint", Integer.toString(gpid), "-o", img.toString(), "--stop").expectExit(0);
+        Cmd.waitUntil(BOUND, () -> !listed(gpid), () -> "still running after --stop");
+        Cmd.Result r = cluster.ssi("restart", img.toString());
+        String ctx = "\n" + cluster.logs();
+        assertEquals(0, r.exit(), () -> r.describe() + ctx);
+        String after = lastLine(bg.out());
+        assertTrue(after.startsWith("after ") && !after.startsWith("after 1 "), () -> bg.out() + ctx);
+        assertTrue(cluster.logs().contains("the parent of gpid " + gpid + " had pid 1, which was taken on node 1"), ctx);
     }
 
     @Test

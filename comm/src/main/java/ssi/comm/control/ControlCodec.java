@@ -105,7 +105,10 @@ public final class ControlCodec {
                     out.writeUTF(c.dir()); out.writeLong(c.freezeMicros()); out.writeInt(c.processes()); out.writeLong(c.pageBytes());
                     out.writeUTF(c.parent()); out.writeLong(c.parentPageBytes());
                 }
-                case ControlMessages.RESTART, ControlMessages.RESTART_FG -> { out.writeInt(r.restart().gpid()); out.writeLong(r.restart().micros()); }
+                case ControlMessages.RESTART -> { out.writeInt(r.restart().gpid()); out.writeLong(r.restart().micros()); }
+                case ControlMessages.RESTART_FG -> {
+                    out.writeInt(r.restart().gpid()); out.writeLong(r.restart().micros()); out.writeInt(r.restart().ppid());
+                }
                 default -> {}
             }
         });
@@ -140,7 +143,8 @@ public final class ControlCodec {
                 case ControlMessages.CHECKPOINT ->
                         Reply.checkpointed(new Checkpointed(in.readUTF(), in.readLong(), in.readInt(), in.readLong(), in.readUTF(),
                                 in.readLong()));
-                case ControlMessages.RESTART, ControlMessages.RESTART_FG -> Reply.restarted(new Restarted(in.readInt(), in.readLong()));
+                case ControlMessages.RESTART -> Reply.restarted(new Restarted(in.readInt(), in.readLong()));
+                case ControlMessages.RESTART_FG -> Reply.restarted(new Restarted(in.readInt(), in.readLong(), in.readInt()));
                 default -> Reply.ok();
             };
         });

@@ -65,8 +65,15 @@ public final class ControlMessages {
         public int type() { return RESTART_FG; }
     }
 
-    /** A restarted application: its root gpid and how long the restart took. */
-    public record Restarted(int gpid, long micros) {}
+    /**
+     * A restarted application: its root gpid, how long the restart took and (RESTART_FG only, 0 otherwise)
+     * the pid the root's parent had in the image, which ssi-run's launch stub takes when it is free.
+     */
+    public record Restarted(int gpid, long micros, int ppid) {
+        public Restarted(int gpid, long micros) {
+            this(gpid, micros, 0);
+        }
+    }
 
     /**
      * A written checkpoint: where, how long the application was frozen, how many processes, page bytes

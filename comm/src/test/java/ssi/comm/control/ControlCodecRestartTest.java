@@ -60,8 +60,10 @@ class ControlCodecRestartTest {
         byte[] expected = bytes(o -> { o.writeShort(10); o.writeUTF("/tmp/img"); o.writeInt(16390); o.writeInt(3); });
         assertArrayEquals(expected, ControlCodec.encodeRequest(r));
         assertEquals(r, ControlCodec.decodeRequest(expected));
-        byte[] wire = ControlCodec.encodeReply(ControlMessages.RESTART_FG, Reply.restarted(new Restarted(16390, 0)));
-        assertArrayEquals(bytes(o -> { o.writeShort(0); o.writeInt(16390); o.writeLong(0); }), wire);
+        Restarted checked = new Restarted(16390, 0, 16385);
+        byte[] wire = ControlCodec.encodeReply(ControlMessages.RESTART_FG, Reply.restarted(checked));
+        assertArrayEquals(bytes(o -> { o.writeShort(0); o.writeInt(16390); o.writeLong(0); o.writeInt(16385); }), wire);
+        assertEquals(checked, ControlCodec.decodeReply(ControlMessages.RESTART_FG, wire).restart());
     }
 
     @Test

@@ -43,7 +43,7 @@ public final class Checkpointer {
         }
     }
 
-    private static final int SI_TKILL = -6, SIGCHLD = 17;
+    private static final int SIGCHLD = 17, EOVERFLOW = 75;
 
     /** Each round attaches everything new; an application that forks faster than we attach is refused. */
     private static final int MAX_FREEZE_ROUNDS = 1000;
@@ -133,6 +133,7 @@ public final class Checkpointer {
             Map<Integer, List<Records.Fd>> fdsByPid = new LinkedHashMap<>();
             files.forEach((pid, f) -> fdsByPid.put(pid, f.fds()));
             Fds.checkPipes(fdsByPid);
+            Fds.checkPipeHolders(fs, fdsByPid);
             boolean sockets = fdsByPid.values().stream().flatMap(List::stream).anyMatch(f -> f.kind() == Records.FD_UNIX);
             Map<Long, ssi.shim.UnixDiag.Info> socks = sockets ? unix.get() : Map.of();
             if (sockets) SharedFds.checkSockets(fdsByPid, socks);
@@ -471,26 +472,33 @@ public final class Checkpointer {
             }
             mm = Memory.dumpMm(fs, pid, t);
         }
-        // Queued signals with their siginfo: each thread's own queue, and the process's shared one.
+        // Queued signals with their siginfo: each thread's own queue, and the process's shared one. Those
+        // that arrived during the freeze were taken by the shim at their delivery (it held the thread) and
+        // are in no queue: they come first (they were queued before what is still queued), each in the
+        // queue it came from. Not SIGCHLD: the restart makes it again, with its siginfo, from the children
+        // it restores (zombies end again, stopped children stop again); not the job-control signals
+        // (SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU): whether the process is stopped is its STOPPED state.
+        List<byte[]> sharedQ = new ArrayList<>();
         for (Tracee th : freezer.threads(pid)) {
-            List<byte[]> q = new ArrayList<>(link.peekSiginfo(th.tid(), false));
-            // signals that arrived during the freeze: the shim held them back at their delivery, so they
-            // are in no queue; they go to the thread's own queue, as the shim would raise them (tkill)
-            long held = th.getDeferredSignals();
-            for (int sig = 1; sig <= 64; sig++) {
-                // not SIGCHLD: the restart makes it again, with its siginfo, from the children it restores
-                // (zombies end again, stopped children stop again); not the job-control signals (SIGCONT,
-                // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU): whether the process is stopped is its STOPPED state
-                // and only standard signals: the shim does not keep a real-time one's siginfo (its value),
-                // so one that arrived during the freeze is not saved (a known loss, docs/IMAGE-FORMAT.md)
-                if ((held & (1L << (sig - 1))) == 0 || (sig >= SIGCHLD && sig <= 22) || sig > 31) continue;
-                byte[] si = new byte[128];
-                java.nio.ByteBuffer.wrap(si).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(0, sig).putInt(8, SI_TKILL);
-                q.add(si);
+            List<byte[]> q = new ArrayList<>();
+            List<Tracee.HeldSignal> held;
+            try {
+                held = th.getHeldSignals();
+            } catch (ssi.shim.ErrnoException e) {
+                if (e.errno() != EOVERFLOW) throw e;
+                throw new CheckpointException(CheckpointException.EIO, "more signals reached thread " + th.tid() + " of process "
+                        + pid + " during the freeze than the shim keeps (" + ssi.shim.LinkFrames.HeldSig.MAX + "): the ones beyond "
+                        + "were lost, so the checkpoint would not hold them; try again when fewer are sent");
             }
+            for (Tracee.HeldSignal h : held) {
+                int sig = Records.SigQueue.signo(h.siginfo());
+                if (sig >= SIGCHLD && sig <= 22) continue;
+                (h.shared() ? sharedQ : q).add(h.siginfo());
+            }
+            q.addAll(link.peekSiginfo(th.tid(), false));
             if (!q.isEmpty()) sigqueues.add(new Records.SigQueue(th.tid(), q));
         }
-        List<byte[]> sharedQ = link.peekSiginfo(t.tid(), true);
+        sharedQ.addAll(link.peekSiginfo(t.tid(), true));
         if (!sharedQ.isEmpty()) sigqueues.add(new Records.SigQueue(0, sharedQ));
         ProcFs.Stat st = fs.stat(fs.dir(pid));
         String comm = st == null ? "?" : st.comm();

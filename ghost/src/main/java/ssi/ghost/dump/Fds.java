@@ -179,6 +179,50 @@ final class Fds {
         }
     }
 
+    /**
+     * No process outside the application may hold an end of one of its pipes, even when the application
+     * holds both ends (which {@link #checkPipes} cannot tell): the restart would bring the pipe back
+     * without that holder (its reader gone, a write gets SIGPIPE; its writer gone, a read gets EOF). The
+     * usual one is an orphan: a descendant whose parent exited is the node init's child, no longer in the
+     * tree. Looks at the fds of every other process of fs (the node's).
+     */
+    static void checkPipeHolders(ProcFs fs, Map<Integer, List<Records.Fd>> ends) throws CheckpointException {
+        Map<Long, String> pipes = new HashMap<>();
+        Map<String, String> fifos = new HashMap<>(); // a named pipe by its path (another holder's link shows the same)
+        for (var e : ends.entrySet())
+            for (Records.Fd f : e.getValue()) {
+                if (f.kind() == Records.FD_PIPE) pipes.putIfAbsent(f.inode(), "process " + e.getKey() + " fd " + f.fd());
+                if (f.kind() == Records.FD_FIFO) fifos.putIfAbsent(f.path(), "process " + e.getKey() + " fd " + f.fd());
+            }
+        if (pipes.isEmpty() && fifos.isEmpty()) return;
+        for (int pid : fs.pids()) {
+            if (ends.containsKey(pid)) continue;
+            List<Path> fds = new ArrayList<>();
+            try (var dir = Files.newDirectoryStream(fs.dir(pid).resolve("fd"))) {
+                for (Path fd : dir) fds.add(fd);
+            } catch (IOException | RuntimeException e) {
+                continue; // gone meanwhile, or no fd table to read (a zombie, a kernel thread)
+            }
+            for (Path fd : fds) {
+                String target;
+                try {
+                    target = ProcFs.link(fd);
+                } catch (IOException e) {
+                    continue; // closed meanwhile
+                }
+                String where = fifos.get(target);
+                if (where == null && target.startsWith("pipe:[") && target.endsWith("]"))
+                    where = pipes.get(Long.parseLong(target.substring(6, target.length() - 1)));
+                if (where == null) continue;
+                ProcFs.Stat st = fs.stat(fs.dir(pid));
+                throw CheckpointException.unsupported(where + " is an end of a pipe (" + target + ") that process " + pid + " ("
+                        + (st == null ? "?" : st.comm() + ", parent " + st.ppid()) + "), which is not part of the application, "
+                        + "holds too (fd " + fd.getFileName() + "; a descendant whose parent exited is no longer in the "
+                        + "application's tree): not supported");
+            }
+        }
+    }
+
     private static final short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16;
     private static final int O_RDONLY = 0;
 

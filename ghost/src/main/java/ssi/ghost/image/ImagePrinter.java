@@ -162,8 +162,13 @@ public final class ImagePrinter {
         for (Records.SigQueue q : p.sigqueues()) {
             StringBuilder b = new StringBuilder();
             for (byte[] si : q.siginfos())
-                b.append(b.isEmpty() ? "" : ", ").append(Signals.name(Records.SigQueue.signo(si))).append(" code ")
-                        .append(Records.SigQueue.code(si));
+            {
+                int code = Records.SigQueue.code(si);
+                b.append(b.isEmpty() ? "" : ", ").append(Signals.name(Records.SigQueue.signo(si))).append(" code ").append(code);
+                // sigqueue, POSIX timers and mq_notify carry a value (si_value, at 24: its sival_int)
+                if (code == -1 || code == -2 || code == -3)
+                    b.append(" value ").append(java.nio.ByteBuffer.wrap(si).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(24));
+            }
             out.printf("  queued signals of %s: %s%n", q.tid() == 0 ? "the process" : "thread " + q.tid(), b);
         }
         for (Records.RseqRec rs : p.rseqs()) {

@@ -47,10 +47,16 @@ public final class ImageRestore implements AutoCloseable {
      * What a finished restart reports; ssiCaps has, per restored process, {gpid, uid, effective SSI
      * capabilities at the checkpoint} for the daemon to give them back.
      */
-    public record Result(int gpid, long micros, List<String> log, List<int[]> ssiCaps) {
+    public record Result(int gpid, long micros, List<String> log, List<int[]> ssiCaps, int rootPpid) {
         public Result(int gpid, long micros, List<String> log) {
-            this(gpid, micros, log, List.of());
+            this(gpid, micros, log, List.of(), 0);
         }
+    }
+
+    /** The pid the root's parent had at the checkpoint (PSTREE), 0 if unknown. */
+    public int rootPpid() {
+        int root = image.inventory().rootGpid();
+        return image.tree().stream().filter(e -> e.gpid() == root).mapToInt(Records.TreeEntry::ppid).findFirst().orElse(0);
     }
 
     private final Image image;
@@ -149,7 +155,7 @@ public final class ImageRestore implements AutoCloseable {
                     () -> ssi.shim.LocalFds.open(path, flags));
             List<String> log = TreeRestorer.restore(link, r.nodes, stub.take(link, r.plan().pid()), opener, r.sysv);
             List<int[]> caps = r.image.tree().stream().filter(e -> !e.zombie()).map(e -> new int[] {e.gpid(), e.uid(), e.ssiCaps()}).toList();
-            return new Result(r.plan().pid(), (System.nanoTime() - t0) / 1000, log, caps);
+            return new Result(r.plan().pid(), (System.nanoTime() - t0) / 1000, log, caps, r.rootPpid());
         }
     }
 

@@ -138,6 +138,17 @@ class ProcReadersTest {
             CheckpointException e = assertThrows(CheckpointException.class, () -> Fds.checkPipes(Map.of(pid, List.of(out))));
             assertEquals("process " + pid + " fd 1 is the write end of a pipe (inode " + ino + ") whose other end is outside "
                     + "the application: not supported", e.getMessage());
+            // both ends in the application, but this JVM, outside it, holds the read end too: refused
+            Records.Fd in = new Records.Fd(0, Records.FD_PIPE, 0, false, 0, link, ino, -1, -1, 0);
+            Map<Integer, List<Records.Fd>> both = Map.of(pid, List.of(out), Integer.MAX_VALUE, List.of(in));
+            assertDoesNotThrow(() -> Fds.checkPipes(both));
+            CheckpointException held = assertThrows(CheckpointException.class, () -> Fds.checkPipeHolders(new ProcFs(Path.of("/proc")), both));
+            assertTrue(held.getMessage().contains("is an end of a pipe (" + link + ") that process " + ProcessHandle.current().pid()
+                    + " ("), held.getMessage());
+            assertTrue(held.getMessage().contains("which is not part of the application, holds too (fd "), held.getMessage());
+            assertTrue(held.getMessage().endsWith("no longer in the application's tree): not supported"), held.getMessage());
+            assertDoesNotThrow(() -> Fds.checkPipeHolders(new ProcFs(Path.of("/proc")),
+                    Map.of(pid, List.of(out), (int) ProcessHandle.current().pid(), List.of(in))));
             // once nobody reads it any more (a write would get EPIPE), the lone end is fine
             p.getInputStream().close();
             assertDoesNotThrow(() -> Fds.checkPipes(Map.of(pid, List.of(out))));
