@@ -475,9 +475,9 @@ public final class Checkpointer {
         // Queued signals with their siginfo: each thread's own queue, and the process's shared one. Those
         // that arrived during the freeze were taken by the shim at their delivery (it held the thread) and
         // are in no queue: they come first (they were queued before what is still queued), each in the
-        // queue it came from. Not SIGCHLD: the restart makes it again, with its siginfo, from the children
-        // it restores (zombies end again, stopped children stop again); not the job-control signals
-        // (SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU): whether the process is stopped is its STOPPED state.
+        // queue it came from. SIGCHLD too: the SIGCHLDs the restart itself makes (zombies end again, stopped
+        // children stop again) are taken back from the parent, so this one comes once. Not the job-control
+        // signals (SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU): whether the process is stopped is its STOPPED state.
         List<byte[]> sharedQ = new ArrayList<>();
         for (Tracee th : freezer.threads(pid)) {
             List<byte[]> q = new ArrayList<>();
@@ -492,7 +492,7 @@ public final class Checkpointer {
             }
             for (Tracee.HeldSignal h : held) {
                 int sig = Records.SigQueue.signo(h.siginfo());
-                if (sig >= SIGCHLD && sig <= 22) continue;
+                if (sig > SIGCHLD && sig <= 22) continue;
                 (h.shared() ? sharedQ : q).add(h.siginfo());
             }
             q.addAll(link.peekSiginfo(th.tid(), false));

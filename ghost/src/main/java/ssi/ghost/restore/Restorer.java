@@ -281,15 +281,29 @@ public final class Restorer {
      * signal it had pending at the checkpoint stays: the zombie's copy merged into it.
      */
     void settleZombies(List<TreeRestorer.Node> zombies) throws IOException {
-        final int SYS_WAITID = 247, SYS_RT_SIGTIMEDWAIT = 128, P_PID = 1, WEXITED = 4, WNOWAIT = 0x01000000, EAGAIN = 11;
+        final int SYS_WAITID = 247, P_PID = 1, WEXITED = 4, WNOWAIT = 0x01000000;
+        List<Integer> sigs = new ArrayList<>();
+        for (TreeRestorer.Node z : zombies) {
+            call("waitid(WNOWAIT) of the zombie " + z.gpid(), SYS_WAITID, P_PID, z.gpid(), scratch, WEXITED | WNOWAIT | WALL, 0);
+            sigs.add(z.exitSignal());
+        }
+        takeBack(sigs, "a made zombie");
+    }
+
+    /**
+     * Takes back from the process's queue signals the restore itself made the kernel send it (one per
+     * entry; a standard signal once, and not when the image has it queued for the process: the restored
+     * one and the new one merged). Every signal must still be blocked (before {@link #credsAndMasks}): an
+     * unblocked one would be delivered on the way into the injected call.
+     */
+    void takeBack(List<Integer> sigs, String why) throws IOException {
+        final int SYS_RT_SIGTIMEDWAIT = 128, EAGAIN = 11;
         java.util.Set<Integer> pending = new java.util.HashSet<>();
         for (RestorePlan.SigQueue q : plan.sigqueues())
             if (q.tid() == 0)
                 for (byte[] si : q.siginfos()) pending.add(ssi.ghost.image.Records.SigQueue.signo(si));
         List<Integer> take = new ArrayList<>();
-        for (TreeRestorer.Node z : zombies) {
-            call("waitid(WNOWAIT) of the zombie " + z.gpid(), SYS_WAITID, P_PID, z.gpid(), scratch, WEXITED | WNOWAIT | WALL, 0);
-            int sig = z.exitSignal();
+        for (int sig : sigs) {
             if (sig <= 0 || sig > 64 || (sig < 32 && (pending.contains(sig) || take.contains(sig))))
                 continue;
             take.add(sig);
@@ -299,10 +313,10 @@ public final class Restorer {
             put(scratch + 64, new byte[16]); // timespec {0, 0}
             long rc = t.syscall(SYS_RT_SIGTIMEDWAIT, scratch, scratch + 128, scratch + 64, 8);
             if (rc == sig)
-                log.add(pid + ": " + sigName(sig) + " of a made zombie taken back");
+                log.add(pid + ": " + sigName(sig) + " of " + why + " taken back");
             else if (rc != -EAGAIN)
                 throw new RestoreException(isError(rc) ? (int) -rc : 0, "rt_sigtimedwait of the " + sigName(sig)
-                        + " the zombies sent returned " + rc);
+                        + " of " + why + " returned " + rc);
         }
     }
 

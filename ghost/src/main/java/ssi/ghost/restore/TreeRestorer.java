@@ -78,6 +78,8 @@ final class TreeRestorer {
     private final Map<Integer, Tracee> created = new LinkedHashMap<>();
     private final List<Node> zombies = new ArrayList<>();
     private final List<Tracee> threads = new ArrayList<>();
+    /** Processes let go (stopped) before the end of the restore: killed too if it fails after. */
+    private final List<Integer> letGo = new ArrayList<>();
     /** fileId -> the daemon's copy of that open file description. */
     private final Map<Integer, Integer> files = new HashMap<>();
     private final List<Integer> spare = new ArrayList<>();
@@ -157,8 +159,26 @@ final class TreeRestorer {
             tr.build(r, root, all);
             SysvRestore.removeMarked(r, sysv);
             tr.groups(all);
-            for (Restorer x : all.values()) x.credsAndMasks();
-            for (Restorer x : all.values()) x.registers();
+            // Children before parents: each gets its credentials, masks and registers; one job control had
+            // stopped is let go right away with a SIGSTOP queued, so it stops before it runs a thing. That
+            // stop notifies its parent (SIGCHLD, CLD_STOPPED), which had that notification before the
+            // checkpoint: the parent takes it back first, while all its signals are still blocked (its
+            // queued signals say what it had not handled yet). Not the root: a stopped application
+            // restarts running, as the restart is its new start.
+            List<Integer> order = new ArrayList<>(all.keySet());
+            java.util.Collections.reverse(order);
+            Map<Integer, Node> byPid = new HashMap<>();
+            for (Node n : nodes) byPid.put(n.gpid(), n);
+            Map<Integer, List<Integer>> restopped = new HashMap<>(); // parent -> SIGCHLDs of its children stopped again
+            for (int pid : order) {
+                Restorer x = all.get(pid);
+                x.takeBack(restopped.getOrDefault(pid, List.of()), "a child stopped again");
+                x.credsAndMasks();
+                x.registers();
+                Node n = byPid.get(pid);
+                if (n != null && n.stopped() && n != root && tr.letGoStopped(x))
+                    restopped.computeIfAbsent(n.ppid(), k -> new ArrayList<>()).add(17 /* SIGCHLD */);
+            }
         } catch (IOException | RuntimeException e) {
             tr.killAll();
             tr.closeCopies();
@@ -172,16 +192,6 @@ final class TreeRestorer {
         java.util.Collections.reverse(mains);
         order.addAll(mains);
         for (Tracee t : order) t.close();
-        // A process job control had stopped is stopped again (its parent sees a new stop, with WUNTRACED).
-        // Not the root: a stopped application restarts running, as the restart is its new start.
-        for (Node n : nodes) {
-            if (!n.stopped() || n == root || n.zombie()) continue;
-            try {
-                LocalFds.signal(n.gpid(), 19 /* SIGSTOP */);
-            } catch (ErrnoException e) {
-                tr.log.add(n.gpid() + ": not stopped again: " + e.getMessage()); // it ended already
-            }
-        }
         tr.log.add("detached: " + all.size() + " process(es), " + (tr.threads.size() + all.size()) + " thread(s) run");
         return List.copyOf(tr.log);
     }
@@ -282,6 +292,42 @@ final class TreeRestorer {
         for (Node z : order) zombiesOf.computeIfAbsent(z.ppid(), k -> new ArrayList<>()).add(z);
         for (var e : zombiesOf.entrySet()) all.get(e.getKey()).settleZombies(e.getValue());
         for (var e : helpers.entrySet()) helperHosts.get(e.getKey()).endHelper(e.getKey(), e.getValue());
+    }
+
+    /**
+     * A process to restore stopped (job control had stopped it): SIGSTOP queued while it is held, then
+     * its threads and itself let go, so the kernel stops it before it runs; waits for the stop. True
+     * when it stopped (its parent was notified).
+     */
+    private boolean letGoStopped(Restorer x) throws IOException {
+        int pid = x.pid;
+        LocalFds.signal(pid, 19 /* SIGSTOP */);
+        for (Tracee th : x.threads) {
+            th.close();
+            threads.remove(th);
+        }
+        Tracee t = created.remove(pid);
+        if (t != null) t.close();
+        letGo.add(pid);
+        if (awaitStopped(pid)) return true;
+        log.add(pid + ": not seen stopped again within 2 s");
+        return false;
+    }
+
+    /** Waits (up to 2 s) until pid is in a group stop (state T); false if it is not by then, or gone. */
+    private static boolean awaitStopped(int pid) {
+        java.nio.file.Path stat = java.nio.file.Path.of("/proc", Integer.toString(pid), "stat");
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            try {
+                String st = java.nio.file.Files.readString(stat);
+                if (st.charAt(st.lastIndexOf(')') + 2) == 'T') return true;
+            } catch (IOException e) {
+                return false;
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+        }
+        return false;
     }
 
     /** The process group pid is in now (the root's: its stub's own, or the foreground restart's job). */
@@ -413,6 +459,7 @@ final class TreeRestorer {
 
     private void killAll() {
         for (int pid : created.keySet()) ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+        for (int pid : letGo) ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
         for (int id : sysvMade) {
             try {
                 LocalFds.shmRemove(id); // nothing half-made stays: the segment goes with the killed processes' detach
