@@ -84,6 +84,11 @@ public final class Checkpointer {
     public Result checkpoint(int root, Path dir, boolean stop, boolean incremental, Path parent, int callerUid,
                              int callerGid, IntUnaryOperator ssiCaps) throws IOException {
         tracking.sweep(fs);
+        long[] phases = new long[5]; // ns: injections, /proc, pages, metadata files, data files
+        // Durable (fsync'd) only with stop, when the image is about to be the program's only copy; otherwise
+        // the kernel writes it back (a crash before that leaves files that fail their CRC32C checks, or an
+        // image without inventory.img, never one that restores wrongly).
+        boolean durable = stop;
         ProcTree tree = ProcTree.collect(fs, root);
         if (tree == null) throw new CheckpointException(CheckpointException.ESRCH, "no process " + root + " on node " + nodeId);
         checkOwner(tree, callerUid); // before stopping anybody's threads
@@ -153,6 +158,7 @@ public final class Checkpointer {
             caller = new AsCaller(callerUid, callerGid);
             long tInspected = System.nanoTime();
             createdDir = caller.run(() -> Images.prepareDir(dir, callerUid));
+            boolean createdDirFinal = createdDir;
             dirPrepared = true;
             long pageBytes = 0, parentBytes = 0, tDumped;
             List<ProcessImage> images = new ArrayList<>();
@@ -161,22 +167,25 @@ public final class Checkpointer {
             Map<Integer, Long> starts = new HashMap<>();
             try {
                 for (ProcTree.Member m : tree.members()) {
-                    DataWriter pages = caller.run(() -> DataWriter.create(dir, ImageFormat.pagesFile(m.pid()), ImageFormat.MAGIC_PAGES, m.pid()));
+                    DataWriter pages = caller.run(() -> DataWriter.create(dir, ImageFormat.pagesFile(m.pid()), ImageFormat.MAGIC_PAGES, m.pid(), durable));
                     pending.add(pages);
-                    DataWriter data = caller.run(() -> DataWriter.create(dir, ImageFormat.fileDataFile(m.pid()), ImageFormat.MAGIC_FILEDATA, m.pid()));
+                    DataWriter data = caller.run(() -> DataWriter.create(dir, ImageFormat.fileDataFile(m.pid()), ImageFormat.MAGIC_FILEDATA, m.pid(), durable));
                     pending.add(data);
                     long start = startTime(m.pid());
                     starts.put(m.pid(), start);
                     Map<Long, List<long[]>> sc = new HashMap<>();
-                    ProcessImage img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data, baseline(base, m.pid(), start), sc);
+                    ProcessImage img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data, baseline(base, m.pid(), start), sc, phases);
                     scanned.put(m.pid(), sc);
                     pageBytes += pages.bytes();
                     parentBytes += img.parentPageCount() * ImageFormat.PAGE_SIZE;
                     images.add(img);
                 }
                 tDumped = System.nanoTime();
-                for (ProcessImage img : images) caller.run(() -> { img.write(dir, callerUid); return null; });
+                for (ProcessImage img : images) caller.run(() -> { img.write(dir, callerUid, durable); return null; });
+                long tm = System.nanoTime();
+                phases[3] = tm - tDumped;
                 for (DataWriter w : pending) caller.run(() -> { w.commit(callerUid); return null; });
+                phases[4] = System.nanoTime() - tm;
             } finally {
                 AsCaller c = caller;
                 for (DataWriter w : pending) c.run(() -> { w.close(); return null; });
@@ -193,8 +202,13 @@ public final class Checkpointer {
             Records.Parent parentRec = base == null ? null : new Records.Parent(relative(dir, base.dir()),
                     base.image().inventory().createdMillis(), root, base.digest());
             caller.run(() -> {
-                Image.writeInventory(dir, inv, entries, parentRec, callerUid);
-                Images.syncDir(dir);
+                Image.writeInventory(dir, inv, entries, parentRec, callerUid, durable);
+                if (durable) {
+                    Images.syncDir(dir);
+                    // a directory this checkpoint made must be in its parent for good, too
+                    Path up = dir.toAbsolutePath().getParent();
+                    if (createdDirFinal && up != null) Images.syncDir(up);
+                }
                 return null;
             });
             long tWritten = System.nanoTime();
@@ -232,9 +246,9 @@ public final class Checkpointer {
             tracking.rememberImage(root, rootStart, callerUid, dir);
             long tArmed = System.nanoTime();
             long micros = freezer.release();
-            notes.add(String.format("frozen %d us: attach %d, inspect %d, read %d, write %d, write tracking %d, detach %d",
-                    micros, (tFrozen - t0) / 1000, (tInspected - tFrozen) / 1000, (tDumped - tInspected) / 1000,
-                    (tWritten - tDumped) / 1000, (tArmed - tWritten) / 1000, (System.nanoTime() - tArmed) / 1000));
+            notes.add(String.format("frozen %d us: attach %d, inspect %d, read %d (inject %d, proc %d, pages %d), write %d (meta %d, data %d), write tracking %d, detach %d",
+                    micros, (tFrozen - t0) / 1000, (tInspected - tFrozen) / 1000, (tDumped - tInspected) / 1000, phases[0] / 1000, phases[1] / 1000, phases[2] / 1000,
+                    (tWritten - tDumped) / 1000, phases[3] / 1000, phases[4] / 1000, (tArmed - tWritten) / 1000, (System.nanoTime() - tArmed) / 1000));
             return new Result(dir, micros, tree.members().size(), pageBytes, parentBytes, parentDir, List.copyOf(notes));
         } catch (IOException | RuntimeException e) {
             freezer.release();
@@ -437,7 +451,7 @@ public final class Checkpointer {
     }
 
     private ProcessImage dumpProcess(Freezer freezer, int pid, Fds.Found found, DataWriter pages, DataWriter data,
-                                     Memory.Baseline baseline, Map<Long, List<long[]>> scannedOut) throws IOException {
+                                     Memory.Baseline baseline, Map<Long, List<long[]>> scannedOut, long[] phases) throws IOException {
         Tracee t = freezer.any(pid);
         Records.Creds creds = Creds.dump(fs, pid);
         Records.Rlimits rlimits;
@@ -448,20 +462,34 @@ public final class Checkpointer {
         List<Records.RseqRec> rseqs = new ArrayList<>();
         List<Records.SigQueue> sigqueues = new ArrayList<>();
         List<Records.PosixTimer> timers;
+        long t0 = System.nanoTime();
         // Every injection happens between map and unmap of the scratch page, and the memory map is read
         // after the unmap, so the page is never part of the image.
+        long[] tq = new long[10]; int qi = 0;
+        tq[qi++] = System.nanoTime();
         try (Scratch s = Scratch.map(t, pid)) {
+        tq[qi++] = System.nanoTime();
             rlimits = Rlimits.dump(t, s);
+        tq[qi++] = System.nanoTime();
             sigacts = Signals.dump(fs, pid, t, s);
+        tq[qi++] = System.nanoTime();
             itimers = Signals.dumpITimers(t, s);
             timers = PosixTimers.dump(fs, pid, t, s);
+        tq[qi++] = System.nanoTime();
             for (Tracee th : freezer.threads(pid)) threads.add(Threads.dump(fs, pid, th, s));
+        tq[qi++] = System.nanoTime();
             for (Tracee th : freezer.threads(pid)) {
                 ssi.shim.Rseq rs = th.getRseq();
                 if (rs.registered()) rseqs.add(new Records.RseqRec(th.tid(), rs.pointer(), rs.size(), rs.signature()));
             }
             mm = Memory.dumpMm(fs, pid, t);
+        tq[qi++] = System.nanoTime();
         }
+        tq[qi++] = System.nanoTime();
+        StringBuilder sb = new StringBuilder("inject:");
+        for (int i = 1; i < qi; i++) sb.append(' ').append((tq[i] - tq[i - 1]) / 1000);
+        System.err.println(sb);
+        long t1 = System.nanoTime();
         // Queued signals with their siginfo: each thread's own queue, and the process's shared one.
         for (Tracee th : freezer.threads(pid)) {
             List<byte[]> q = new ArrayList<>(link.peekSiginfo(th.tid(), false));
@@ -493,6 +521,7 @@ public final class Checkpointer {
         Records.ProcessRec proc = new Records.ProcessRec(pid, comm, cmdline, linkOr(d.resolve("exe")), linkOr(d.resolve("cwd")),
                 linkOr(d.resolve("root")), personality);
         List<Records.Vma> vmas = Memory.vmas(fs, pid);
+        long t2 = System.nanoTime();
         Memory.Dumped dumped;
         try {
             dumped = Memory.dumpPages(fs, pid, vmas, pages, baseline);
@@ -500,6 +529,8 @@ public final class Checkpointer {
             if (baseline instanceof AutoCloseable c) closeBaseline(c);
         }
         scannedOut.putAll(dumped.scanned());
+        long t3 = System.nanoTime();
+        phases[0] += t1 - t0; phases[1] += t2 - t1; phases[2] += t3 - t2;
         List<Records.Fd> fds = Fds.saveDeleted(pid, found, data);
         return new ProcessImage(proc, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, dumped.pagemaps(), rseqs,
                 fileStats(proc, vmas, fds), sigqueues, dumped.parentPages(), found.states(), timers);

@@ -337,14 +337,17 @@ final class Memory {
 
         void flush() throws IOException {
             if (n == 0) return;
-            buf.clear().limit(bytes);
-            long got = RemoteRead.read(pid, addrs, lens, n, buf);
+            // into a buffer of the pages writer: its thread writes this batch while the next one is read
+            ByteBuffer b = pages.buffer();
+            b.limit(bytes);
+            long got = RemoteRead.read(pid, addrs, lens, n, b);
             if (got == bytes) {
-                DataWriter.Chunk[] chunks = pages.appendSlices(buf, lens, n);
+                DataWriter.Chunk[] chunks = pages.appendBufferSlices(b.clear().limit(bytes), lens, n);
                 for (int i = 0; i < n; i++) {
                     out.add(new PageRun(firsts[i], lens[i] / ImageFormat.PAGE_SIZE, chunks[i].offset(), chunks[i].crc()));
                 }
             } else {
+                pages.release(b);
                 for (int i = 0; i < n; i++) out.add(copy(mem, pid, vma, firsts[i], lens[i] / ImageFormat.PAGE_SIZE, buf, pages));
             }
             n = 0;

@@ -36,11 +36,17 @@ public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Int
     /** Writes the inventory of an image that builds on parent (null: a full image). */
     public static void writeInventory(Path dir, Inventory inv, List<TreeEntry> tree, Records.Parent parent, int ownerUid)
             throws IOException {
+        writeInventory(dir, inv, tree, parent, ownerUid, true);
+    }
+
+    /** As above; durable: fsync'd before its rename (the directory's fsync is the caller's). */
+    public static void writeInventory(Path dir, Inventory inv, List<TreeEntry> tree, Records.Parent parent, int ownerUid,
+                                      boolean durable) throws IOException {
         try (MetaWriter w = MetaWriter.create(dir, ImageFormat.INVENTORY, ImageFormat.MAGIC_INVENTORY)) {
             w.record(ImageFormat.REC_INVENTORY, inv::write);
             for (TreeEntry e : tree) w.record(ImageFormat.REC_PSTREE, e::write);
             if (parent != null) w.record(ImageFormat.REC_PARENT, parent::write);
-            w.commit(ownerUid);
+            w.commit(ownerUid, durable);
         }
     }
 
