@@ -469,20 +469,29 @@ public final class Checkpointer {
         tq[qi++] = System.nanoTime();
         try (Scratch s = Scratch.map(t, pid)) {
         tq[qi++] = System.nanoTime();
-            rlimits = Rlimits.dump(t, s);
+            // rlimits, signal actions and itimers: one batch of injected calls (one resume of the thread)
+            Scratch.Batch batch = s.batch();
+            Signals.queue(batch, s);
+            Rlimits.queue(batch, s);
+            Signals.queueITimers(batch, s);
+            Threads.queue(batch, s); // t's own: t runs the batch
+            int brkAt = Memory.queueBrk(batch);
+            long brk = batch.run(t)[brkAt];
         tq[qi++] = System.nanoTime();
-            sigacts = Signals.dump(fs, pid, t, s);
+            java.nio.ByteBuffer answers = s.read(Threads.SCRATCH_BYTES);
+            sigacts = Signals.read(fs, pid, answers);
+            rlimits = Rlimits.read(answers);
+            itimers = Signals.readITimers(answers);
         tq[qi++] = System.nanoTime();
-            itimers = Signals.dumpITimers(t, s);
             timers = PosixTimers.dump(fs, pid, t, s);
         tq[qi++] = System.nanoTime();
-            for (Tracee th : freezer.threads(pid)) threads.add(Threads.dump(fs, pid, th, s));
+            for (Tracee th : freezer.threads(pid)) threads.add(Threads.dump(fs, pid, th, s, th == t ? answers : null));
         tq[qi++] = System.nanoTime();
             for (Tracee th : freezer.threads(pid)) {
                 ssi.shim.Rseq rs = th.getRseq();
                 if (rs.registered()) rseqs.add(new Records.RseqRec(th.tid(), rs.pointer(), rs.size(), rs.signature()));
             }
-            mm = Memory.dumpMm(fs, pid, t);
+            mm = Memory.dumpMm(fs, pid, brk);
         tq[qi++] = System.nanoTime();
         }
         tq[qi++] = System.nanoTime();

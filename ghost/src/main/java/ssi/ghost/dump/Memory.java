@@ -42,9 +42,20 @@ final class Memory {
 
     /** mm fields from /proc/PID/stat (fields 26-28, 45-51), brk by an injected brk(0), and auxv. */
     static Records.Mm dumpMm(ProcFs fs, int pid, Tracee t) throws IOException {
+        return dumpMm(fs, pid, t.syscall(SYS_BRK, 0));
+    }
+
+    /** Queues brk(0) (the current break; it changes nothing) into b; its result is dumpMm's brk. */
+    static int queueBrk(Scratch.Batch b) {
+        int i = b.size();
+        b.add(() -> "brk(0)", SYS_BRK, 0);
+        return i;
+    }
+
+    /** As above, with the break already known (from a batch with {@link #queueBrk}). */
+    static Records.Mm dumpMm(ProcFs fs, int pid, long brk) throws IOException {
         ProcFs.Stat st = fs.stat(fs.dir(pid));
         if (st == null) throw new CheckpointException(CheckpointException.ESRCH, "process " + pid + " is gone");
-        long brk = t.syscall(SYS_BRK, 0);
         byte[] auxv = Files.readAllBytes(fs.dir(pid).resolve("auxv"));
         return new Records.Mm(st.field(26), st.field(27), st.field(45), st.field(46), st.field(47), brk, st.field(28),
                 st.field(48), st.field(49), st.field(50), st.field(51), auxv);
