@@ -83,6 +83,7 @@ public final class Checkpointer {
      */
     public Result checkpoint(int root, Path dir, boolean stop, boolean incremental, Path parent, int callerUid,
                              int callerGid, IntUnaryOperator ssiCaps) throws IOException {
+        long tEntry = System.nanoTime();
         tracking.sweep(fs);
         long[] phases = new long[5]; // ns: injections, /proc, pages, metadata files, data files
         // Durable (fsync'd) only with stop, when the image is about to be the program's only copy; otherwise
@@ -246,8 +247,8 @@ public final class Checkpointer {
             tracking.rememberImage(root, rootStart, callerUid, dir);
             long tArmed = System.nanoTime();
             long micros = freezer.release();
-            notes.add(String.format("frozen %d us: attach %d, inspect %d, read %d (inject %d, proc %d, pages %d), write %d (meta %d, data %d), write tracking %d, detach %d",
-                    micros, (tFrozen - t0) / 1000, (tInspected - tFrozen) / 1000, (tDumped - tInspected) / 1000, phases[0] / 1000, phases[1] / 1000, phases[2] / 1000,
+            notes.add(String.format("before the freeze %d us; frozen %d us: attach %d, inspect %d, read %d (inject %d, proc %d, pages %d), write %d (meta %d, data %d), write tracking %d, detach %d",
+                    (t0 - tEntry) / 1000, micros, (tFrozen - t0) / 1000, (tInspected - tFrozen) / 1000, (tDumped - tInspected) / 1000, phases[0] / 1000, phases[1] / 1000, phases[2] / 1000,
                     (tWritten - tDumped) / 1000, phases[3] / 1000, phases[4] / 1000, (tArmed - tWritten) / 1000, (System.nanoTime() - tArmed) / 1000));
             return new Result(dir, micros, tree.members().size(), pageBytes, parentBytes, parentDir, List.copyOf(notes));
         } catch (IOException | RuntimeException e) {
@@ -465,10 +466,7 @@ public final class Checkpointer {
         long t0 = System.nanoTime();
         // Every injection happens between map and unmap of the scratch page, and the memory map is read
         // after the unmap, so the page is never part of the image.
-        long[] tq = new long[10]; int qi = 0;
-        tq[qi++] = System.nanoTime();
         try (Scratch s = Scratch.map(t, pid)) {
-        tq[qi++] = System.nanoTime();
             // rlimits, signal actions and itimers: one batch of injected calls (one resume of the thread)
             Scratch.Batch batch = s.batch();
             Signals.queue(batch, s);
@@ -477,27 +475,18 @@ public final class Checkpointer {
             Threads.queue(batch, s); // t's own: t runs the batch
             int brkAt = Memory.queueBrk(batch);
             long brk = batch.run(t)[brkAt];
-        tq[qi++] = System.nanoTime();
             java.nio.ByteBuffer answers = s.read(Threads.SCRATCH_BYTES);
             sigacts = Signals.read(fs, pid, answers);
             rlimits = Rlimits.read(answers);
             itimers = Signals.readITimers(answers);
-        tq[qi++] = System.nanoTime();
             timers = PosixTimers.dump(fs, pid, t, s);
-        tq[qi++] = System.nanoTime();
             for (Tracee th : freezer.threads(pid)) threads.add(Threads.dump(fs, pid, th, s, th == t ? answers : null));
-        tq[qi++] = System.nanoTime();
             for (Tracee th : freezer.threads(pid)) {
                 ssi.shim.Rseq rs = th.getRseq();
                 if (rs.registered()) rseqs.add(new Records.RseqRec(th.tid(), rs.pointer(), rs.size(), rs.signature()));
             }
             mm = Memory.dumpMm(fs, pid, brk);
-        tq[qi++] = System.nanoTime();
         }
-        tq[qi++] = System.nanoTime();
-        StringBuilder sb = new StringBuilder("inject:");
-        for (int i = 1; i < qi; i++) sb.append(' ').append((tq[i] - tq[i - 1]) / 1000);
-        System.err.println(sb);
         long t1 = System.nanoTime();
         // Queued signals with their siginfo: each thread's own queue, and the process's shared one.
         for (Tracee th : freezer.threads(pid)) {
