@@ -23,8 +23,8 @@ import java.util.function.IntUnaryOperator;
  * Checkpoints a running application into an image directory (docs/IMAGE-FORMAT.md): the root process
  * and every descendant, each thread frozen through the shim (attach all, then read), every object
  * inspected (an unsupported one refuses the whole checkpoint before any final file exists), then the
- * files written (temporary name, fsync, rename; the inventory last) and the threads let go, or with
- * stop the processes killed once the image is safely on disk.
+ * files written (temporary name, rename; the inventory last) and the threads let go, or with stop the
+ * files fsync'd and the processes killed once the image is safely on disk.
  *
  * <p>Threads: one checkpoint runs on the calling thread (a daemon worker) from start to end; it blocks
  * on the shim link and must never run on the "shim-link" thread. Checkpoints of disjoint trees may
@@ -74,7 +74,8 @@ public final class Checkpointer {
      * Checkpoints the tree rooted at root into dir for callerUid (0: root, else the caller must own every
      * process: real, effective and saved uid). The image is written with the file-system identity
      * callerUid/callerGid, so the kernel applies the caller's permissions to the directory. ssiCaps gives the effective SSI capabilities of a pid for
-     * the inventory. With stop, the application is killed (SIGKILL) after the image is written and synced.
+     * the inventory. With stop, the application is killed (SIGKILL) after the image is written and fsync'd;
+     * without, nothing is fsync'd (docs/IMAGE-FORMAT.md, "Durability").
      *
      * <p>incremental: store only the pages written since the parent image (parent, or when null the last
      * image this node wrote of this application for callerUid) and refer to the others; a process or
@@ -112,6 +113,8 @@ public final class Checkpointer {
         for (ProcTree.Member m : tree.members()) before.put(m.pid(), m.state());
         Freezer freezer = new Freezer(link, fs);
         boolean dirPrepared = false, createdDir = false;
+        Map<Integer, java.util.Optional<String>> armed = null;
+        Map<Integer, Long> startsOut = null;
         AsCaller caller = new AsCaller(0, 0);
         try {
             long t0 = System.nanoTime();
@@ -166,6 +169,10 @@ public final class Checkpointer {
             List<DataWriter> pending = new ArrayList<>();
             Map<Integer, Map<Long, List<long[]>>> scanned = new HashMap<>();
             Map<Integer, Long> starts = new HashMap<>();
+            // processes whose tracking was (re)armed while their pages were read, with arm's note
+            Map<Integer, java.util.Optional<String>> armedEarly = new HashMap<>();
+            armed = armedEarly;
+            startsOut = starts;
             try {
                 for (ProcTree.Member m : tree.members()) {
                     DataWriter pages = caller.run(() -> DataWriter.create(dir, ImageFormat.pagesFile(m.pid()), ImageFormat.MAGIC_PAGES, m.pid(), durable));
@@ -175,7 +182,11 @@ public final class Checkpointer {
                     long start = startTime(m.pid());
                     starts.put(m.pid(), start);
                     Map<Long, List<long[]>> sc = new HashMap<>();
-                    ProcessImage img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data, baseline(base, m.pid(), start), sc, phases);
+                    Memory.Baseline bl = baseline(base, m.pid(), start);
+                    // a process stored whole that stays running: its tracking starts while its pages are read
+                    boolean armNow = !stop && bl == null && !ownSeccompFilter(m.pid());
+                    ProcessImage img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data, bl, sc, phases,
+                            armNow ? armedEarly : null, start);
                     scanned.put(m.pid(), sc);
                     pageBytes += pages.bytes();
                     parentBytes += img.parentPageCount() * ImageFormat.PAGE_SIZE;
@@ -232,6 +243,13 @@ public final class Checkpointer {
                     images = List.of();
                 }
                 for (ProcessImage img : images) {
+                    java.util.Optional<String> early = armedEarly.get(img.gpid());
+                    if (early != null) {
+                        // armed while its pages were read: the tracking now starts from this image
+                        tracking.bind(img.gpid(), starts.get(img.gpid()), dir, digest);
+                        early.ifPresent(notes::add);
+                        continue;
+                    }
                     if (ownSeccompFilter(img.gpid())) {
                         // its filter could kill it for an injected userfaultfd (sandboxes often forbid it)
                         tracking.drop(img.gpid(), starts.get(img.gpid()));
@@ -252,6 +270,8 @@ public final class Checkpointer {
                     (tWritten - tDumped) / 1000, phases[3] / 1000, phases[4] / 1000, (tArmed - tWritten) / 1000, (System.nanoTime() - tArmed) / 1000));
             return new Result(dir, micros, tree.members().size(), pageBytes, parentBytes, parentDir, List.copyOf(notes));
         } catch (IOException | RuntimeException e) {
+            // tracking armed for this image, which does not exist: the next incremental stores those whole
+            if (armed != null) for (Integer pid : armed.keySet()) tracking.drop(pid, startsOut.get(pid));
             freezer.release();
             if (dirPrepared) {
                 List<Integer> pids = tree.pids();
@@ -452,7 +472,8 @@ public final class Checkpointer {
     }
 
     private ProcessImage dumpProcess(Freezer freezer, int pid, Fds.Found found, DataWriter pages, DataWriter data,
-                                     Memory.Baseline baseline, Map<Long, List<long[]>> scannedOut, long[] phases) throws IOException {
+                                     Memory.Baseline baseline, Map<Long, List<long[]>> scannedOut, long[] phases,
+                                     Map<Integer, java.util.Optional<String>> armEarly, long start) throws IOException {
         Tracee t = freezer.any(pid);
         Records.Creds creds = Creds.dump(fs, pid);
         Records.Rlimits rlimits;
@@ -521,10 +542,34 @@ public final class Checkpointer {
         List<Records.Vma> vmas = Memory.vmas(fs, pid);
         long t2 = System.nanoTime();
         Memory.Dumped dumped;
+        // Write tracking of a process stored whole starts on another thread while the pages are read: the
+        // process is frozen, so no write comes between its protection and the read of its pages.
+        java.util.concurrent.CompletableFuture<String> arming = null;
+        if (armEarly != null) {
+            arming = new java.util.concurrent.CompletableFuture<>();
+            java.util.concurrent.CompletableFuture<String> f = arming;
+            Path pagemap = fs.dir(pid).resolve("pagemap");
+            Thread.ofPlatform().name("write-tracking-" + pid).daemon(true).start(() -> {
+                try {
+                    f.complete(tracking.arm(t, pid, start, pagemap, vmas, Map.of(), null, 0));
+                } catch (Throwable e) {
+                    f.completeExceptionally(e);
+                }
+            });
+        }
         try {
             dumped = Memory.dumpPages(fs, pid, vmas, pages, baseline);
         } finally {
             if (baseline instanceof AutoCloseable c) closeBaseline(c);
+            if (arming != null) {
+                String note;
+                try {
+                    note = arming.join();
+                } catch (java.util.concurrent.CompletionException e) {
+                    note = "process " + pid + ": write tracking could not start (" + e.getCause() + ")";
+                }
+                armEarly.put(pid, java.util.Optional.ofNullable(note));
+            }
         }
         scannedOut.putAll(dumped.scanned());
         long t3 = System.nanoTime();
