@@ -356,10 +356,40 @@ public final class Checkpointer {
             this.parent = parent;
         }
 
+        /** Scans of the parent's tracked ranges made before the memory map was known, by start ({@link #prefetch}). */
+        private final Map<Long, List<long[]>> prefetched = new HashMap<>();
+
+        /**
+         * Scans now every range of the parent's VMAs that the tracker registered, before the current memory
+         * map is known (it is being read meanwhile): {@link #scan} uses such a scan for a VMA of exactly
+         * that range. A range that fails (it is not one async write-protected VMA now) is left to scan().
+         */
+        void prefetch() throws IOException {
+            for (Records.Vma old : parentVmas.values()) {
+                boolean registered = false;
+                for (long[] r : tracker.registered) registered |= r[0] <= old.start() && old.end() <= r[1];
+                if (!registered || old.shared()) continue;
+                try {
+                    prefetched.put(old.start(), scanRange(old.start(), old.end()));
+                } catch (ssi.shim.ErrnoException e) {
+                    if (e.errno() != WriteProtect.EPERM) throw e;
+                }
+            }
+        }
+
+        private List<long[]> scanRange(long start, long end) throws IOException {
+            if (fd < 0) fd = WriteProtect.open(pagemapPath);
+            return WriteProtect.regions(fd, start, end, 0, 0,
+                    WriteProtect.PAGE_IS_PRESENT | WriteProtect.PAGE_IS_SWAPPED, WriteProtect.PAGE_IS_PRESENT
+                            | WriteProtect.PAGE_IS_SWAPPED | WriteProtect.PAGE_IS_WRITTEN | WriteProtect.PAGE_IS_FILE);
+        }
+
         @Override
         public List<long[]> scan(Records.Vma v) throws IOException {
             Records.Vma old = parentVmas.get(v.start());
             if (old == null || old.end() != v.end() || old.shared() != v.shared() || !tracker.tracks(v)) return null;
+            List<long[]> early = prefetched.get(v.start());
+            if (early != null) return early; // same range, still tracked: nothing ran in between (frozen)
             if (fd < 0) fd = WriteProtect.open(pagemapPath);
             try {
                 return WriteProtect.regions(fd, v.start(), v.end(), 0, 0,
@@ -509,6 +539,16 @@ public final class Checkpointer {
             mm = Memory.dumpMm(fs, pid, brk);
         }
         long t1 = System.nanoTime();
+        // The memory map (smaps: its read walks every page table) is read on a second thread while the
+        // rest of /proc is read here and, for an incremental checkpoint, the tracked ranges are scanned.
+        java.util.concurrent.CompletableFuture<List<Records.Vma>> vmasRead = new java.util.concurrent.CompletableFuture<>();
+        Thread.ofPlatform().name("smaps-" + pid).daemon(true).start(() -> {
+            try {
+                vmasRead.complete(Memory.vmas(fs, pid));
+            } catch (Throwable e) {
+                vmasRead.completeExceptionally(e);
+            }
+        });
         // Queued signals with their siginfo: each thread's own queue, and the process's shared one.
         for (Tracee th : freezer.threads(pid)) {
             List<byte[]> q = new ArrayList<>(link.peekSiginfo(th.tid(), false));
@@ -539,7 +579,15 @@ public final class Checkpointer {
         int personality = (int) Long.parseLong(java.nio.file.Files.readString(d.resolve("personality")).trim(), 16);
         Records.ProcessRec proc = new Records.ProcessRec(pid, comm, cmdline, linkOr(d.resolve("exe")), linkOr(d.resolve("cwd")),
                 linkOr(d.resolve("root")), personality);
-        List<Records.Vma> vmas = Memory.vmas(fs, pid);
+        if (baseline instanceof TrackedBaseline tb) tb.prefetch();
+        List<Records.Vma> vmas;
+        try {
+            vmas = vmasRead.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof IOException io) throw io;
+            if (e.getCause() instanceof RuntimeException re) throw re;
+            throw new IOException(e.getCause());
+        }
         long t2 = System.nanoTime();
         Memory.Dumped dumped;
         // Write tracking of a process stored whole starts on another thread while the pages are read: the
