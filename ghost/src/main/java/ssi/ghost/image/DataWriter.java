@@ -110,26 +110,6 @@ public final class DataWriter implements AutoCloseable {
     }
 
     /**
-     * Appends the buffer's remaining bytes as n chunks of lens[0..n) bytes, back to back, in one write:
-     * many small chunks (the scattered pages of an incremental checkpoint) cost one system call.
-     */
-    public Chunk[] appendSlices(ByteBuffer data, int[] lens, int n) throws IOException {
-        Chunk[] out = new Chunk[n];
-        long at = end;
-        int pos = data.position();
-        for (int i = 0; i < n; i++) {
-            CRC32C c = new CRC32C();
-            c.update(data.duplicate().position(pos).limit(pos + lens[i]));
-            out[i] = new Chunk(at, lens[i], (int) c.getValue());
-            at += lens[i];
-            pos += lens[i];
-        }
-        if (pos != data.limit()) throw new IllegalArgumentException("slices of " + (pos - data.position()) + " bytes, buffer of " + data.remaining());
-        while (data.hasRemaining()) end += ch.write(data, end);
-        return out;
-    }
-
-    /**
      * An empty buffer of {@link #BUFFER_SIZE} bytes to fill and pass to {@link #appendBuffer}; waits while
      * every buffer is still being written.
      */
