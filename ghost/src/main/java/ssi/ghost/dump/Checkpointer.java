@@ -370,18 +370,27 @@ public final class Checkpointer {
                 for (long[] r : tracker.registered) registered |= r[0] <= old.start() && old.end() <= r[1];
                 if (!registered || old.shared()) continue;
                 try {
-                    prefetched.put(old.start(), scanRange(old.start(), old.end()));
+                    prefetched.put(old.start(), scanRange(old.start(), old.end(), old.kind() == Records.VMA_FILE));
+                    prefetchedKind.put(old.start(), old.kind());
                 } catch (ssi.shim.ErrnoException e) {
                     if (e.errno() != WriteProtect.EPERM) throw e;
                 }
             }
         }
 
-        private List<long[]> scanRange(long start, long end) throws IOException {
+        private final Map<Long, Integer> prefetchedKind = new HashMap<>();
+
+        /**
+         * PAGEMAP_SCAN of [start, end): the present or swapped pages, written or not, and for a file
+         * mapping (file: only there does it matter) whether a page is the file's own. Asking for
+         * PAGE_IS_FILE makes the kernel look at every present page's struct page, which an anonymous VMA
+         * does not need.
+         */
+        private List<long[]> scanRange(long start, long end, boolean file) throws IOException {
             if (fd < 0) fd = WriteProtect.open(pagemapPath);
             return WriteProtect.regions(fd, start, end, 0, 0,
                     WriteProtect.PAGE_IS_PRESENT | WriteProtect.PAGE_IS_SWAPPED, WriteProtect.PAGE_IS_PRESENT
-                            | WriteProtect.PAGE_IS_SWAPPED | WriteProtect.PAGE_IS_WRITTEN | WriteProtect.PAGE_IS_FILE);
+                            | WriteProtect.PAGE_IS_SWAPPED | WriteProtect.PAGE_IS_WRITTEN | (file ? WriteProtect.PAGE_IS_FILE : 0));
         }
 
         @Override
@@ -389,12 +398,10 @@ public final class Checkpointer {
             Records.Vma old = parentVmas.get(v.start());
             if (old == null || old.end() != v.end() || old.shared() != v.shared() || !tracker.tracks(v)) return null;
             List<long[]> early = prefetched.get(v.start());
-            if (early != null) return early; // same range, still tracked: nothing ran in between (frozen)
-            if (fd < 0) fd = WriteProtect.open(pagemapPath);
+            // same range and kind, still tracked: nothing ran in between (frozen)
+            if (early != null && prefetchedKind.get(v.start()) == v.kind()) return early;
             try {
-                return WriteProtect.regions(fd, v.start(), v.end(), 0, 0,
-                        WriteProtect.PAGE_IS_PRESENT | WriteProtect.PAGE_IS_SWAPPED, WriteProtect.PAGE_IS_PRESENT
-                                | WriteProtect.PAGE_IS_SWAPPED | WriteProtect.PAGE_IS_WRITTEN | WriteProtect.PAGE_IS_FILE);
+                return scanRange(v.start(), v.end(), v.kind() == Records.VMA_FILE);
             } catch (ssi.shim.ErrnoException e) {
                 if (e.errno() == WriteProtect.EPERM) return null; // not (or no longer) async write-protected: store it whole
                 throw e;
