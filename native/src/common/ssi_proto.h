@@ -71,6 +71,12 @@ enum ssi_msg_type {
      * their siginfo, to be queued again at DETACH): a checkpoint must save them, they are in no kernel
      * queue any more. At most SSI_HELD_SIGNALS_MAX; EOVERFLOW when more arrived (the rest were lost). */
     SSI_GETDEFERRED = 0x0023,
+    /* struct ssi_inject_many_req, then count x struct ssi_inject_call; reply body: count x i64 (each
+     * call's raw return). The calls run one after another in the stopped tracee as INJECT would run
+     * them, but in one go: the shim maps a page of code and a table into it, lets the thread run the
+     * loop, and unmaps both (or, when it cannot map code there, injects them one by one). For calls
+     * that do not change the address space (the checkpoint's rt_sigaction, prlimit64, getitimer). */
+    SSI_INJECT_MANY = 0x0028,
     SSI_LAUNCH = 0x0101,
     SSI_GO = 0x0102,
     SSI_REPLY_BIT = 0x8000,
@@ -105,6 +111,9 @@ struct ssi_setregs_req { int32_t tid; uint32_t pad; struct user_regs_struct regs
 struct ssi_xstate_req { int32_t tid; uint32_t len; /* then u8 xsave[len] */ } __attribute__((packed));
 struct ssi_mem_req { int32_t pid; uint32_t len; uint64_t addr; /* WRITEMEM: then u8 data[len] */ } __attribute__((packed));
 struct ssi_inject_req { int32_t tid; int32_t nr; uint64_t args[6]; } __attribute__((packed));
+struct ssi_inject_many_req { int32_t tid; uint32_t count; } __attribute__((packed));
+struct ssi_inject_call { int64_t nr; uint64_t args[6]; } __attribute__((packed));
+#define SSI_INJECT_MANY_MAX 256u
 struct ssi_memfd_req { int32_t pid; int32_t daemon_fd; uint64_t offset; uint64_t len; uint64_t addr; } __attribute__((packed));
 #define SSI_WRITEMEM_FD_MAX (64u << 20)
 struct ssi_givefd_req { int32_t tid; int32_t daemon_fd; int32_t target_fd; } __attribute__((packed));

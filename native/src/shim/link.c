@@ -281,6 +281,26 @@ static int serve_ptrace(const struct ssi_hdr *h, const uint8_t *p, size_t n)
         body_len = sizeof ret;
         break;
     }
+    case SSI_INJECT_MANY: {
+        struct ssi_inject_many_req r;
+        if (n < sizeof r)
+            return -1;
+        memcpy(&r, p, sizeof r);
+        if (r.count > SSI_INJECT_MANY_MAX || n != sizeof r + (size_t)r.count * sizeof(struct ssi_inject_call))
+            return -1;
+        static int64_t nrs[SSI_INJECT_MANY_MAX], rets[SSI_INJECT_MANY_MAX];
+        static uint64_t args[SSI_INJECT_MANY_MAX][6];
+        for (uint32_t i = 0; i < r.count; i++) {
+            struct ssi_inject_call c;
+            memcpy(&c, p + sizeof r + (size_t)i * sizeof c, sizeof c);
+            nrs[i] = c.nr;
+            memcpy(args[i], c.args, sizeof args[i]);
+        }
+        err = pt_inject_many(r.tid, r.count, nrs, (const uint64_t (*)[6])args, rets);
+        memcpy(body, rets, (size_t)r.count * sizeof(int64_t));
+        body_len = (size_t)r.count * sizeof(int64_t);
+        break;
+    }
     case SSI_GIVEFD: {
         struct ssi_givefd_req r;
         if (n != sizeof r)
@@ -437,6 +457,7 @@ static void dispatch(void)
         return;
     case SSI_ATTACH ... SSI_WRITEMEM_FD:
     case SSI_CLONE_INTO ... SSI_GETDEFERRED:
+    case SSI_INJECT_MANY:
         if (serve_ptrace(h, p, n) == 0)
             return;
         break;

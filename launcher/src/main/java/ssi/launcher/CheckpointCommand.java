@@ -19,7 +19,9 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "checkpoint", description = "Save the application rooted at GPID (it and all its descendants) to an image.",
         footer = {"", "The application is frozen while its state is read and written, then runs on (or is killed, with "
-                + "--stop). The freeze time is reported. Needs CAN_CHECKPOINT in the effective SSI capability set of GPID, "
+                + "--stop). The freeze time is reported. With --stop every file of the image is fsync'd before the kill; "
+                + "without it nothing is fsync'd (the kernel writes the image back later; `sync -f DIR` forces it), and a "
+                + "crash before that leaves an image a restart refuses, never a wrong one. Needs CAN_CHECKPOINT in the effective SSI capability set of GPID, "
                 + "and the caller must own every process of the application (or be root). Objects an image cannot hold "
                 + "(sockets, terminals, devices other than /dev/null, zero, random, urandom, pipes to processes outside "
                 + "the application or holding unread bytes, POSIX timers, zombies) make the checkpoint fail with a "
@@ -47,7 +49,7 @@ final class CheckpointCommand implements Callable<Integer> {
                     + "the current directory.")
     Path output;
 
-    @Option(names = "--stop", description = "Kill the application (SIGKILL) once the image is safely written.")
+    @Option(names = "--stop", description = "Kill the application (SIGKILL) once the image is written and fsync'd.")
     boolean stop;
 
     @Option(names = {"-i", "--incremental"}, description = "Store only the pages written since the parent image (see below).")

@@ -23,7 +23,8 @@ public final class LinkFrames {
             LISTENER_GONE = 0x0005, ATTACH = 0x0010, DETACH = 0x0011, GETREGS = 0x0012, SETREGS = 0x0013,
             GETXSTATE = 0x0014, SETXSTATE = 0x0015, READMEM = 0x0016, WRITEMEM = 0x0017, INJECT = 0x0018,
             GIVEFD = 0x0019, SPAWN_STUB = 0x001A, GETRSEQ = 0x001B,
-            INSTALL_FILTER = 0x001C, WRITEMEM_FD = 0x001D, CLONE_INTO = 0x0020, PEEKSIGINFO = 0x0021, GETSIGMASK = 0x0022, GETDEFERRED = 0x0023;
+            INSTALL_FILTER = 0x001C, WRITEMEM_FD = 0x001D, CLONE_INTO = 0x0020, PEEKSIGINFO = 0x0021, GETSIGMASK = 0x0022, GETDEFERRED = 0x0023,
+            INJECT_MANY = 0x0028;
     /** A reply's type is the request's type | REPLY_BIT. */
     public static final int REPLY_BIT = 0x8000;
     /** NOTIF_REPLY flags: let the trapped syscall run natively. */
@@ -117,6 +118,12 @@ public final class LinkFrames {
     public static final class InjectReq {
         public static final int TID = 0, NR = 4, ARGS = 8, SIZE = 56, REPLY_RET = 0;
         private InjectReq() {}
+    }
+
+    /** INJECT_MANY: the header, then COUNT calls of CALL_SIZE bytes (i64 nr, six u64 args); reply: COUNT x i64. */
+    public static final class InjectManyReq {
+        public static final int TID = 0, COUNT = 4, SIZE = 8, CALL_SIZE = 56, MAX = 256;
+        private InjectManyReq() {}
     }
 
     /** struct ssi_givefd_req; the reply body is {@code i32 fd} at {@link #REPLY_FD}. */
@@ -299,6 +306,7 @@ public final class LinkFrames {
             case READMEM -> "READMEM";
             case WRITEMEM -> "WRITEMEM";
             case INJECT -> "INJECT";
+            case INJECT_MANY -> "INJECT_MANY";
             case GIVEFD -> "GIVEFD";
             case SPAWN_STUB -> "SPAWN_STUB";
             case GETRSEQ -> "GETRSEQ";

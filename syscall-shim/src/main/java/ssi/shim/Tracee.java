@@ -187,33 +187,33 @@ public final class Tracee implements AutoCloseable {
     }
 
     /**
-     * Runs several syscalls in the stopped thread, in order, like {@link #syscall} each: every request is
-     * sent before the first reply is awaited, so the shim serves them back to back instead of waking up
-     * (often on the other CPU) once per call. nrs[i] runs with args[i]; returns the raw results.
+     * Runs several syscalls in the stopped thread, in order, like {@link #syscall} each, in one request
+     * (INJECT_MANY) per {@link LinkFrames.InjectManyReq#MAX} calls: the shim lets the thread run them as a
+     * loop of code in a page it maps for that and unmaps after, one resume instead of one per call (or
+     * one by one where it cannot map code). Only for calls that leave the address space alone (no mmap,
+     * munmap, mprotect, brk...). nrs[i] runs with args[i]; returns the raw results.
      */
     public synchronized long[] syscalls(int[] nrs, long[][] args) throws IOException {
         if (nrs.length != args.length)
             throw new IllegalArgumentException(nrs.length + " syscalls but " + args.length + " argument lists");
-        if (detached)
-            throw new IllegalStateException("tid " + tid + " is detached");
-        java.util.List<CompletableFuture<ByteBuffer>> replies = new java.util.ArrayList<>(nrs.length);
-        for (int k = 0; k < nrs.length; k++) {
-            if (args[k].length > 6)
-                throw new IllegalArgumentException("a syscall takes at most 6 arguments, got " + args[k].length);
-            ByteBuffer p = LinkFrames.payload(LinkFrames.InjectReq.SIZE);
-            p.putInt(LinkFrames.InjectReq.TID, tid);
-            p.putInt(LinkFrames.InjectReq.NR, nrs[k]);
-            for (int i = 0; i < args[k].length; i++)
-                p.putLong(LinkFrames.InjectReq.ARGS + 8 * i, args[k][i]);
-            if (link.onReaderThread())
-                throw new IllegalStateException("cannot inject syscalls on the shim-link thread");
-            replies.add(link.request(LinkFrames.INJECT, p));
+        for (long[] a : args) {
+            if (a.length > 6)
+                throw new IllegalArgumentException("a syscall takes at most 6 arguments, got " + a.length);
         }
         long[] out = new long[nrs.length];
-        for (int k = 0; k < nrs.length; k++) {
-            ByteBuffer body = await(replies.get(k), "inject syscall " + nrs[k] + " of tid " + tid);
-            expectBody(body, 8, "INJECT");
-            out[k] = body.getLong(body.position() + LinkFrames.InjectReq.REPLY_RET);
+        for (int from = 0; from < nrs.length; from += LinkFrames.InjectManyReq.MAX) {
+            int n = Math.min(LinkFrames.InjectManyReq.MAX, nrs.length - from);
+            ByteBuffer p = LinkFrames.payload(LinkFrames.InjectManyReq.SIZE + n * LinkFrames.InjectManyReq.CALL_SIZE);
+            p.putInt(LinkFrames.InjectManyReq.TID, tid);
+            p.putInt(LinkFrames.InjectManyReq.COUNT, n);
+            for (int k = 0; k < n; k++) {
+                int at = LinkFrames.InjectManyReq.SIZE + k * LinkFrames.InjectManyReq.CALL_SIZE;
+                p.putLong(at, nrs[from + k]);
+                for (int i = 0; i < args[from + k].length; i++) p.putLong(at + 8 + 8 * i, args[from + k][i]);
+            }
+            ByteBuffer body = call(LinkFrames.INJECT_MANY, p, "inject " + n + " syscalls");
+            expectBody(body, 8 * n, "INJECT_MANY");
+            for (int k = 0; k < n; k++) out[from + k] = body.getLong(body.position() + 8 * k);
         }
         return out;
     }

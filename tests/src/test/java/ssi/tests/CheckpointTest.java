@@ -240,6 +240,11 @@ class CheckpointTest {
         int status = s.bg().awaitExit(BOUND);
         assertEquals(128 + 9, status, s.bg()::describe);
         assertTrue(Files.exists(img.resolve("inventory.img")));
+        // the only copy of the program now: every file of it is on disk (fsync'd), none left to write back
+        assertNotEquals("tmpfs", Files.getFileStore(img).type(), "the test needs a disk file system for this check");
+        try (var files = Files.list(img)) {
+            for (Path f : files.toList()) assertEquals(0, PageCache.unwritten(f), f + " has pages not written to disk");
+        }
         cluster.ssi("image", "show", "--no-verify", img.toString()).expectExit(0);
     }
 

@@ -131,6 +131,8 @@ class TraceeLiveTest {
         assertEquals("-38", probe.getProperty("inject.badSyscall"), () -> "an unknown syscall is -ENOSYS: " + context);
         assertEquals("[" + probe.getProperty("inject.getpid") + ", -38, " + ppid + ", " + probe.getProperty("inject.getpid") + "]",
                 probe.getProperty("inject.pipelined"), context);
+        assertEquals("", probe.getProperty("inject.many.wrong"), () -> "300 batched calls, each its own result: " + context);
+        assertEquals("true", probe.getProperty("inject.many.mapsUnchanged"), () -> "the batch leaves no mapping behind: " + context);
         assertEquals("true", probe.getProperty("regs.restored"), () -> "INJECT changed the registers: " + context);
         // GETXSTATE: at least the legacy area and the XSAVE header
         assertTrue(Integer.parseInt(probe.getProperty("xstate.len")) >= 576, context);

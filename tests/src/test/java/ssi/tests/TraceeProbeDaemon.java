@@ -138,6 +138,24 @@ public final class TraceeProbeDaemon {
             // pipelined: every request sent before the first reply is awaited, results in order
             out.setProperty("inject.pipelined", Arrays.toString(t.syscalls(new int[] {SYS_GETPID, 100000, SYS_GETPPID, SYS_GETPID},
                     new long[][] {{}, {}, {}, {}})));
+            // more calls than one INJECT_MANY takes (256): run as a loop in the thread, in two requests;
+            // the page the shim maps for the loop is gone afterwards
+            String mapsBefore = Files.readString(Path.of("/proc", Integer.toString(pid), "maps"));
+            int[] many = new int[300];
+            long[][] manyArgs = new long[300][];
+            for (int i = 0; i < many.length; i++) {
+                many[i] = i % 3 == 1 ? SYS_GETPPID : SYS_GETPID;
+                manyArgs[i] = new long[] {};
+            }
+            long[] manyRet = t.syscalls(many, manyArgs);
+            StringBuilder bad = new StringBuilder();
+            for (int i = 0; i < many.length; i++) {
+                long want = i % 3 == 1 ? Long.parseLong(out.getProperty("inject.getppid")) : Long.parseLong(out.getProperty("inject.getpid"));
+                if (manyRet[i] != want) bad.append(i).append('=').append(manyRet[i]).append(' ');
+            }
+            out.setProperty("inject.many.wrong", bad.toString());
+            out.setProperty("inject.many.mapsUnchanged",
+                    Boolean.toString(mapsBefore.equals(Files.readString(Path.of("/proc", Integer.toString(pid), "maps")))));
             Regs after = t.getRegs();
             out.setProperty("regs.restored", Boolean.toString(after.equals(regs)));
             if (!after.equals(regs)) out.setProperty("regs.restored.diff", regs + " vs " + after);

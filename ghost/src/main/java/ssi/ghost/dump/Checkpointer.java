@@ -23,8 +23,8 @@ import java.util.function.IntUnaryOperator;
  * Checkpoints a running application into an image directory (docs/IMAGE-FORMAT.md): the root process
  * and every descendant, each thread frozen through the shim (attach all, then read), every object
  * inspected (an unsupported one refuses the whole checkpoint before any final file exists), then the
- * files written (temporary name, fsync, rename; the inventory last) and the threads let go, or with
- * stop the processes killed once the image is safely on disk.
+ * files written (temporary name, rename; the inventory last) and the threads let go, or with stop the
+ * files fsync'd and the processes killed once the image is safely on disk.
  *
  * <p>Threads: one checkpoint runs on the calling thread (a daemon worker) from start to end; it blocks
  * on the shim link and must never run on the "shim-link" thread. Checkpoints of disjoint trees may
@@ -74,7 +74,8 @@ public final class Checkpointer {
      * Checkpoints the tree rooted at root into dir for callerUid (0: root, else the caller must own every
      * process: real, effective and saved uid). The image is written with the file-system identity
      * callerUid/callerGid, so the kernel applies the caller's permissions to the directory. ssiCaps gives the effective SSI capabilities of a pid for
-     * the inventory. With stop, the application is killed (SIGKILL) after the image is written and synced.
+     * the inventory. With stop, the application is killed (SIGKILL) after the image is written and fsync'd;
+     * without, nothing is fsync'd (docs/IMAGE-FORMAT.md, "Durability").
      *
      * <p>incremental: store only the pages written since the parent image (parent, or when null the last
      * image this node wrote of this application for callerUid) and refer to the others; a process or
@@ -83,7 +84,13 @@ public final class Checkpointer {
      */
     public Result checkpoint(int root, Path dir, boolean stop, boolean incremental, Path parent, int callerUid,
                              int callerGid, IntUnaryOperator ssiCaps) throws IOException {
+        long tEntry = System.nanoTime();
         tracking.sweep(fs);
+        long[] phases = new long[5]; // ns: injections, /proc, pages, metadata files, data files
+        // Durable (fsync'd) only with stop, when the image is about to be the program's only copy; otherwise
+        // the kernel writes it back (a crash before that leaves files that fail their CRC32C checks, or an
+        // image without inventory.img, never one that restores wrongly).
+        boolean durable = stop;
         ProcTree tree = ProcTree.collect(fs, root);
         if (tree == null) throw new CheckpointException(CheckpointException.ESRCH, "no process " + root + " on node " + nodeId);
         checkOwner(tree, callerUid); // before stopping anybody's threads
@@ -106,6 +113,8 @@ public final class Checkpointer {
         for (ProcTree.Member m : tree.members()) before.put(m.pid(), m.state());
         Freezer freezer = new Freezer(link, fs);
         boolean dirPrepared = false, createdDir = false;
+        Map<Integer, java.util.Optional<String>> armed = null;
+        Map<Integer, Long> startsOut = null;
         AsCaller caller = new AsCaller(0, 0);
         try {
             long t0 = System.nanoTime();
@@ -155,6 +164,7 @@ public final class Checkpointer {
             caller = new AsCaller(callerUid, callerGid);
             long tInspected = System.nanoTime();
             createdDir = caller.run(() -> Images.prepareDir(dir, callerUid));
+            boolean createdDirFinal = createdDir;
             dirPrepared = true;
             long pageBytes = 0, parentBytes = 0, tDumped;
             List<Records.SysvShm> shmRecords = List.of();
@@ -162,29 +172,40 @@ public final class Checkpointer {
             List<DataWriter> pending = new ArrayList<>();
             Map<Integer, Map<Long, List<long[]>>> scanned = new HashMap<>();
             Map<Integer, Long> starts = new HashMap<>();
+            // processes whose tracking was (re)armed while their pages were read, with arm's note
+            Map<Integer, java.util.Optional<String>> armedEarly = new HashMap<>();
+            armed = armedEarly;
+            startsOut = starts;
             try {
                 for (ProcTree.Member m : tree.members()) {
-                    DataWriter pages = caller.run(() -> DataWriter.create(dir, ImageFormat.pagesFile(m.pid()), ImageFormat.MAGIC_PAGES, m.pid()));
+                    DataWriter pages = caller.run(() -> DataWriter.create(dir, ImageFormat.pagesFile(m.pid()), ImageFormat.MAGIC_PAGES, m.pid(), durable));
                     pending.add(pages);
-                    DataWriter data = caller.run(() -> DataWriter.create(dir, ImageFormat.fileDataFile(m.pid()), ImageFormat.MAGIC_FILEDATA, m.pid()));
+                    DataWriter data = caller.run(() -> DataWriter.create(dir, ImageFormat.fileDataFile(m.pid()), ImageFormat.MAGIC_FILEDATA, m.pid(), durable));
                     pending.add(data);
                     long start = startTime(m.pid());
                     starts.put(m.pid(), start);
                     Map<Long, List<long[]>> sc = new HashMap<>();
-                    ProcessImage img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data, baseline(base, m.pid(), start), sc);
+                    Memory.Baseline bl = baseline(base, m.pid(), start);
+                    // a process stored whole that stays running: its tracking starts while its pages are read
+                    boolean armNow = !stop && bl == null && !ownSeccompFilter(m.pid());
+                    ProcessImage img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data, bl, sc, phases,
+                            armNow ? armedEarly : null, start);
                     scanned.put(m.pid(), sc);
                     pageBytes += pages.bytes();
                     parentBytes += img.parentPageCount() * ImageFormat.PAGE_SIZE;
                     images.add(img);
                 }
                 if (!shm.segments().isEmpty()) {
-                    DataWriter sd = caller.run(() -> DataWriter.create(dir, ImageFormat.SYSV_SHM_DATA, ImageFormat.MAGIC_FILEDATA, root));
+                    DataWriter sd = caller.run(() -> DataWriter.create(dir, ImageFormat.SYSV_SHM_DATA, ImageFormat.MAGIC_FILEDATA, root, durable));
                     pending.add(sd);
                     shmRecords = SysvShm.save(fs, shm, sd);
                 }
                 tDumped = System.nanoTime();
-                for (ProcessImage img : images) caller.run(() -> { img.write(dir, callerUid); return null; });
+                for (ProcessImage img : images) caller.run(() -> { img.write(dir, callerUid, durable); return null; });
+                long tm = System.nanoTime();
+                phases[3] = tm - tDumped;
                 for (DataWriter w : pending) caller.run(() -> { w.commit(callerUid); return null; });
+                phases[4] = System.nanoTime() - tm;
             } finally {
                 AsCaller c = caller;
                 for (DataWriter w : pending) c.run(() -> { w.close(); return null; });
@@ -202,8 +223,13 @@ public final class Checkpointer {
                     base.image().inventory().createdMillis(), root, base.digest());
             List<Records.SysvShm> shmSaved = shmRecords;
             caller.run(() -> {
-                Image.writeInventory(dir, inv, entries, parentRec, shmSaved, callerUid);
-                Images.syncDir(dir);
+                Image.writeInventory(dir, inv, entries, parentRec, shmSaved, callerUid, durable);
+                if (durable) {
+                    Images.syncDir(dir);
+                    // a directory this checkpoint made must be in its parent for good, too
+                    Path up = dir.toAbsolutePath().getParent();
+                    if (createdDirFinal && up != null) Images.syncDir(up);
+                }
                 return null;
             });
             long tWritten = System.nanoTime();
@@ -227,6 +253,13 @@ public final class Checkpointer {
                     images = List.of();
                 }
                 for (ProcessImage img : images) {
+                    java.util.Optional<String> early = armedEarly.get(img.gpid());
+                    if (early != null) {
+                        // armed while its pages were read: the tracking now starts from this image
+                        tracking.bind(img.gpid(), starts.get(img.gpid()), dir, digest);
+                        early.ifPresent(notes::add);
+                        continue;
+                    }
                     if (ownSeccompFilter(img.gpid())) {
                         // its filter could kill it for an injected userfaultfd (sandboxes often forbid it)
                         tracking.drop(img.gpid(), starts.get(img.gpid()));
@@ -242,11 +275,13 @@ public final class Checkpointer {
             tracking.rememberImage(root, rootStart, callerUid, dir);
             long tArmed = System.nanoTime();
             long micros = freezer.release();
-            notes.add(String.format("frozen %d us: attach %d, inspect %d, read %d, write %d, write tracking %d, detach %d",
-                    micros, (tFrozen - t0) / 1000, (tInspected - tFrozen) / 1000, (tDumped - tInspected) / 1000,
-                    (tWritten - tDumped) / 1000, (tArmed - tWritten) / 1000, (System.nanoTime() - tArmed) / 1000));
+            notes.add(String.format("before the freeze %d us; frozen %d us: attach %d, inspect %d, read %d (inject %d, proc %d, pages %d), write %d (meta %d, data %d), write tracking %d, detach %d",
+                    (t0 - tEntry) / 1000, micros, (tFrozen - t0) / 1000, (tInspected - tFrozen) / 1000, (tDumped - tInspected) / 1000, phases[0] / 1000, phases[1] / 1000, phases[2] / 1000,
+                    (tWritten - tDumped) / 1000, phases[3] / 1000, phases[4] / 1000, (tArmed - tWritten) / 1000, (System.nanoTime() - tArmed) / 1000));
             return new Result(dir, micros, tree.members().size(), pageBytes, parentBytes, parentDir, List.copyOf(notes));
         } catch (IOException | RuntimeException e) {
+            // tracking armed for this image, which does not exist: the next incremental stores those whole
+            if (armed != null) for (Integer pid : armed.keySet()) tracking.drop(pid, startsOut.get(pid));
             freezer.release();
             if (dirPrepared) {
                 List<Integer> pids = tree.pids();
@@ -331,15 +366,52 @@ public final class Checkpointer {
             this.parent = parent;
         }
 
+        /** Scans of the parent's tracked ranges made before the memory map was known, by start ({@link #prefetch}). */
+        private final Map<Long, List<long[]>> prefetched = new HashMap<>();
+
+        /**
+         * Scans now every range of the parent's VMAs that the tracker registered, before the current memory
+         * map is known (it is being read meanwhile): {@link #scan} uses such a scan for a VMA of exactly
+         * that range. A range that fails (it is not one async write-protected VMA now) is left to scan().
+         */
+        void prefetch() throws IOException {
+            for (Records.Vma old : parentVmas.values()) {
+                boolean registered = false;
+                for (long[] r : tracker.registered) registered |= r[0] <= old.start() && old.end() <= r[1];
+                if (!registered || old.shared()) continue;
+                try {
+                    prefetched.put(old.start(), scanRange(old.start(), old.end(), old.kind() == Records.VMA_FILE));
+                    prefetchedKind.put(old.start(), old.kind());
+                } catch (ssi.shim.ErrnoException e) {
+                    if (e.errno() != WriteProtect.EPERM) throw e;
+                }
+            }
+        }
+
+        private final Map<Long, Integer> prefetchedKind = new HashMap<>();
+
+        /**
+         * PAGEMAP_SCAN of [start, end): the present or swapped pages, written or not, and for a file
+         * mapping (file: only there does it matter) whether a page is the file's own. Asking for
+         * PAGE_IS_FILE makes the kernel look at every present page's struct page, which an anonymous VMA
+         * does not need.
+         */
+        private List<long[]> scanRange(long start, long end, boolean file) throws IOException {
+            if (fd < 0) fd = WriteProtect.open(pagemapPath);
+            return WriteProtect.regions(fd, start, end, 0, 0,
+                    WriteProtect.PAGE_IS_PRESENT | WriteProtect.PAGE_IS_SWAPPED, WriteProtect.PAGE_IS_PRESENT
+                            | WriteProtect.PAGE_IS_SWAPPED | WriteProtect.PAGE_IS_WRITTEN | (file ? WriteProtect.PAGE_IS_FILE : 0));
+        }
+
         @Override
         public List<long[]> scan(Records.Vma v) throws IOException {
             Records.Vma old = parentVmas.get(v.start());
             if (old == null || old.end() != v.end() || old.shared() != v.shared() || !tracker.tracks(v)) return null;
-            if (fd < 0) fd = WriteProtect.open(pagemapPath);
+            List<long[]> early = prefetched.get(v.start());
+            // same range and kind, still tracked: nothing ran in between (frozen)
+            if (early != null && prefetchedKind.get(v.start()) == v.kind()) return early;
             try {
-                return WriteProtect.regions(fd, v.start(), v.end(), 0, 0,
-                        WriteProtect.PAGE_IS_PRESENT | WriteProtect.PAGE_IS_SWAPPED, WriteProtect.PAGE_IS_PRESENT
-                                | WriteProtect.PAGE_IS_SWAPPED | WriteProtect.PAGE_IS_WRITTEN | WriteProtect.PAGE_IS_FILE);
+                return scanRange(v.start(), v.end(), v.kind() == Records.VMA_FILE);
             } catch (ssi.shim.ErrnoException e) {
                 if (e.errno() == WriteProtect.EPERM) return null; // not (or no longer) async write-protected: store it whole
                 throw e;
@@ -447,7 +519,8 @@ public final class Checkpointer {
     }
 
     private ProcessImage dumpProcess(Freezer freezer, int pid, Fds.Found found, DataWriter pages, DataWriter data,
-                                     Memory.Baseline baseline, Map<Long, List<long[]>> scannedOut) throws IOException {
+                                     Memory.Baseline baseline, Map<Long, List<long[]>> scannedOut, long[] phases,
+                                     Map<Integer, java.util.Optional<String>> armEarly, long start) throws IOException {
         Tracee t = freezer.any(pid);
         Records.Creds creds = Creds.dump(fs, pid);
         Records.Rlimits rlimits;
@@ -458,20 +531,41 @@ public final class Checkpointer {
         List<Records.RseqRec> rseqs = new ArrayList<>();
         List<Records.SigQueue> sigqueues = new ArrayList<>();
         List<Records.PosixTimer> timers;
+        long t0 = System.nanoTime();
         // Every injection happens between map and unmap of the scratch page, and the memory map is read
         // after the unmap, so the page is never part of the image.
         try (Scratch s = Scratch.map(t, pid)) {
-            rlimits = Rlimits.dump(t, s);
-            sigacts = Signals.dump(fs, pid, t, s);
-            itimers = Signals.dumpITimers(t, s);
+            // rlimits, signal actions and itimers: one batch of injected calls (one resume of the thread)
+            Scratch.Batch batch = s.batch();
+            Signals.queue(batch, s);
+            Rlimits.queue(batch, s);
+            Signals.queueITimers(batch, s);
+            Threads.queue(batch, s); // t's own: t runs the batch
+            int brkAt = Memory.queueBrk(batch);
+            long brk = batch.run(t)[brkAt];
+            java.nio.ByteBuffer answers = s.read(Threads.SCRATCH_BYTES);
+            sigacts = Signals.read(fs, pid, answers);
+            rlimits = Rlimits.read(answers);
+            itimers = Signals.readITimers(answers);
             timers = PosixTimers.dump(fs, pid, t, s);
-            for (Tracee th : freezer.threads(pid)) threads.add(Threads.dump(fs, pid, th, s));
+            for (Tracee th : freezer.threads(pid)) threads.add(Threads.dump(fs, pid, th, s, th == t ? answers : null));
             for (Tracee th : freezer.threads(pid)) {
                 ssi.shim.Rseq rs = th.getRseq();
                 if (rs.registered()) rseqs.add(new Records.RseqRec(th.tid(), rs.pointer(), rs.size(), rs.signature()));
             }
-            mm = Memory.dumpMm(fs, pid, t);
+            mm = Memory.dumpMm(fs, pid, brk);
         }
+        long t1 = System.nanoTime();
+        // The memory map (smaps: its read walks every page table) is read on a second thread while the
+        // rest of /proc is read here and, for an incremental checkpoint, the tracked ranges are scanned.
+        java.util.concurrent.CompletableFuture<List<Records.Vma>> vmasRead = new java.util.concurrent.CompletableFuture<>();
+        Thread.ofPlatform().name("smaps-" + pid).daemon(true).start(() -> {
+            try {
+                vmasRead.complete(Memory.vmas(fs, pid));
+            } catch (Throwable e) {
+                vmasRead.completeExceptionally(e);
+            }
+        });
         // Queued signals with their siginfo: each thread's own queue, and the process's shared one. Those
         // that arrived during the freeze were taken by the shim at their delivery (it held the thread) and
         // are in no queue: they come first (they were queued before what is still queued), each in the
@@ -509,14 +603,49 @@ public final class Checkpointer {
         int personality = (int) Long.parseLong(java.nio.file.Files.readString(d.resolve("personality")).trim(), 16);
         Records.ProcessRec proc = new Records.ProcessRec(pid, comm, cmdline, linkOr(d.resolve("exe")), linkOr(d.resolve("cwd")),
                 linkOr(d.resolve("root")), personality);
-        List<Records.Vma> vmas = Memory.vmas(fs, pid);
+        if (baseline instanceof TrackedBaseline tb) tb.prefetch();
+        List<Records.Vma> vmas;
+        try {
+            vmas = vmasRead.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof IOException io) throw io;
+            if (e.getCause() instanceof RuntimeException re) throw re;
+            throw new IOException(e.getCause());
+        }
+        long t2 = System.nanoTime();
         Memory.Dumped dumped;
+        // Write tracking of a process stored whole starts on another thread while the pages are read: the
+        // process is frozen, so no write comes between its protection and the read of its pages.
+        java.util.concurrent.CompletableFuture<String> arming = null;
+        if (armEarly != null) {
+            arming = new java.util.concurrent.CompletableFuture<>();
+            java.util.concurrent.CompletableFuture<String> f = arming;
+            Path pagemap = fs.dir(pid).resolve("pagemap");
+            Thread.ofPlatform().name("write-tracking-" + pid).daemon(true).start(() -> {
+                try {
+                    f.complete(tracking.arm(t, pid, start, pagemap, vmas, Map.of(), null, 0));
+                } catch (Throwable e) {
+                    f.completeExceptionally(e);
+                }
+            });
+        }
         try {
             dumped = Memory.dumpPages(fs, pid, vmas, pages, baseline);
         } finally {
             if (baseline instanceof AutoCloseable c) closeBaseline(c);
+            if (arming != null) {
+                String note;
+                try {
+                    note = arming.join();
+                } catch (java.util.concurrent.CompletionException e) {
+                    note = "process " + pid + ": write tracking could not start (" + e.getCause() + ")";
+                }
+                armEarly.put(pid, java.util.Optional.ofNullable(note));
+            }
         }
         scannedOut.putAll(dumped.scanned());
+        long t3 = System.nanoTime();
+        phases[0] += t1 - t0; phases[1] += t2 - t1; phases[2] += t3 - t2;
         List<Records.Fd> fds = Fds.saveDeleted(pid, found, data);
         return new ProcessImage(proc, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, dumped.pagemaps(), rseqs,
                 fileStats(proc, vmas, fds), sigqueues, dumped.parentPages(), found.states(), timers);

@@ -42,9 +42,20 @@ final class Memory {
 
     /** mm fields from /proc/PID/stat (fields 26-28, 45-51), brk by an injected brk(0), and auxv. */
     static Records.Mm dumpMm(ProcFs fs, int pid, Tracee t) throws IOException {
+        return dumpMm(fs, pid, t.syscall(SYS_BRK, 0));
+    }
+
+    /** Queues brk(0) (the current break; it changes nothing) into b; its result is dumpMm's brk. */
+    static int queueBrk(Scratch.Batch b) {
+        int i = b.size();
+        b.add(() -> "brk(0)", SYS_BRK, 0);
+        return i;
+    }
+
+    /** As above, with the break already known (from a batch with {@link #queueBrk}). */
+    static Records.Mm dumpMm(ProcFs fs, int pid, long brk) throws IOException {
         ProcFs.Stat st = fs.stat(fs.dir(pid));
         if (st == null) throw new CheckpointException(CheckpointException.ESRCH, "process " + pid + " is gone");
-        long brk = t.syscall(SYS_BRK, 0);
         byte[] auxv = Files.readAllBytes(fs.dir(pid).resolve("auxv"));
         return new Records.Mm(st.field(26), st.field(27), st.field(45), st.field(46), st.field(47), brk, st.field(28),
                 st.field(48), st.field(49), st.field(50), st.field(51), auxv);
@@ -193,10 +204,12 @@ final class Memory {
                     for (long first = 0; first < n; first += PAGEMAP_BATCH) {
                         int cnt = (int) Math.min(PAGEMAP_BATCH, n - first);
                         readPagemap(pagemap, pid, v, first, cnt, pm);
-                        for (int i = 0; i < cnt; i++) {
-                            long e = pm.getLong(8 * i);
-                            boolean present = ((e & PM_PRESENT) != 0 || swapped(e)) && (fileCounts || (e & PM_FILE) == 0);
-                            runs.page(first + i, present ? Runs.HERE : Runs.NONE);
+                        for (int i = 0; i < cnt; ) {
+                            int j = i;
+                            while (j < cnt && stored(pm.getLong(8 * j), fileCounts)) j++;
+                            runs.range(first + i, first + j, Runs.HERE); // the stretch of stored pages at i
+                            if (j == i) j++; // page i is not stored: nothing to do for it
+                            i = j;
                         }
                     }
                     runs.end(n);
@@ -223,9 +236,20 @@ final class Memory {
                         }
                     }
                     scanned.put(v.start(), written);
-                    BitSet inParent = base.parentPresent(v);
-                    for (int i = present.nextSetBit(0); i >= 0; i = present.nextSetBit(i + 1)) {
-                        runs.page(i, !dirty.get(i) && inParent.get(i) ? Runs.PARENT : Runs.HERE);
+                    // by stretches, not page by page: from the parent are the present pages not written
+                    // since and present there, stored here the other present ones
+                    BitSet parentHas = (BitSet) present.clone();
+                    parentHas.andNot(dirty);
+                    parentHas.and(base.parentPresent(v));
+                    for (int i = present.nextSetBit(0); i >= 0; ) {
+                        int end = present.nextClearBit(i);
+                        while (i < end) {
+                            boolean parent = parentHas.get(i);
+                            int to = Math.min(end, parent ? parentHas.nextClearBit(i) : nextSet(parentHas, i, end));
+                            runs.range(i, to, parent ? Runs.PARENT : Runs.HERE);
+                            i = to;
+                        }
+                        i = present.nextSetBit(end);
                     }
                     runs.end(v.pages());
                 }
@@ -235,6 +259,17 @@ final class Memory {
             }
         }
         return new Dumped(out, fromParent, scanned);
+    }
+
+    /** Whether a page with pagemap entry e is stored (present or swapped; a file's own page only if fileCounts). */
+    private static boolean stored(long e, boolean fileCounts) {
+        return ((e & PM_PRESENT) != 0 || swapped(e)) && (fileCounts || (e & PM_FILE) == 0);
+    }
+
+    /** The first set bit of b in [from, limit), or limit. */
+    private static int nextSet(BitSet b, int from, int limit) {
+        int n = b.nextSetBit(from);
+        return n < 0 || n > limit ? limit : n;
     }
 
     private static int index(Vma v, long addr) {
@@ -289,6 +324,24 @@ final class Memory {
             }
         }
 
+        /** As {@link #page} for every page of [from, to), kind HERE or PARENT, without going page by page. */
+        void range(long from, long to, int kind) throws IOException {
+            if (from >= to) return;
+            page(from, kind); // closes what came before and opens the run or span at from
+            long chunkPages = CHUNK / ImageFormat.PAGE_SIZE;
+            if (kind == PARENT) {
+                spanEnd = to;
+                return;
+            }
+            // a stored run holds at most CHUNK bytes: full runs are cut here as page() would cut them
+            while (to - runStart > chunkPages) {
+                runEnd = runStart + chunkPages;
+                copier.add(v, runStart, (int) chunkPages, stored);
+                runStart = runEnd;
+            }
+            runEnd = to;
+        }
+
         void end(long pages) throws IOException {
             page(pages, NONE);
         }
@@ -337,14 +390,17 @@ final class Memory {
 
         void flush() throws IOException {
             if (n == 0) return;
-            buf.clear().limit(bytes);
-            long got = RemoteRead.read(pid, addrs, lens, n, buf);
+            // into a buffer of the pages writer: its thread writes this batch while the next one is read
+            ByteBuffer b = pages.buffer();
+            b.limit(bytes);
+            long got = RemoteRead.read(pid, addrs, lens, n, b);
             if (got == bytes) {
-                DataWriter.Chunk[] chunks = pages.appendSlices(buf, lens, n);
+                DataWriter.Chunk[] chunks = pages.appendBufferSlices(b.clear().limit(bytes), lens, n);
                 for (int i = 0; i < n; i++) {
                     out.add(new PageRun(firsts[i], lens[i] / ImageFormat.PAGE_SIZE, chunks[i].offset(), chunks[i].crc()));
                 }
             } else {
+                pages.release(b);
                 for (int i = 0; i < n; i++) out.add(copy(mem, pid, vma, firsts[i], lens[i] / ImageFormat.PAGE_SIZE, buf, pages));
             }
             n = 0;

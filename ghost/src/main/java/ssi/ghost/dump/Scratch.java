@@ -47,19 +47,41 @@ final class Scratch implements AutoCloseable {
     }
 
     /**
-     * Runs the same syscall with each argument list in thread t, pipelined ({@link Tracee#syscalls}); a
-     * failure names what it was for (what.apply(i) for the i-th call).
+     * Calls queued by several dumpers and run in thread t in one request ({@link Tracee#syscalls}); a
+     * failure names what it was for. Only for calls that leave the address space alone.
      */
-    void callAll(Tracee t, java.util.function.IntFunction<String> what, int nr, long[][] args) throws IOException {
-        int[] nrs = new int[args.length];
-        java.util.Arrays.fill(nrs, nr);
-        long[] r = t.syscalls(nrs, args);
-        for (int i = 0; i < r.length; i++) {
-            if (isError(r[i])) {
-                throw new CheckpointException(CheckpointException.EIO, "process " + pid + " thread " + t.tid() + ": injected "
-                        + what.apply(i) + " failed with errno " + -r[i]);
-            }
+    final class Batch {
+        private final java.util.List<Integer> nrs = new java.util.ArrayList<>();
+        private final java.util.List<long[]> args = new java.util.ArrayList<>();
+        private final java.util.List<java.util.function.Supplier<String>> what = new java.util.ArrayList<>();
+
+        void add(java.util.function.Supplier<String> why, int nr, long... a) {
+            nrs.add(nr);
+            args.add(a);
+            what.add(why);
         }
+
+        /** Runs the calls in t; returns their results in the order queued. */
+        long[] run(Tracee t) throws IOException {
+            int[] n = nrs.stream().mapToInt(Integer::intValue).toArray();
+            long[] r = t.syscalls(n, args.toArray(new long[0][]));
+            for (int i = 0; i < r.length; i++) {
+                if (isError(r[i])) {
+                    throw new CheckpointException(CheckpointException.EIO, "process " + pid + " thread " + t.tid()
+                            + ": injected " + what.get(i).get() + " failed with errno " + -r[i]);
+                }
+            }
+            return r;
+        }
+
+        /** Index the next {@link #add} gets in run's results. */
+        int size() {
+            return nrs.size();
+        }
+    }
+
+    Batch batch() {
+        return new Batch();
     }
 
     /** len bytes of the scratch page, little endian. */

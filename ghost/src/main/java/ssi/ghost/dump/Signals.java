@@ -23,14 +23,29 @@ final class Signals {
     /** struct kernel_sigaction on x86_64: handler, flags, restorer, mask (8 bytes each). */
     private static final int KSIGACTION = 32;
 
+    /** Scratch offsets of the answers: 64 sigactions (2048 bytes), then the three itimers after the rlimits. */
+    static final int SIGACTS_AT = 0, ITIMERS_AT = 2304;
+
     static Records.SigActs dump(ProcFs fs, int pid, Tracee t, Scratch s) throws IOException {
-        long[][] args = new long[64][];
-        for (int sig = 1; sig <= 64; sig++) args[sig - 1] = new long[] {sig, 0, s.addr + (long) KSIGACTION * (sig - 1), 8};
-        s.callAll(t, i -> "rt_sigaction(" + (i + 1) + ")", SYS_RT_SIGACTION, args);
-        ByteBuffer b = s.read(KSIGACTION * 64);
+        Scratch.Batch b = s.batch();
+        queue(b, s);
+        b.run(t);
+        return read(fs, pid, s.read(KSIGACTION * 64));
+    }
+
+    /** Queues rt_sigaction(sig, NULL, old) of every signal, answers at {@link #SIGACTS_AT} of the scratch page. */
+    static void queue(Scratch.Batch b, Scratch s) {
+        for (int sig = 1; sig <= 64; sig++) {
+            int n = sig;
+            b.add(() -> "rt_sigaction(" + n + ")", SYS_RT_SIGACTION, sig, 0, s.addr + SIGACTS_AT + (long) KSIGACTION * (sig - 1), 8);
+        }
+    }
+
+    /** The answers of {@link #queue} (the scratch page's bytes from offset 0) and the shared pending set. */
+    static Records.SigActs read(ProcFs fs, int pid, ByteBuffer b) throws IOException {
         List<Records.SigAction> actions = new ArrayList<>(64);
         for (int sig = 1; sig <= 64; sig++) {
-            int o = KSIGACTION * (sig - 1);
+            int o = SIGACTS_AT + KSIGACTION * (sig - 1);
             actions.add(new Records.SigAction(sig, b.getLong(o), b.getLong(o + 8), b.getLong(o + 16), b.getLong(o + 24)));
         }
         long shared = ProcFs.hex(ProcFs.status(fs.dir(pid)), "ShdPnd");
@@ -39,12 +54,23 @@ final class Signals {
 
     /** ITIMER_REAL, VIRTUAL, PROF: struct itimerval {interval {sec, usec}, value {sec, usec}} each. */
     static Records.ITimers dumpITimers(Tracee t, Scratch s) throws IOException {
+        Scratch.Batch b = s.batch();
+        queueITimers(b, s);
+        b.run(t);
+        return readITimers(s.read(ITIMERS_AT + 96));
+    }
+
+    /** Queues getitimer of ITIMER_REAL, VIRTUAL and PROF, answers at {@link #ITIMERS_AT} of the scratch page. */
+    static void queueITimers(Scratch.Batch b, Scratch s) {
+        for (int which = 0; which < 3; which++) {
+            int w = which;
+            b.add(() -> "getitimer(" + w + ")", SYS_GETITIMER, which, s.addr + ITIMERS_AT + 32L * which);
+        }
+    }
+
+    static Records.ITimers readITimers(ByteBuffer b) {
         long[] v = new long[12];
-        long[][] args = new long[3][];
-        for (int which = 0; which < 3; which++) args[which] = new long[] {which, s.addr + 32L * which};
-        s.callAll(t, i -> "getitimer(" + i + ")", SYS_GETITIMER, args);
-        ByteBuffer b = s.read(96);
-        for (int i = 0; i < 12; i++) v[i] = b.getLong(8 * i);
+        for (int i = 0; i < 12; i++) v[i] = b.getLong(ITIMERS_AT + 8 * i);
         return new Records.ITimers(v);
     }
 }

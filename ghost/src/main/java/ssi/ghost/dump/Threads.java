@@ -23,18 +23,41 @@ final class Threads {
     /** Scratch offset for stack_t (past what Signals and Rlimits use). */
     private static final int ALTSTACK_AT = 3072;
 
+    /**
+     * Queues the calls {@link #dump} makes in thread t into b, which must run in t: the thread's
+     * alternate signal stack, and (both per thread, so asked of the thread itself) what pthread_join
+     * waits on (the kernel clears and wakes it when the thread ends) and the futexes it holds robustly.
+     */
+    static void queue(Scratch.Batch b, Scratch s) {
+        b.add(() -> "sigaltstack", SYS_SIGALTSTACK, 0, s.addr + ALTSTACK_AT);
+        b.add(() -> "prctl(PR_GET_TID_ADDRESS)", SYS_PRCTL, PR_GET_TID_ADDRESS, s.addr + TIDADDR_AT, 0, 0, 0);
+        b.add(() -> "get_robust_list", SYS_GET_ROBUST_LIST, 0, s.addr + ROBUST_AT, s.addr + ROBUST_LEN_AT);
+    }
+
+    /** Bytes of the scratch page (from offset 0) that hold the answers of {@link #queue}. */
+    static final int SCRATCH_BYTES = ROBUST_LEN_AT + 8;
+
     static Records.ThreadRec dump(ProcFs fs, int pid, Tracee t, Scratch s) throws IOException {
+        return dump(fs, pid, t, s, null);
+    }
+
+    /**
+     * One thread; answers: the scratch page's bytes after a batch with {@link #queue} ran in t, or null
+     * to make the calls here.
+     */
+    static Records.ThreadRec dump(ProcFs fs, int pid, Tracee t, Scratch s, ByteBuffer answers) throws IOException {
         long[] regs = t.getRegs().toArray();
         byte[] xstate = t.getXstate();
-        s.call(t, "sigaltstack", SYS_SIGALTSTACK, 0, s.addr + ALTSTACK_AT);
-        ByteBuffer b = s.read(ALTSTACK_AT + 24).position(ALTSTACK_AT).slice().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        if (answers == null) {
+            s.call(t, "sigaltstack", SYS_SIGALTSTACK, 0, s.addr + ALTSTACK_AT);
+            s.call(t, "prctl(PR_GET_TID_ADDRESS)", SYS_PRCTL, PR_GET_TID_ADDRESS, s.addr + TIDADDR_AT, 0, 0, 0);
+            s.call(t, "get_robust_list", SYS_GET_ROBUST_LIST, 0, s.addr + ROBUST_AT, s.addr + ROBUST_LEN_AT);
+            answers = s.read(SCRATCH_BYTES);
+        }
+        ByteBuffer b = answers.duplicate().position(ALTSTACK_AT).slice().order(java.nio.ByteOrder.LITTLE_ENDIAN);
         long altSp = b.getLong(0), altSize = b.getLong(16);
         int altFlags = b.getInt(8);
-        // Both per thread, so asked of the thread itself: what pthread_join waits on (the kernel clears
-        // and wakes it when the thread ends) and the futexes it holds robustly.
-        s.call(t, "prctl(PR_GET_TID_ADDRESS)", SYS_PRCTL, PR_GET_TID_ADDRESS, s.addr + TIDADDR_AT, 0, 0, 0);
-        s.call(t, "get_robust_list", SYS_GET_ROBUST_LIST, 0, s.addr + ROBUST_AT, s.addr + ROBUST_LEN_AT);
-        ByteBuffer f = s.read(ROBUST_LEN_AT + 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer f = answers.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN);
         Map<String, String> st = ProcFs.status(fs.dir(pid).resolve("task").resolve(Integer.toString(t.tid())));
         // The mask to come back with: inside sigsuspend and kin SigBlk is the temporary mask, and the
         // restarted call would make it the one it returns to.

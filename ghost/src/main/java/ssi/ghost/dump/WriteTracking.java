@@ -15,8 +15,9 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Which pages each checkpointed process wrote since its last checkpoint, for `ssi checkpoint
- * --incremental` (the kernel has no soft-dirty bits here). At the end of every checkpoint that leaves the
- * application running, each process gets a userfaultfd made in it (injected {@code userfaultfd}, so the
+ * --incremental` (the kernel has no soft-dirty bits here). In every checkpoint that leaves the
+ * application running (while the pages of a process stored whole are read, after the image is written
+ * for one stored incrementally), each process gets a userfaultfd made in it (injected {@code userfaultfd}, so the
  * uffd is bound to its mm), taken into the daemon with pidfd_getfd and closed in the process, set up with
  * UFFD_FEATURE_WP_ASYNC; every private writable VMA is registered in write-protect mode and
  * write-protected. With WP_ASYNC the kernel resolves each write fault itself, clearing the page's
@@ -178,6 +179,18 @@ public final class WriteTracking implements AutoCloseable {
             throw e;
         }
         return new Tracker(mine);
+    }
+
+    /**
+     * Ties the tracking of a process armed by {@link #arm} before its image existed (dir null) to that
+     * image, once written: an incremental checkpoint then compares with it. No tracker (arming failed):
+     * nothing to do.
+     */
+    void bind(int pid, long startTime, Path dir, int digest) {
+        Tracker tr = trackers.get(new Key(pid, startTime));
+        if (tr == null) return;
+        tr.baseDir = dir;
+        tr.baseDigest = digest;
     }
 
     /** Stops tracking pid (killed by --stop, or its tracking is no longer trustworthy). */

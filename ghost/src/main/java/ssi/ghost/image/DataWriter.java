@@ -20,13 +20,13 @@ import java.util.zip.CRC32C;
  * Writes a raw data file (pages or file data) under a temporary name: a 12-byte header padded to
  * {@link ImageFormat#DATA_START}, then chunks appended back to back; each append returns the chunk's
  * offset and the caller stores it with the chunk's CRC32C in a metadata record. {@link #commit}
- * fsyncs and renames.
+ * renames it into place, fsync'd first when the writer is durable.
  *
  * <p>Bulk data (a checkpoint's pages) takes the pipelined path: the caller fills a {@link #buffer},
  * {@link #appendBuffer} checksums it and hands it to a writer thread ("image-writer", started on first
- * use), so reading the next chunk overlaps writing this one; the writer starts the write-back of every
- * {@link #WRITEBACK_STEP} bytes it wrote (sync_file_range), so the disk works while the dump goes on and
- * the fsync of commit has little left to wait for. A write error surfaces at the next call, at the
+ * use), so reading the next chunk overlaps writing this one; a durable writer starts the write-back of
+ * every {@link #WRITEBACK_STEP} bytes it wrote (sync_file_range), so the disk works while the dump goes on
+ * and the fsync of commit has little left to wait for. A write error surfaces at the next call, at the
  * latest at commit.
  *
  * <p>Owned by one thread (plus its writer thread, which touches only the channel, the write-back
@@ -43,6 +43,7 @@ public final class DataWriter implements AutoCloseable {
     private final RawFile writeback; // read-only handle for sync_file_range; null when it could not be had
     private long end = ImageFormat.DATA_START;
     private boolean committed;
+    private final boolean durable;
 
     private record Job(ByteBuffer data, long at) {}
     private static final Job STOP = new Job(null, 0);
@@ -54,7 +55,8 @@ public final class DataWriter implements AutoCloseable {
     private volatile IOException failed;
     private long kicked = ImageFormat.DATA_START; // writer thread only
 
-    private DataWriter(Path target, Path temp, FileChannel ch, RawFile writeback) {
+    private DataWriter(Path target, Path temp, FileChannel ch, RawFile writeback, boolean durable) {
+        this.durable = durable;
         this.target = target;
         this.temp = temp;
         this.ch = ch;
@@ -62,6 +64,15 @@ public final class DataWriter implements AutoCloseable {
     }
 
     public static DataWriter create(Path dir, String name, int magic, int gpid) throws IOException {
+        return create(dir, name, magic, gpid, true);
+    }
+
+    /**
+     * A writer for dir/name. durable: {@link #commit} fsyncs before the rename, and the write-back is
+     * started as the file grows; otherwise the file is left to the kernel's write-back (and to the
+     * chunks' CRC32C, which a restart checks, should a crash cut it short).
+     */
+    public static DataWriter create(Path dir, String name, int magic, int gpid, boolean durable) throws IOException {
         Path temp = dir.resolve("." + name + ".tmp");
         FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                 StandardOpenOption.WRITE);
@@ -70,16 +81,18 @@ public final class DataWriter implements AutoCloseable {
             ByteBuffer h = ByteBuffer.allocate(ImageFormat.DATA_START);
             h.putInt(magic).putShort((short) ImageFormat.VERSION).putShort((short) 0).putInt(gpid).clear();
             while (h.hasRemaining()) ch.write(h);
-            try {
-                wb = RawFile.openRead(temp);
-            } catch (ErrnoException | RuntimeException | LinkageError e) {
-                wb = null; // only a speed-up: commit's fsync is what makes the file durable
+            if (durable) {
+                try {
+                    wb = RawFile.openRead(temp);
+                } catch (ErrnoException | RuntimeException | LinkageError e) {
+                    wb = null; // only a speed-up: commit's fsync is what makes the file durable
+                }
             }
         } catch (IOException | RuntimeException e) {
             ch.close();
             throw e;
         }
-        return new DataWriter(dir.resolve(name), temp, ch, wb);
+        return new DataWriter(dir.resolve(name), temp, ch, wb, durable);
     }
 
     /** A chunk that was appended: where, how long, its CRC32C. */
@@ -94,26 +107,6 @@ public final class DataWriter implements AutoCloseable {
         long n = data.remaining();
         while (data.hasRemaining()) end += ch.write(data, end);
         return new Chunk(at, n, (int) c.getValue());
-    }
-
-    /**
-     * Appends the buffer's remaining bytes as n chunks of lens[0..n) bytes, back to back, in one write:
-     * many small chunks (the scattered pages of an incremental checkpoint) cost one system call.
-     */
-    public Chunk[] appendSlices(ByteBuffer data, int[] lens, int n) throws IOException {
-        Chunk[] out = new Chunk[n];
-        long at = end;
-        int pos = data.position();
-        for (int i = 0; i < n; i++) {
-            CRC32C c = new CRC32C();
-            c.update(data.duplicate().position(pos).limit(pos + lens[i]));
-            out[i] = new Chunk(at, lens[i], (int) c.getValue());
-            at += lens[i];
-            pos += lens[i];
-        }
-        if (pos != data.limit()) throw new IllegalArgumentException("slices of " + (pos - data.position()) + " bytes, buffer of " + data.remaining());
-        while (data.hasRemaining()) end += ch.write(data, end);
-        return out;
     }
 
     /**
@@ -157,6 +150,39 @@ public final class DataWriter implements AutoCloseable {
         }
         queue.add(new Job(b, at));
         return new Chunk(at, n, (int) c.getValue());
+    }
+
+    /**
+     * As {@link #appendBuffer}, for n chunks of lens[0..n) bytes back to back in b (a buffer from {@link
+     * #buffer}): one checksum each, one write for all of them (on the writer thread).
+     */
+    public Chunk[] appendBufferSlices(ByteBuffer b, int[] lens, int n) throws IOException {
+        checkFailed();
+        Chunk[] out = new Chunk[n];
+        long at = end;
+        int pos = b.position();
+        for (int i = 0; i < n; i++) {
+            CRC32C c = new CRC32C();
+            c.update(b.duplicate().position(pos).limit(pos + lens[i]));
+            out[i] = new Chunk(at, lens[i], (int) c.getValue());
+            at += lens[i];
+            pos += lens[i];
+        }
+        if (pos != b.limit()) throw new IllegalArgumentException("slices of " + (pos - b.position()) + " bytes, buffer of " + b.remaining());
+        end = at;
+        if (writer == null) {
+            writer = Thread.ofPlatform().name("image-writer").daemon(true).start(this::writeLoop);
+        }
+        synchronized (queue) {
+            queued++;
+        }
+        queue.add(new Job(b, out[0].offset()));
+        return out;
+    }
+
+    /** Gives back a buffer from {@link #buffer} that is not to be written. */
+    public void release(ByteBuffer b) {
+        free.add(b);
     }
 
     private void writeLoop() {
@@ -229,7 +255,7 @@ public final class DataWriter implements AutoCloseable {
         drain();
         stopWriter();
         returnBuffers();
-        ch.force(true);
+        if (durable) ch.force(true);
         ch.close();
         closeWriteback();
         Images.restrict(temp, ownerUid, false);

@@ -42,18 +42,21 @@ public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Int
     /** Writes the inventory of an image that builds on parent (null: a full image). */
     public static void writeInventory(Path dir, Inventory inv, List<TreeEntry> tree, Records.Parent parent, int ownerUid)
             throws IOException {
-        writeInventory(dir, inv, tree, parent, List.of(), ownerUid);
+        writeInventory(dir, inv, tree, parent, List.of(), ownerUid, true);
     }
 
-    /** As above, with the application's SysV shared memory segments (their data written already). */
+    /**
+     * As above, with the application's SysV shared memory segments (their data written already); durable:
+     * fsync'd before its rename (the directory's fsync is the caller's).
+     */
     public static void writeInventory(Path dir, Inventory inv, List<TreeEntry> tree, Records.Parent parent,
-                                      List<Records.SysvShm> shm, int ownerUid) throws IOException {
+                                      List<Records.SysvShm> shm, int ownerUid, boolean durable) throws IOException {
         try (MetaWriter w = MetaWriter.create(dir, ImageFormat.INVENTORY, ImageFormat.MAGIC_INVENTORY)) {
             w.record(ImageFormat.REC_INVENTORY, inv::write);
             for (TreeEntry e : tree) w.record(ImageFormat.REC_PSTREE, e::write);
             if (parent != null) w.record(ImageFormat.REC_PARENT, parent::write);
             for (Records.SysvShm s : shm) w.record(ImageFormat.REC_SYSV_SHM, s::write);
-            w.commit(ownerUid);
+            w.commit(ownerUid, durable);
         }
     }
 

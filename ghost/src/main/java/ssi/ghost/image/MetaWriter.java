@@ -14,8 +14,10 @@ import java.nio.file.StandardOpenOption;
 /**
  * Writes one metadata file of an image: the file header, then framed records (u16 type, u32 length,
  * payload, u32 CRC32C), then END with the record count. Everything goes to a hidden temporary name
- * first; {@link #commit} fsyncs, sets mode 0600 and the owner, and renames it into place, so a crash
- * leaves either no file or a whole one. Owned by one thread (the checkpoint's).
+ * first; {@link #commit} sets mode 0600 and the owner and renames it into place (fsync'd first when the
+ * image is to be durable), so a crash leaves either no file or a whole one, or, without the fsync, at
+ * worst a file whose missing tail or records the frame checks and END count reject. Owned by one thread
+ * (the checkpoint's).
  */
 public final class MetaWriter implements AutoCloseable {
     /** Encodes one record's payload. */
@@ -66,9 +68,14 @@ public final class MetaWriter implements AutoCloseable {
 
     /** END, fsync, mode 0600, owner uid, rename into place. */
     public void commit(int ownerUid) throws IOException {
+        commit(ownerUid, true);
+    }
+
+    /** END, fsync when durable, mode 0600, owner uid, rename into place. */
+    public void commit(int ownerUid, boolean durable) throws IOException {
         int count = records;
         record(ImageFormat.REC_END, out -> out.writeInt(count));
-        ch.force(true);
+        if (durable) ch.force(true);
         ch.close();
         Images.restrict(temp, ownerUid, false);
         Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

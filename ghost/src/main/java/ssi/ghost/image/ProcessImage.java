@@ -56,6 +56,11 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
 
     /** Writes proc-GPID.img (temp name, fsync, rename). */
     public void write(Path dir, int ownerUid) throws IOException {
+        write(dir, ownerUid, true);
+    }
+
+    /** Writes proc-GPID.img (temp name, fsync when durable, rename). */
+    public void write(Path dir, int ownerUid, boolean durable) throws IOException {
         try (MetaWriter w = MetaWriter.create(dir, ImageFormat.processFile(gpid()), ImageFormat.MAGIC_PROCESS)) {
             w.record(ImageFormat.REC_PROCESS, process::write);
             w.record(ImageFormat.REC_CREDS, creds::write);
@@ -73,7 +78,7 @@ public record ProcessImage(ProcessRec process, Creds creds, Rlimits rlimits, Lis
             for (Records.ParentPages p : parentPages) w.record(ImageFormat.REC_PARENT_PAGES, p::write);
             for (Records.FdState f : fdStates) w.record(f.recordType(), f::write);
             for (Records.PosixTimer t : timers) w.record(ImageFormat.REC_POSIX_TIMER, t::write);
-            w.commit(ownerUid);
+            w.commit(ownerUid, durable);
         }
     }
 

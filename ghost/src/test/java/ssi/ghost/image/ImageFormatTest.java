@@ -306,7 +306,7 @@ class ImageFormatTest {
         }
         List<TreeEntry> tree = List.of(new TreeEntry(GPID, 16385, GPID, 0, 1000, 4 | 1, 1), new TreeEntry(CHILD, GPID, GPID, 0, 1000, 4, 1));
         Inventory inv = new Inventory(1_700_000_000_000L, 1, 0, GPID, "host1");
-        Image.writeInventory(dir, inv, tree, null, segs, 0);
+        Image.writeInventory(dir, inv, tree, null, segs, 0, true);
         Image img = Image.load(dir);
         assertEquals(segs, img.sysvShm());
         assertEquals(segs.getFirst(), img.sysvShm(32769));
@@ -329,7 +329,7 @@ class ImageFormatTest {
         assertTrue(bad.getMessage().contains("of SysV shared memory segment 32769"), bad.getMessage());
 
         Image.writeInventory(dir, inv, tree, null, List.of(new SysvShm(7, 0, 0600, 0, 0, 0, 0, 4096, false,
-                List.of(new ShmRun(4096, 4096, ImageFormat.DATA_START, 0)))), 0);
+                List.of(new ShmRun(4096, 4096, ImageFormat.DATA_START, 0)))), 0, true);
         ImageException e = assertThrows(ImageException.class, () -> Image.load(dir));
         assertTrue(e.getMessage().contains("outside the segment"), e.getMessage());
     }
