@@ -107,6 +107,10 @@ public final class Restorer {
     long scratch;
     /** "flags:path" -> the process's fd of a mapped file, while the VMAs are mapped (caller's rights). */
     private final Map<String, Integer> mapFds = new HashMap<>();
+    /** The userfaultfd the anonymous pages are copied through while the VMAs are mapped (see PageCopy). */
+    private PageCopy pageCopy;
+    /** Whether this process could not make one (its pages then go through the shim). */
+    private boolean noPageCopy;
 
     Restorer(ShimLink link, Tracee t, RestorePlan plan, Restorer parent, TreeRestorer tree) {
         this.link = link;
@@ -159,8 +163,13 @@ public final class Restorer {
         unmapStub(stubMaps);
         moveSpecials(stubMaps);
         SysvRestore.attach(this, tree.sysv(), sysv, sysvKept);
-        for (RestorePlan.Vma v : plan.vmas())
-            mapVma(v);
+        try {
+            for (RestorePlan.Vma v : plan.vmas())
+                mapVma(v);
+        } finally {
+            if (pageCopy != null) pageCopy.close();
+            pageCopy = null;
+        }
         for (int fd : mapFds.values())
             call("close of a mapped file's fd", SYS_CLOSE, fd);
         mapFds.clear();
@@ -574,12 +583,33 @@ public final class Restorer {
 
     private void unmapStub(List<MapsLine> stubMaps) throws IOException {
         int n = 0;
-        for (MapsLine m : stubMaps) {
-            if (m.special() || m.name().equals("[vsyscall]") || kept.contains(m.start()))
+        // consecutive mappings to go (in address order, nothing kept between them, nor the scratch area)
+        // go in one munmap: the gaps between them are unmapped already
+        List<MapsLine> sorted = new ArrayList<>(stubMaps);
+        sorted.sort(java.util.Comparator.comparingLong(MapsLine::start));
+        long from = -1, to = -1;
+        String first = null;
+        int in = 0;
+        for (MapsLine m : sorted) {
+            boolean go = !(m.special() || m.name().equals("[vsyscall]") || kept.contains(m.start()));
+            boolean joins = go && from >= 0 && !(scratch < m.end() && scratch + SCRATCH_SIZE > to);
+            if (from >= 0 && !joins) {
+                unmapRange(from, to, first, in);
+                from = -1;
+            }
+            if (!go)
                 continue;
-            call("munmap of the stub's " + m, SYS_MUNMAP, m.start(), m.end() - m.start());
+            if (from < 0) {
+                from = m.start();
+                first = m.toString();
+                in = 0;
+            }
+            to = m.end();
+            in++;
             n++;
         }
+        if (from >= 0)
+            unmapRange(from, to, first, in);
         // kernel special mappings the process did not have (another layout) go too
         for (MapsLine m : stubMaps) {
             if (m.special() && plan.specials().stream().noneMatch(s -> s.name().equals(m.name()))) {
@@ -588,6 +618,11 @@ public final class Restorer {
             }
         }
         log.add("unmapped " + n + " mappings of the stub");
+    }
+
+    private void unmapRange(long from, long to, String first, int mappings) throws IOException {
+        call("munmap of the stub's " + first + (mappings > 1 ? String.format(" and %d more up to %x", mappings - 1, to) : ""),
+                SYS_MUNMAP, from, to - from);
     }
 
     private void moveSpecials(List<MapsLine> stubMaps) throws IOException {
@@ -733,15 +768,31 @@ public final class Restorer {
     }
 
     /**
-     * The VMA's saved pages into the mapping: copied by the shim straight from the image's pages file
-     * when the plan has them there (WRITEMEM_FD), else moved through the link (WRITEMEM).
+     * The VMA's saved pages into the mapping. Runs in the image's pages file: a private anonymous VMA's
+     * are copied by the daemon with UFFDIO_COPY ({@link PageCopy}; each run's checksum checked just before
+     * it is copied, when prepare did not check it), any other's (written pages of a private file
+     * mapping, or when the process cannot make a userfaultfd) by the shim straight from the file
+     * (WRITEMEM_FD, the run read and checked here first, when prepare did not); runs that only come as
+     * bytes (an incremental image's chain) move through the link (WRITEMEM).
      */
     private void writePages(RestorePlan.Vma v) throws IOException {
         RestorePlan.PageSource src = v.pages();
         List<RestorePlan.FileRun> runs = src.fileRuns();
         if (!runs.isEmpty()) {
-            for (RestorePlan.FileRun r : runs) {
+            for (RestorePlan.FileRun r : runs)
                 checkInside(v, r.addr(), r.length());
+            if (v.path() == null && !v.shared() && v.shmemId() == 0 && !noPageCopy) {
+                if (pageCopy == null) {
+                    pageCopy = PageCopy.open(t, pid);
+                    noPageCopy = pageCopy == null;
+                }
+                if (pageCopy != null) {
+                    pageCopy.copy(v.start(), v.end(), runs, src.daemonFd(), src);
+                    return;
+                }
+            }
+            for (RestorePlan.FileRun r : runs) {
+                if (!src.checked()) src.verify(r);
                 t.writeFromFile(r.addr(), src.daemonFd(), r.fileOffset(), r.length());
             }
             return;
@@ -1116,10 +1167,17 @@ public final class Restorer {
 
     private void signals() throws IOException {
         int set = 0;
+        long[] now = parent == null ? ignoredCaught() : null;
         for (int sig = 1; sig <= 64; sig++) {
             if (sig == 9 || sig == 19)
                 continue;
             RestorePlan.SigAction a = plan.sigactions()[sig - 1];
+            // what the process has already needs no call: a child inherited its restored parent's actions;
+            // the stub (cloned from the shim or the client, whose actions exec reset) has SIG_DFL without
+            // flags or mask for every signal it neither ignores nor catches
+            if (parent != null ? java.util.Objects.equals(a, parent.plan.sigactions()[sig - 1])
+                    : a == null && now != null && ((now[0] | now[1]) & (1L << (sig - 1))) == 0)
+                continue;
             ByteBuffer b = le(32);
             if (a != null)
                 b.putLong(0, a.handler()).putLong(8, a.flags()).putLong(16, a.restorer()).putLong(24, a.mask());
@@ -1130,6 +1188,20 @@ public final class Restorer {
         }
         altStack(t, plan.altStack());
         log.add(pid + ": signal dispositions set (" + set + " not SIG_DFL)");
+    }
+
+    /** SigIgn and SigCgt of /proc/PID/status, or null when it cannot be read (every action is then set). */
+    private long[] ignoredCaught() {
+        long ign = -1, cgt = -1;
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/" + pid + "/status"))) {
+                if (line.startsWith("SigIgn:")) ign = Long.parseUnsignedLong(line.substring(7).trim(), 16);
+                else if (line.startsWith("SigCgt:")) cgt = Long.parseUnsignedLong(line.substring(7).trim(), 16);
+            }
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+        return ign == -1 || cgt == -1 ? null : new long[] {ign, cgt};
     }
 
     private void altStack(Tracee th, RestorePlan.AltStack as) throws IOException {

@@ -182,6 +182,7 @@ final class TreeRestorer {
         } catch (IOException | RuntimeException e) {
             tr.killAll();
             tr.closeCopies();
+            if (e instanceof ssi.ghost.image.ImageException ie) throw ie; // a page run's checksum: the image's error, as prepare's
             throw e instanceof RestoreException re ? re : new RestoreException("restore of the tree of " + root.plan().pid()
                     + " failed after: " + (tr.log.isEmpty() ? "(nothing)" : tr.log.getLast()), e);
         }
