@@ -721,7 +721,15 @@ public final class Restorer {
                 fd = have;
                 cached = true;
             } else {
-                fd = call("open of " + v.path() + " to map " + v, SYS_OPENAT, AT_FDCWD, putString(v.path()), oflags, 0);
+                // one fd per file and mode for all its mappings here too (closed in body())
+                String key = oflags + ":" + v.path();
+                Integer have = mapFds.get(key);
+                if (have == null) {
+                    have = (int) call("open of " + v.path() + " to map " + v, SYS_OPENAT, AT_FDCWD, putString(v.path()), oflags, 0);
+                    mapFds.put(key, have);
+                }
+                fd = have;
+                cached = true;
             }
         }
         long got;
@@ -1219,6 +1227,11 @@ public final class Restorer {
     }
 
     private void rlimit(RestorePlan.Rlimit l) throws IOException {
+        // from the daemon (prlimit64 on the stopped process: same uid and gids, root, at this point), which
+        // costs no injection; refused (EPERM: raising a hard limit, or ids that differ) it is injected,
+        // for the process's own answer
+        if (LocalCalls.prlimit(pid, l.resource(), l.cur(), l.max()) == 0)
+            return;
         put(scratch, le(16).putLong(0, l.cur()).putLong(8, l.max()).array());
         long rc = t.syscall(SYS_PRLIMIT64, 0, l.resource(), scratch, 0);
         if (isError(rc))
