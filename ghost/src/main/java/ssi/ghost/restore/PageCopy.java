@@ -128,6 +128,7 @@ final class PageCopy implements AutoCloseable {
         long base = mmap(mapLen, fd, mapOff);
         try {
             range(UFFDIO_REGISTER, start, end, "UFFDIO_REGISTER");
+            boolean done = false;
             try {
                 boolean check = !src.checked();
                 if (bytes < PARALLEL_FROM) {
@@ -162,8 +163,14 @@ final class PageCopy implements AutoCloseable {
                     }
                     if (mine != null) throw mine;
                 }
+                done = true;
             } finally {
-                range(UFFDIO_UNREGISTER, start, end, "UFFDIO_UNREGISTER");
+                // a failed copy's own error is the one to report (the restore then kills the process)
+                try {
+                    range(UFFDIO_UNREGISTER, start, end, "UFFDIO_UNREGISTER");
+                } catch (IOException e) {
+                    if (done) throw e;
+                }
             }
         } finally {
             munmap(base, mapLen);
