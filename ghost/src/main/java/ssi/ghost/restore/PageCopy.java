@@ -13,6 +13,7 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -29,9 +30,11 @@ import java.util.zip.CRC32C;
  * and no VMA flag of it. UFFDIO_COPY allocates each page and fills it from the daemon's mapping of the
  * pages file in one step (the kernel does not zero it first, as a fault from process_vm_writev does).
  *
- * <p>Each run's CRC32C is computed from that mapping just before the run is copied (when the plan did not
- * check it up front), so the bytes checked are the bytes copied; a VMA of 8 MiB or more is copied by two
- * threads (this one and a helper), each taking half of its runs. Owned by the restoring thread.
+ * <p>The copies run on two copy threads while the restoring thread goes on with the process (its other
+ * VMAs, fds, dispositions...: nothing that reads the memory being filled); {@link #finish} waits for them
+ * before the process is forked, gets threads or runs. Each run's CRC32C is computed from that mapping just
+ * before the run is copied (when the plan did not check it up front), so the bytes checked are the bytes
+ * copied; a VMA of 8 MiB or more is split between the two threads. Owned by the restoring thread.
  */
 final class PageCopy implements AutoCloseable {
     private static final int SYS_USERFAULTFD = 323, SYS_CLOSE = 3;
@@ -50,8 +53,8 @@ final class PageCopy implements AutoCloseable {
     private static final MethodHandle IOCTL, MMAP, MUNMAP, MADVISE;
     private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    /** The second copying thread (daemon, one for the JVM: restores of big VMAs share it). */
-    private static final ExecutorService HELPER = Executors.newCachedThreadPool(r -> {
+    /** The copy threads, one per CPU of this machine's two (daemon threads, shared by all restores). */
+    private static final ExecutorService THREADS = Executors.newFixedThreadPool(2, r -> {
         Thread t = new Thread(r, "restore-page-copy");
         t.setDaemon(true);
         return t;
@@ -75,6 +78,9 @@ final class PageCopy implements AutoCloseable {
 
     private final int uffd;
     private final int pid;
+    /** {start, end} of the VMAs registered, {address, length} of the file mapped, the copies queued. */
+    private final List<long[]> registered = new ArrayList<>(), mapped = new ArrayList<>();
+    private final List<Future<Void>> pending = new ArrayList<>();
 
     private PageCopy(int uffd, int pid) {
         this.uffd = uffd;
@@ -113,10 +119,11 @@ final class PageCopy implements AutoCloseable {
     }
 
     /**
-     * The runs of the private anonymous VMA [start, end), all inside it and lying in the file fd of this
-     * JVM, copied into the process; each run's CRC32C is checked first unless src says it was.
+     * Registers the private anonymous VMA [start, end) and queues the copy of its runs (all inside it,
+     * lying in the file fd of this JVM) on the copy threads; each run's CRC32C is checked first unless src
+     * says it was. Returns at once: {@link #finish} waits for the copies.
      */
-    void copy(long start, long end, List<RestorePlan.FileRun> runs, int fd, RestorePlan.PageSource src) throws IOException {
+    void start(long start, long end, List<RestorePlan.FileRun> runs, int fd, RestorePlan.PageSource src) throws IOException {
         if (runs.isEmpty()) return;
         long lo = Long.MAX_VALUE, hi = 0, bytes = 0;
         for (RestorePlan.FileRun r : runs) {
@@ -126,59 +133,65 @@ final class PageCopy implements AutoCloseable {
         }
         long mapOff = lo & -PAGE, mapLen = hi - mapOff;
         long base = mmap(mapLen, fd, mapOff);
-        try {
-            range(UFFDIO_REGISTER, start, end, "UFFDIO_REGISTER");
-            boolean done = false;
-            try {
-                boolean check = !src.checked();
-                if (bytes < PARALLEL_FROM) {
-                    copyRuns(runs, base - mapOff, check, src);
-                } else {
-                    // two halves by bytes: the helper takes the second
-                    long half = 0;
-                    int cut = 0;
-                    while (cut < runs.size() && half < bytes / 2) half += runs.get(cut++).length();
-                    List<RestorePlan.FileRun> second = runs.subList(cut, runs.size());
-                    Future<Void> f = HELPER.submit(() -> {
-                        copyRuns(second, base - mapOff, check, src);
-                        return null;
-                    });
-                    IOException mine = null;
-                    try {
-                        copyRuns(runs.subList(0, cut), base - mapOff, check, src);
-                    } catch (IOException e) {
-                        mine = e;
-                    }
-                    try {
-                        f.get();
-                    } catch (ExecutionException e) {
-                        if (mine == null) {
-                            if (e.getCause() instanceof IOException io) mine = io;
-                            else if (e.getCause() instanceof RuntimeException re) throw re;
-                            else throw new IllegalStateException(e.getCause());
-                        }
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        throw new RestoreException(EINTR, "interrupted while the pages were copied");
-                    }
-                    if (mine != null) throw mine;
-                }
-                done = true;
-            } finally {
-                // a failed copy's own error is the one to report (the restore then kills the process)
+        mapped.add(new long[] {base, mapLen});
+        range(UFFDIO_REGISTER, start, end, "UFFDIO_REGISTER");
+        registered.add(new long[] {start, end});
+        boolean check = !src.checked();
+        long delta = base - mapOff;
+        if (bytes < PARALLEL_FROM) {
+            pending.add(THREADS.submit(() -> copyRuns(runs, delta, check, src)));
+            return;
+        }
+        // two halves by bytes, one per copy thread
+        long half = 0;
+        int cut = 0;
+        while (cut < runs.size() && half < bytes / 2) half += runs.get(cut++).length();
+        List<RestorePlan.FileRun> first = runs.subList(0, cut), second = runs.subList(cut, runs.size());
+        pending.add(THREADS.submit(() -> copyRuns(first, delta, check, src)));
+        pending.add(THREADS.submit(() -> copyRuns(second, delta, check, src)));
+    }
+
+    /**
+     * Waits for every queued copy, then unregisters every VMA and unmaps the file; throws the first
+     * copy's error (a checksum mismatch: the image's error), else the first unregister's.
+     */
+    void finish() throws IOException {
+        IOException err = null;
+        RuntimeException bug = null;
+        boolean interrupted = false;
+        for (Future<Void> f : pending) {
+            while (true) {
                 try {
-                    range(UFFDIO_UNREGISTER, start, end, "UFFDIO_UNREGISTER");
-                } catch (IOException e) {
-                    if (done) throw e;
+                    f.get();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true; // the copies are bounded: they are waited for, not left to run on
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof IOException io) { if (err == null) err = io; }
+                    else if (e.getCause() instanceof RuntimeException re) { if (bug == null) bug = re; }
+                    else if (bug == null) bug = new IllegalStateException(e.getCause());
+                    break;
                 }
             }
-        } finally {
-            munmap(base, mapLen);
         }
+        pending.clear();
+        if (interrupted) Thread.currentThread().interrupt();
+        for (long[] r : registered) {
+            try {
+                range(UFFDIO_UNREGISTER, r[0], r[1], "UFFDIO_UNREGISTER");
+            } catch (IOException e) {
+                if (err == null) err = e;
+            }
+        }
+        registered.clear();
+        for (long[] m : mapped) munmap(m[0], m[1]);
+        mapped.clear();
+        if (bug != null) throw bug;
+        if (err != null) throw err;
     }
 
     /** Copies runs, whose file offset o is mapped at o + delta; checks each first when check is set. */
-    private void copyRuns(List<RestorePlan.FileRun> runs, long delta, boolean check, RestorePlan.PageSource src)
+    private Void copyRuns(List<RestorePlan.FileRun> runs, long delta, boolean check, RestorePlan.PageSource src)
             throws IOException {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment arg = a.allocate(40, 8);
@@ -195,6 +208,7 @@ final class PageCopy implements AutoCloseable {
                 copyOne(arg, cap, r.addr(), from, r.length());
             }
         }
+        return null;
     }
 
     private void copyOne(MemorySegment arg, MemorySegment cap, long dst, long src, long len) throws IOException {
@@ -282,8 +296,14 @@ final class PageCopy implements AutoCloseable {
         }
     }
 
+    /** Waits for what is queued (errors dropped: the restore failed already) and closes the uffd. */
     @Override
     public void close() {
+        try {
+            finish();
+        } catch (IOException | RuntimeException ignored) {
+            // the restore is failing for another reason, or finish() reported this already
+        }
         closeQuietly(uffd);
     }
 

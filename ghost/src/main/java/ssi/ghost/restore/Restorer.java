@@ -109,6 +109,8 @@ public final class Restorer {
     private final Map<String, Integer> mapFds = new HashMap<>();
     /** The userfaultfd the anonymous pages are copied through while the VMAs are mapped (see PageCopy). */
     private PageCopy pageCopy;
+    /** VMAs whose protection is set once their pages are copied (see finishPages). */
+    private final List<RestorePlan.Vma> protectLater = new ArrayList<>();
     /** Whether this process could not make one (its pages then go through the shim). */
     private boolean noPageCopy;
 
@@ -166,9 +168,9 @@ public final class Restorer {
         try {
             for (RestorePlan.Vma v : plan.vmas())
                 mapVma(v);
-        } finally {
-            if (pageCopy != null) pageCopy.close();
-            pageCopy = null;
+        } catch (IOException | RuntimeException e) {
+            abortPages();
+            throw e;
         }
         for (int fd : mapFds.values())
             call("close of a mapped file's fd", SYS_CLOSE, fd);
@@ -741,8 +743,9 @@ public final class Restorer {
         }
         checkMapped(v, got);
         if (writable) {
-            writePages(v);
-            if (prot != v.prot())
+            if (writePages(v) && prot != v.prot())
+                protectLater.add(v); // once its pages are in (finishPages)
+            else if (prot != v.prot())
                 call("mprotect of " + v, SYS_MPROTECT, v.start(), v.length(), v.prot());
         }
         if (v.shmemId() != 0)
@@ -783,7 +786,7 @@ public final class Restorer {
      * (WRITEMEM_FD, the run read and checked here first, when prepare did not); runs that only come as
      * bytes (an incremental image's chain) move through the link (WRITEMEM).
      */
-    private void writePages(RestorePlan.Vma v) throws IOException {
+    private boolean writePages(RestorePlan.Vma v) throws IOException {
         RestorePlan.PageSource src = v.pages();
         List<RestorePlan.FileRun> runs = src.fileRuns();
         if (!runs.isEmpty()) {
@@ -795,20 +798,47 @@ public final class Restorer {
                     noPageCopy = pageCopy == null;
                 }
                 if (pageCopy != null) {
-                    pageCopy.copy(v.start(), v.end(), runs, src.daemonFd(), src);
-                    return;
+                    pageCopy.start(v.start(), v.end(), runs, src.daemonFd(), src);
+                    return true;
                 }
             }
             for (RestorePlan.FileRun r : runs) {
                 if (!src.checked()) src.verify(r);
                 t.writeFromFile(r.addr(), src.daemonFd(), r.fileOffset(), r.length());
             }
-            return;
+            return false;
         }
         src.forEachRun((addr, data) -> {
             checkInside(v, addr, data.length);
             t.write(addr, data);
         });
+        return false;
+    }
+
+    /**
+     * Waits for the page copies {@link #writePages} queued (a checksum mismatch throws here, before the
+     * process ever runs), closes the userfaultfd and gives those VMAs their protection. Called before
+     * the process is forked or gets its threads (see TreeRestorer), which would not see pages still
+     * being copied; nothing between reads the memory being filled.
+     */
+    void finishPages() throws IOException {
+        if (pageCopy != null) {
+            try {
+                pageCopy.finish();
+            } finally {
+                pageCopy.close();
+                pageCopy = null;
+            }
+        }
+        for (RestorePlan.Vma v : protectLater)
+            call("mprotect of " + v, SYS_MPROTECT, v.start(), v.length(), v.prot());
+        protectLater.clear();
+    }
+
+    /** After a failure: waits for the queued copies (their errors dropped) and closes the userfaultfd. */
+    void abortPages() {
+        if (pageCopy != null) pageCopy.close();
+        pageCopy = null;
     }
 
     private static void checkInside(RestorePlan.Vma v, long addr, long len) throws RestoreException {
