@@ -1205,16 +1205,14 @@ public final class Restorer {
 
     private void signals() throws IOException {
         int set = 0;
-        long[] now = parent == null ? ignoredCaught() : null;
         for (int sig = 1; sig <= 64; sig++) {
             if (sig == 9 || sig == 19)
                 continue;
             RestorePlan.SigAction a = plan.sigactions()[sig - 1];
-            // what the process has already needs no call: a child inherited its restored parent's actions;
-            // the stub (cloned from the shim or the client, whose actions exec reset) has SIG_DFL without
-            // flags or mask for every signal it neither ignores nor catches
-            if (parent != null ? java.util.Objects.equals(a, parent.plan.sigactions()[sig - 1])
-                    : a == null && now != null && ((now[0] | now[1]) & (1L << (sig - 1))) == 0)
+            // a child inherited its restored parent's actions: only those that differ need a call (the root's
+            // stub gets every one: what it inherited from the shim or the client is not known well enough;
+            // /proc's SigIgn/SigCgt do not show a SIG_DFL action's flags, and skipping those broke sig_chld)
+            if (parent != null && java.util.Objects.equals(a, parent.plan.sigactions()[sig - 1]))
                 continue;
             ByteBuffer b = le(32);
             if (a != null)
@@ -1226,20 +1224,6 @@ public final class Restorer {
         }
         altStack(t, plan.altStack());
         log.add(pid + ": signal dispositions set (" + set + " not SIG_DFL)");
-    }
-
-    /** SigIgn and SigCgt of /proc/PID/status, or null when it cannot be read (every action is then set). */
-    private long[] ignoredCaught() {
-        long ign = -1, cgt = -1;
-        try {
-            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/" + pid + "/status"))) {
-                if (line.startsWith("SigIgn:")) ign = Long.parseUnsignedLong(line.substring(7).trim(), 16);
-                else if (line.startsWith("SigCgt:")) cgt = Long.parseUnsignedLong(line.substring(7).trim(), 16);
-            }
-        } catch (IOException | RuntimeException e) {
-            return null;
-        }
-        return ign == -1 || cgt == -1 ? null : new long[] {ign, cgt};
     }
 
     private void altStack(Tracee th, RestorePlan.AltStack as) throws IOException {
