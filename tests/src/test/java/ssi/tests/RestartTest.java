@@ -160,6 +160,17 @@ class RestartTest {
         String status = Files.readString(Path.of("/proc", Long.toString(host), "status"));
         assertTrue(Pattern.compile("(?m)^Seccomp:\\s+2$").matcher(status).find(), () -> status + ctx);
         assertTrue(Pattern.compile("(?m)^NoNewPrivs:\\s+1$").matcher(status).find(), () -> status + ctx);
+        // the userfaultfd its pages were copied through left no trace: no fd, no VMA registered with it
+        try (var fds = Files.list(Path.of("/proc", Long.toString(host), "fd"))) {
+            for (Path fd : fds.toList()) {
+                String to = Files.readSymbolicLink(fd).toString();
+                assertFalse(to.contains("userfaultfd"), () -> fd + " -> " + to + ctx);
+            }
+        }
+        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(host), "smaps"))) {
+            if (line.startsWith("VmFlags:"))
+                assertFalse(Pattern.compile("\\b(um|uw|ui)\\b").matcher(line).find(), () -> line + ctx);
+        }
         // ...so its kill(2) of a gpid of node 2 is trapped and forwarded there (natively it would be ESRCH)
         Cmd.Bg target = cluster.ssiRunBg(2, "/bin/sh", "-c", "echo ready $$; exec sleep 300");
         try {

@@ -105,10 +105,7 @@ public final class DataFile implements AutoCloseable {
         }
         CRC32C c = new CRC32C();
         c.update(b.array());
-        if ((int) c.getValue() != crc) {
-            throw new ImageException(file, offset, String.format("checksum mismatch in %s (CRC32C stored %08x, computed %08x):"
-                    + " the image is corrupted", what, crc, (int) c.getValue()));
-        }
+        if ((int) c.getValue() != crc) throw mismatch(offset, what, crc, (int) c.getValue());
         return b.array();
     }
 
@@ -118,12 +115,7 @@ public final class DataFile implements AutoCloseable {
      * would fault the JVM, and the image may belong to the caller.
      */
     public void verify(long offset, long len, int crc, String what) throws IOException {
-        if (offset < ImageFormat.DATA_START || len < 0) {
-            throw new ImageException(file, offset, "bad chunk offset/length (" + offset + ", " + len + ") for " + what);
-        }
-        if (offset + len > size) {
-            throw new ImageException(file, offset, "truncated: " + what + " needs " + len + " bytes here, the file ends at " + size);
-        }
+        checkBounds(offset, len, what);
         CRC32C c = new CRC32C();
         ByteBuffer b = verifyBuffer();
         for (long done = 0; done < len; ) {
@@ -133,10 +125,23 @@ public final class DataFile implements AutoCloseable {
             c.update(b.flip());
             done += n;
         }
-        if ((int) c.getValue() != crc) {
-            throw new ImageException(file, offset, String.format("checksum mismatch in %s (CRC32C stored %08x, computed %08x):"
-                    + " the image is corrupted", what, crc, (int) c.getValue()));
+        if ((int) c.getValue() != crc) throw mismatch(offset, what, crc, (int) c.getValue());
+    }
+
+    /** The chunk lies inside the data part of the file (what verify checks before reading). */
+    public void checkBounds(long offset, long len, String what) throws IOException {
+        if (offset < ImageFormat.DATA_START || len < 0) {
+            throw new ImageException(file, offset, "bad chunk offset/length (" + offset + ", " + len + ") for " + what);
         }
+        if (offset + len > size) {
+            throw new ImageException(file, offset, "truncated: " + what + " needs " + len + " bytes here, the file ends at " + size);
+        }
+    }
+
+    /** The error verify throws when a chunk's CRC32C is not the stored one. */
+    public ImageException mismatch(long offset, String what, int stored, int computed) {
+        return new ImageException(file, offset, String.format("checksum mismatch in %s (CRC32C stored %08x, computed %08x):"
+                + " the image is corrupted", what, stored, computed));
     }
 
     @Override

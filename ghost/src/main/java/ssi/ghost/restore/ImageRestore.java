@@ -68,6 +68,8 @@ public final class ImageRestore implements AutoCloseable {
     private RootStub stub = RootStub.spawned();
     /** The parent images of an incremental image (null for a full one): pages come through it. */
     private PageChain chain;
+    /** Whether prepare checked the page runs' CRC32C (else the copy does). */
+    private boolean pagesChecked = true;
 
     private ImageRestore(Image image) {
         this.image = image;
@@ -96,14 +98,27 @@ public final class ImageRestore implements AutoCloseable {
     /** As above, for a restart into stub (a foreground restart's checks skip the gpid's, which its stub holds). */
     public static ImageRestore prepare(Path dir, int callerUid, int callerGid, Path procRoot, int nodeId, RootStub stub)
             throws IOException {
+        return prepare(dir, callerUid, callerGid, procRoot, nodeId, stub, true);
+    }
+
+    /**
+     * As above; with checkPages false the page runs of a full image are only checked to lie inside their
+     * file here, and their CRC32C as the restore copies them into the still-stopped processes (a
+     * mismatch fails the restart and kills what it made, before any of it ran).
+     */
+    static ImageRestore prepare(Path dir, int callerUid, int callerGid, Path procRoot, int nodeId, RootStub stub,
+                                boolean checkPages) throws IOException {
         AsCaller as = new AsCaller(callerUid, callerGid);
+        boolean[] checked = {true};
         Image image;
         try {
             image = as.run(() -> {
                 if (!Files.isDirectory(dir))
                     throw new RestoreException(2, "no image directory " + dir);
                 Image img = Image.load(dir);
-                img.verifyData();
+                // an incremental image's pages come through its chain (read and checked there): all checked now
+                checked[0] = checkPages || img.incremental();
+                img.verifyData(checked[0]);
                 return img;
             });
         } catch (AccessDeniedException e) {
@@ -113,6 +128,7 @@ public final class ImageRestore implements AutoCloseable {
         }
         ImageRestore r = new ImageRestore(image);
         r.stub = stub;
+        r.pagesChecked = checked[0];
         try {
             r.chain = as.run(() -> PageChain.forRestore(image));
             r.checkShape();
@@ -149,7 +165,7 @@ public final class ImageRestore implements AutoCloseable {
     public static Result restart(ShimLink link, Path dir, int callerUid, int callerGid, Path procRoot, int nodeId,
                                  RootStub stub) throws IOException {
         long t0 = System.nanoTime();
-        try (ImageRestore r = prepare(dir, callerUid, callerGid, procRoot, nodeId, stub)) {
+        try (ImageRestore r = prepare(dir, callerUid, callerGid, procRoot, nodeId, stub, false)) {
             // A non-root caller's files are opened with its rights, in the daemon (see RestorePlan.Opener).
             RestorePlan.Opener opener = callerUid == 0 ? null : (path, flags) -> new AsCaller(callerUid, callerGid).run(
                     () -> ssi.shim.LocalFds.open(path, flags));
@@ -534,23 +550,32 @@ public final class ImageRestore implements AutoCloseable {
     }
 
     /**
-     * The pages of VMA v: as runs of the pages file for the shim to copy (the checksums were verified by
-     * {@link #prepare}, before anything was created), or read and checked again through forEachRun.
+     * The pages of VMA v: as runs of the pages file for the restorer to copy straight from the file
+     * (their checksums checked by {@link #prepare} before anything was created, or, for a restart, by the
+     * copy itself: see {@link RestorePlan.PageSource#checked}), or read and checked through forEachRun.
      */
-    private static RestorePlan.PageSource pageSource(DataFile src, Records.Vma v, Records.Pagemap m) {
+    private RestorePlan.PageSource pageSource(DataFile src, Records.Vma v, Records.Pagemap m) {
         List<RestorePlan.FileRun> runs = new ArrayList<>();
-        for (Records.PageRun run : m.runs())
+        Map<Long, Records.PageRun> byOffset = new HashMap<>();
+        for (Records.PageRun run : m.runs()) {
             runs.add(new RestorePlan.FileRun(v.start() + run.firstPage() * ImageFormat.PAGE_SIZE, run.fileOffset(),
-                    (long) run.pages() * ImageFormat.PAGE_SIZE));
+                    (long) run.pages() * ImageFormat.PAGE_SIZE, run.crc()));
+            byOffset.put(run.fileOffset(), run);
+        }
+        boolean checked = pagesChecked;
         return new RestorePlan.PageSource() {
             @Override
             public void forEachRun(RestorePlan.PageSink sink) throws IOException {
                 for (Records.PageRun run : m.runs()) {
                     long len = (long) run.pages() * ImageFormat.PAGE_SIZE;
-                    byte[] data = src.read(run.fileOffset(), len, run.crc(), "pages " + run.firstPage() + ".."
-                            + (run.firstPage() + run.pages() - 1) + " of the VMA at 0x" + Long.toHexString(v.start()));
+                    byte[] data = src.read(run.fileOffset(), len, run.crc(), what(run));
                     sink.accept(v.start() + run.firstPage() * ImageFormat.PAGE_SIZE, data);
                 }
+            }
+
+            private String what(Records.PageRun run) {
+                return "pages " + run.firstPage() + ".." + (run.firstPage() + run.pages() - 1) + " of the VMA at 0x"
+                        + Long.toHexString(v.start());
             }
 
             @Override
@@ -561,6 +586,21 @@ public final class ImageRestore implements AutoCloseable {
             @Override
             public int daemonFd() {
                 return src.daemonFd();
+            }
+
+            @Override
+            public boolean checked() {
+                return checked;
+            }
+
+            @Override
+            public IOException mismatch(RestorePlan.FileRun r, int computed) {
+                return src.mismatch(r.fileOffset(), what(byOffset.get(r.fileOffset())), r.crc(), computed);
+            }
+
+            @Override
+            public void verify(RestorePlan.FileRun r) throws IOException {
+                src.verify(r.fileOffset(), r.length(), r.crc(), what(byOffset.get(r.fileOffset())));
             }
         };
     }

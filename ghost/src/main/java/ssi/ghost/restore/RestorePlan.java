@@ -107,10 +107,10 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
         void forEachRun(PageSink sink) throws IOException;
 
         /**
-         * The same runs as ranges of a file the daemon holds open by fd {@link #daemonFd}, whose
-         * checksums were verified before the plan was made: the restorer then has the shim copy them
-         * straight from the file (no byte through the daemon). Empty (the default) when the pages are
-         * only available through {@link #forEachRun}.
+         * The same runs as ranges of a file the daemon holds open by fd {@link #daemonFd}: the restorer
+         * then copies them straight from the file into the process (no byte through the link), checking
+         * each run's CRC32C on the way unless {@link #checked} says it was checked before the plan was
+         * made. Empty (the default) when the pages are only available through {@link #forEachRun}.
          */
         default List<FileRun> fileRuns() {
             return List.of();
@@ -121,11 +121,26 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
             return -1;
         }
 
+        /** Whether the {@link #fileRuns}' checksums were checked already (the copy then need not). */
+        default boolean checked() {
+            return true;
+        }
+
+        /** Throws the image's checksum error for run r, whose bytes have CRC32C computed (not r.crc()). */
+        default IOException mismatch(FileRun r, int computed) {
+            return new IOException(String.format("checksum mismatch at 0x%x (CRC32C stored %08x, computed %08x)", r.addr(),
+                    r.crc(), computed));
+        }
+
+        /** Reads run r from the file and checks its CRC32C (for a copy that does not see the bytes). */
+        default void verify(FileRun r) throws IOException {
+        }
+
         PageSource NONE = sink -> { };
     }
 
-    /** A run of whole pages at addr, length bytes at fileOffset of the page source's file. */
-    public record FileRun(long addr, long fileOffset, long length) { }
+    /** A run of whole pages at addr, length bytes at fileOffset of the page source's file, with their CRC32C. */
+    public record FileRun(long addr, long fileOffset, long length, int crc) { }
 
     @FunctionalInterface
     public interface PageSink {

@@ -107,6 +107,12 @@ public final class Restorer {
     long scratch;
     /** "flags:path" -> the process's fd of a mapped file, while the VMAs are mapped (caller's rights). */
     private final Map<String, Integer> mapFds = new HashMap<>();
+    /** The userfaultfd the anonymous pages are copied through while the VMAs are mapped (see PageCopy). */
+    private PageCopy pageCopy;
+    /** VMAs whose protection is set once their pages are copied (see finishPages). */
+    private final List<RestorePlan.Vma> protectLater = new ArrayList<>();
+    /** Whether this process could not make one (its pages then go through the shim). */
+    private boolean noPageCopy;
 
     Restorer(ShimLink link, Tracee t, RestorePlan plan, Restorer parent, TreeRestorer tree) {
         this.link = link;
@@ -159,8 +165,13 @@ public final class Restorer {
         unmapStub(stubMaps);
         moveSpecials(stubMaps);
         SysvRestore.attach(this, tree.sysv(), sysv, sysvKept);
-        for (RestorePlan.Vma v : plan.vmas())
-            mapVma(v);
+        try {
+            for (RestorePlan.Vma v : plan.vmas())
+                mapVma(v);
+        } catch (IOException | RuntimeException e) {
+            abortPages();
+            throw e;
+        }
         for (int fd : mapFds.values())
             call("close of a mapped file's fd", SYS_CLOSE, fd);
         mapFds.clear();
@@ -574,12 +585,33 @@ public final class Restorer {
 
     private void unmapStub(List<MapsLine> stubMaps) throws IOException {
         int n = 0;
-        for (MapsLine m : stubMaps) {
-            if (m.special() || m.name().equals("[vsyscall]") || kept.contains(m.start()))
+        // consecutive mappings to go (in address order, nothing kept between them, nor the scratch area)
+        // go in one munmap: the gaps between them are unmapped already
+        List<MapsLine> sorted = new ArrayList<>(stubMaps);
+        sorted.sort(java.util.Comparator.comparingLong(MapsLine::start));
+        long from = -1, to = -1;
+        String first = null;
+        int in = 0;
+        for (MapsLine m : sorted) {
+            boolean go = !(m.special() || m.name().equals("[vsyscall]") || kept.contains(m.start()));
+            boolean joins = go && from >= 0 && !(scratch < m.end() && scratch + SCRATCH_SIZE > to);
+            if (from >= 0 && !joins) {
+                unmapRange(from, to, first, in);
+                from = -1;
+            }
+            if (!go)
                 continue;
-            call("munmap of the stub's " + m, SYS_MUNMAP, m.start(), m.end() - m.start());
+            if (from < 0) {
+                from = m.start();
+                first = m.toString();
+                in = 0;
+            }
+            to = m.end();
+            in++;
             n++;
         }
+        if (from >= 0)
+            unmapRange(from, to, first, in);
         // kernel special mappings the process did not have (another layout) go too
         for (MapsLine m : stubMaps) {
             if (m.special() && plan.specials().stream().noneMatch(s -> s.name().equals(m.name()))) {
@@ -588,6 +620,11 @@ public final class Restorer {
             }
         }
         log.add("unmapped " + n + " mappings of the stub");
+    }
+
+    private void unmapRange(long from, long to, String first, int mappings) throws IOException {
+        call("munmap of the stub's " + first + (mappings > 1 ? String.format(" and %d more up to %x", mappings - 1, to) : ""),
+                SYS_MUNMAP, from, to - from);
     }
 
     private void moveSpecials(List<MapsLine> stubMaps) throws IOException {
@@ -686,7 +723,15 @@ public final class Restorer {
                 fd = have;
                 cached = true;
             } else {
-                fd = call("open of " + v.path() + " to map " + v, SYS_OPENAT, AT_FDCWD, putString(v.path()), oflags, 0);
+                // one fd per file and mode for all its mappings here too (closed in body())
+                String key = oflags + ":" + v.path();
+                Integer have = mapFds.get(key);
+                if (have == null) {
+                    have = (int) call("open of " + v.path() + " to map " + v, SYS_OPENAT, AT_FDCWD, putString(v.path()), oflags, 0);
+                    mapFds.put(key, have);
+                }
+                fd = have;
+                cached = true;
             }
         }
         long got;
@@ -698,8 +743,9 @@ public final class Restorer {
         }
         checkMapped(v, got);
         if (writable) {
-            writePages(v);
-            if (prot != v.prot())
+            if (writePages(v) && prot != v.prot())
+                protectLater.add(v); // once its pages are in (finishPages)
+            else if (prot != v.prot())
                 call("mprotect of " + v, SYS_MPROTECT, v.start(), v.length(), v.prot());
         }
         if (v.shmemId() != 0)
@@ -733,23 +779,66 @@ public final class Restorer {
     }
 
     /**
-     * The VMA's saved pages into the mapping: copied by the shim straight from the image's pages file
-     * when the plan has them there (WRITEMEM_FD), else moved through the link (WRITEMEM).
+     * The VMA's saved pages into the mapping. Runs in the image's pages file: a private anonymous VMA's
+     * are copied by the daemon with UFFDIO_COPY ({@link PageCopy}; each run's checksum checked just before
+     * it is copied, when prepare did not check it), any other's (written pages of a private file
+     * mapping, or when the process cannot make a userfaultfd) by the shim straight from the file
+     * (WRITEMEM_FD, the run read and checked here first, when prepare did not); runs that only come as
+     * bytes (an incremental image's chain) move through the link (WRITEMEM).
      */
-    private void writePages(RestorePlan.Vma v) throws IOException {
+    private boolean writePages(RestorePlan.Vma v) throws IOException {
         RestorePlan.PageSource src = v.pages();
         List<RestorePlan.FileRun> runs = src.fileRuns();
         if (!runs.isEmpty()) {
-            for (RestorePlan.FileRun r : runs) {
+            for (RestorePlan.FileRun r : runs)
                 checkInside(v, r.addr(), r.length());
+            if (v.path() == null && !v.shared() && v.shmemId() == 0 && !noPageCopy) {
+                if (pageCopy == null) {
+                    pageCopy = PageCopy.open(t, pid);
+                    noPageCopy = pageCopy == null;
+                }
+                if (pageCopy != null) {
+                    pageCopy.start(v.start(), v.end(), runs, src.daemonFd(), src);
+                    return true;
+                }
+            }
+            for (RestorePlan.FileRun r : runs) {
+                if (!src.checked()) src.verify(r);
                 t.writeFromFile(r.addr(), src.daemonFd(), r.fileOffset(), r.length());
             }
-            return;
+            return false;
         }
         src.forEachRun((addr, data) -> {
             checkInside(v, addr, data.length);
             t.write(addr, data);
         });
+        return false;
+    }
+
+    /**
+     * Waits for the page copies {@link #writePages} queued (a checksum mismatch throws here, before the
+     * process ever runs), closes the userfaultfd and gives those VMAs their protection. Called before
+     * the process is forked or gets its threads (see TreeRestorer), which would not see pages still
+     * being copied; nothing between reads the memory being filled.
+     */
+    void finishPages() throws IOException {
+        if (pageCopy != null) {
+            try {
+                pageCopy.finish();
+            } finally {
+                pageCopy.close();
+                pageCopy = null;
+            }
+        }
+        for (RestorePlan.Vma v : protectLater)
+            call("mprotect of " + v, SYS_MPROTECT, v.start(), v.length(), v.prot());
+        protectLater.clear();
+    }
+
+    /** After a failure: waits for the queued copies (their errors dropped) and closes the userfaultfd. */
+    void abortPages() {
+        if (pageCopy != null) pageCopy.close();
+        pageCopy = null;
     }
 
     private static void checkInside(RestorePlan.Vma v, long addr, long len) throws RestoreException {
@@ -1120,6 +1209,11 @@ public final class Restorer {
             if (sig == 9 || sig == 19)
                 continue;
             RestorePlan.SigAction a = plan.sigactions()[sig - 1];
+            // a child inherited its restored parent's actions: only those that differ need a call (the root's
+            // stub gets every one: what it inherited from the shim or the client is not known well enough;
+            // /proc's SigIgn/SigCgt do not show a SIG_DFL action's flags, and skipping those broke sig_chld)
+            if (parent != null && java.util.Objects.equals(a, parent.plan.sigactions()[sig - 1]))
+                continue;
             ByteBuffer b = le(32);
             if (a != null)
                 b.putLong(0, a.handler()).putLong(8, a.flags()).putLong(16, a.restorer()).putLong(24, a.mask());
@@ -1147,6 +1241,11 @@ public final class Restorer {
     }
 
     private void rlimit(RestorePlan.Rlimit l) throws IOException {
+        // from the daemon (prlimit64 on the stopped process: same uid and gids, root, at this point), which
+        // costs no injection; refused (EPERM: raising a hard limit, or ids that differ) it is injected,
+        // for the process's own answer
+        if (LocalCalls.prlimit(pid, l.resource(), l.cur(), l.max()) == 0)
+            return;
         put(scratch, le(16).putLong(0, l.cur()).putLong(8, l.max()).array());
         long rc = t.syscall(SYS_PRLIMIT64, 0, l.resource(), scratch, 0);
         if (isError(rc))

@@ -180,8 +180,10 @@ final class TreeRestorer {
                     restopped.computeIfAbsent(n.ppid(), k -> new ArrayList<>()).add(17 /* SIGCHLD */);
             }
         } catch (IOException | RuntimeException e) {
+            for (Restorer x : all.values()) x.abortPages();
             tr.killAll();
             tr.closeCopies();
+            if (e instanceof ssi.ghost.image.ImageException ie) throw ie; // a page run's checksum: the image's error, as prepare's
             throw e instanceof RestoreException re ? re : new RestoreException("restore of the tree of " + root.plan().pid()
                     + " failed after: " + (tr.log.isEmpty() ? "(nothing)" : tr.log.getLast()), e);
         }
@@ -202,6 +204,7 @@ final class TreeRestorer {
         r.body(child && node.sid() == node.plan().pid());
         if (node == nodes.getFirst())
             r.filter();
+        r.finishPages(); // every page in before a child is forked from it or a thread made in it
         for (Node c : nodes) {
             if (c.ppid() == node.plan().pid() && c != nodes.getFirst()) {
                 if (c.zombie()) {

@@ -294,6 +294,32 @@ class ImageRestoreTest {
     }
 
     @Test
+    void aRestartLeavesThePageChecksumsToTheCopyButNotTheFileBounds() throws IOException {
+        writeImage(1, 1, List.of());
+        Path pages = dir.resolve(ImageFormat.pagesFile(GPID));
+        try (RandomAccessFile f = new RandomAccessFile(pages.toFile(), "rw")) {
+            f.seek(ImageFormat.DATA_START + 10);
+            f.write(99);
+        }
+        // the copy checks each run as it copies it: prepare lets the flipped byte through, its runs say so
+        try (ImageRestore r = ImageRestore.prepare(dir, 0, 0, proc, 1, RootStub.spawned(), false)) {
+            RestorePlan.PageSource src = r.plan().vmas().stream().filter(v -> !v.pages().fileRuns().isEmpty())
+                    .findFirst().orElseThrow().pages();
+            assertFalse(src.checked());
+            RestorePlan.FileRun run = src.fileRuns().getFirst();
+            IOException e = assertThrows(IOException.class, () -> src.verify(run));
+            assertTrue(e.getMessage().contains("checksum mismatch in pages 1..2 of the VMA at 0x10000000"), e.getMessage());
+            assertTrue(src.mismatch(run, 0).getMessage().contains("checksum mismatch in pages 1..2 of the VMA at 0x10000000"));
+        }
+        // a pages file cut short is refused before anything, as ever
+        try (RandomAccessFile f = new RandomAccessFile(pages.toFile(), "rw")) {
+            f.setLength(ImageFormat.DATA_START + 4096);
+        }
+        IOException e = assertThrows(IOException.class, () -> ImageRestore.prepare(dir, 0, 0, proc, 1, RootStub.spawned(), false));
+        assertTrue(e.getMessage().contains("truncated"), e.getMessage());
+    }
+
+    @Test
     void aWrongVersionIsRefused() throws IOException {
         writeImage(1, 1, List.of());
         try (RandomAccessFile f = new RandomAccessFile(dir.resolve(ImageFormat.processFile(GPID)).toFile(), "rw")) {
