@@ -1205,6 +1205,9 @@ public final class Restorer {
 
     private void signals() throws IOException {
         int set = 0;
+        // every struct sigaction into the scratch area at once, then the calls in one batch (INJECT_MANY)
+        List<Integer> sigs = new ArrayList<>();
+        ByteBuffer all = le(32 * 64);
         for (int sig = 1; sig <= 64; sig++) {
             if (sig == 9 || sig == 19)
                 continue;
@@ -1214,13 +1217,25 @@ public final class Restorer {
             // /proc's SigIgn/SigCgt do not show a SIG_DFL action's flags, and skipping those broke sig_chld)
             if (parent != null && java.util.Objects.equals(a, parent.plan.sigactions()[sig - 1]))
                 continue;
-            ByteBuffer b = le(32);
+            int at = 32 * sigs.size();
             if (a != null)
-                b.putLong(0, a.handler()).putLong(8, a.flags()).putLong(16, a.restorer()).putLong(24, a.mask());
-            put(scratch, b.array());
-            call("rt_sigaction of " + sigName(sig), SYS_RT_SIGACTION, sig, scratch, 0, 8);
+                all.putLong(at, a.handler()).putLong(at + 8, a.flags()).putLong(at + 16, a.restorer()).putLong(at + 24, a.mask());
+            sigs.add(sig);
             if (a != null && a.handler() != 0)
                 set++;
+        }
+        if (!sigs.isEmpty()) {
+            put(scratch, java.util.Arrays.copyOf(all.array(), 32 * sigs.size()));
+            int[] nrs = new int[sigs.size()];
+            long[][] args = new long[sigs.size()][];
+            for (int i = 0; i < nrs.length; i++) {
+                nrs[i] = SYS_RT_SIGACTION;
+                args[i] = new long[] {sigs.get(i), scratch + 32L * i, 0, 8};
+            }
+            long[] rc = t.syscalls(nrs, args);
+            for (int i = 0; i < rc.length; i++)
+                if (isError(rc[i]))
+                    throw new RestoreException((int) -rc[i], "rt_sigaction of " + sigName(sigs.get(i)) + " failed");
         }
         altStack(t, plan.altStack());
         log.add(pid + ": signal dispositions set (" + set + " not SIG_DFL)");
