@@ -233,7 +233,8 @@ final class LocalNode {
                 // The SSI capabilities each process had (its effective set), within what its uid gets.
                 for (int[] c : r.ssiCaps()) caps.restored(c[0], c[1], c[2]);
                 onRestored.accept(r.ssiCaps().stream().map(c -> c[0]).toList());
-                log.info("restart of " + target + " for uid " + callerUid + ": gpid " + r.gpid() + " runs, in " + r.micros() + " us");
+                log.info("restart of " + target + " for uid " + callerUid + ": gpid " + r.gpid() + " runs, in " + r.micros() + " us"
+                        + (r.log().isEmpty() || !r.log().getLast().startsWith("times: ") ? "" : "; " + r.log().getLast()));
             }
             return new ControlMessages.Restarted(r.gpid(), r.micros(), r.rootPpid());
         } catch (ssi.ghost.restore.RestoreException e) {

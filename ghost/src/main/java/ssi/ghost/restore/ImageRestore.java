@@ -169,9 +169,17 @@ public final class ImageRestore implements AutoCloseable {
             // A non-root caller's files are opened with its rights, in the daemon (see RestorePlan.Opener).
             RestorePlan.Opener opener = callerUid == 0 ? null : (path, flags) -> new AsCaller(callerUid, callerGid).run(
                     () -> ssi.shim.LocalFds.open(path, flags));
-            List<String> log = TreeRestorer.restore(link, r.nodes, stub.take(link, r.plan().pid()), opener, r.sysv);
+            long tPrepared = System.nanoTime();
+            ssi.shim.Tracee root = stub.take(link, r.plan().pid());
+            long tStub = System.nanoTime();
+            List<String> log = new ArrayList<>(TreeRestorer.restore(link, r.nodes, root, opener, r.sysv));
             List<int[]> caps = r.image.tree().stream().filter(e -> !e.zombie()).map(e -> new int[] {e.gpid(), e.uid(), e.ssiCaps()}).toList();
-            return new Result(r.plan().pid(), (System.nanoTime() - t0) / 1000, log, caps, r.rootPpid());
+            long end = System.nanoTime();
+            // the phases, for the node log (TreeRestorer's own breakdown is its last line)
+            log.add(String.format("times: prepare %d us, stub %d us, tree %d us (%s)", (tPrepared - t0) / 1000,
+                    (tStub - tPrepared) / 1000, (end - tStub) / 1000, log.stream().filter(l -> l.startsWith("tree times: "))
+                            .map(l -> l.substring(12)).findFirst().orElse("-")));
+            return new Result(r.plan().pid(), (end - t0) / 1000, log, caps, r.rootPpid());
         }
     }
 

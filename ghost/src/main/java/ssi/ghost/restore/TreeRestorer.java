@@ -154,11 +154,14 @@ final class TreeRestorer {
         }
         tr.created(root.plan().pid(), stub);
         Map<Integer, Restorer> all = new LinkedHashMap<>();
+        long t0 = System.nanoTime(), tBuilt, tGroups, tFinal;
         try {
             Restorer r = new Restorer(link, stub, root.plan(), null, tr);
             tr.build(r, root, all);
             SysvRestore.removeMarked(r, sysv);
+            tBuilt = System.nanoTime();
             tr.groups(all);
+            tGroups = System.nanoTime();
             // Children before parents: each gets its credentials, masks and registers; one job control had
             // stopped is let go right away with a SIGSTOP queued, so it stops before it runs a thing. That
             // stop notifies its parent (SIGCHLD, CLD_STOPPED), which had that notification before the
@@ -179,6 +182,7 @@ final class TreeRestorer {
                 if (n != null && n.stopped() && n != root && tr.letGoStopped(x))
                     restopped.computeIfAbsent(n.ppid(), k -> new ArrayList<>()).add(17 /* SIGCHLD */);
             }
+            tFinal = System.nanoTime();
         } catch (IOException | RuntimeException e) {
             for (Restorer x : all.values()) x.abortPages();
             tr.killAll();
@@ -195,6 +199,8 @@ final class TreeRestorer {
         order.addAll(mains);
         for (Tracee t : order) t.close();
         tr.log.add("detached: " + all.size() + " process(es), " + (tr.threads.size() + all.size()) + " thread(s) run");
+        tr.log.add(String.format("tree times: processes %d us, groups %d us, credentials/masks/registers %d us, let go %d us",
+                (tBuilt - t0) / 1000, (tGroups - tBuilt) / 1000, (tFinal - tGroups) / 1000, (System.nanoTime() - tFinal) / 1000));
         return List.copyOf(tr.log);
     }
 
