@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <linux/sched.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -138,13 +137,7 @@ void restart_check(const struct launch_req *req, int32_t *gpid, int32_t *ppid)
 pid_t restart_fork(pid_t ppid)
 {
     if (ppid > 1) {
-        pid_t tid = ppid;
-        struct clone_args args;
-        memset(&args, 0, sizeof args);
-        args.exit_signal = SIGCHLD;
-        args.set_tid = (uint64_t)(uintptr_t)&tid;
-        args.set_tid_size = 1;
-        long r = syscall(SYS_clone3, &args, sizeof args);
+        long r = ssi_fork_as(ppid);
         if (r >= 0)
             return (pid_t)r;
         /* taken (EEXIST) or out of the namespace's range: A gets any pid; the daemon's log says so */

@@ -10,18 +10,23 @@
 #include <linux/sched.h>
 #include <sys/syscall.h>
 
-pid_t ssi_clone_stub(pid_t pid, void (*child)(void), int timeout_ms)
+long ssi_fork_as(pid_t pid)
 {
-    int sync[2];
-    if (pipe2(sync, O_CLOEXEC) < 0)
-        return -errno;
     pid_t tid = pid;
     struct clone_args args;
     memset(&args, 0, sizeof args);
     args.exit_signal = SIGCHLD;
     args.set_tid = (uint64_t)(uintptr_t)&tid;
     args.set_tid_size = 1;
-    long r = syscall(SYS_clone3, &args, sizeof args);
+    return syscall(SYS_clone3, &args, sizeof args);
+}
+
+pid_t ssi_clone_stub(pid_t pid, void (*child)(void), int timeout_ms)
+{
+    int sync[2];
+    if (pipe2(sync, O_CLOEXEC) < 0)
+        return -errno;
+    long r = ssi_fork_as(pid);
     if (r == 0) {
         child();
         _exit(127); /* child() does not return */

@@ -10,4 +10,8 @@
  * not reaped: the caller's reaper takes it). */
 pid_t ssi_clone_stub(pid_t pid, void (*child)(void), int timeout_ms);
 
+/* clone3(set_tid = {pid}, exit signal SIGCHLD), like fork() but with that pid: 0 in the child, pid in
+ * the parent, -1 with errno (EEXIST: taken) when it cannot. */
+long ssi_fork_as(pid_t pid);
+
 #endif

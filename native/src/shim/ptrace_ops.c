@@ -544,21 +544,31 @@ static int may_remap(long nr)
 
 /* Singlesteps the tracee over the syscall instruction it is parked on. Signals that show up first are
  * held back (see the header); a group-stop or stray interrupt stop is stepped through. */
+/* Resumes tid with request (PTRACE_SINGLESTEP, PTRACE_CONT), its own signal queue looked at first (see
+ * hold_signal), and waits for its next stop into *st; -errno, or -ESRCH when it is gone. */
+static int resume_and_wait(pid_t tid, int request, int *st)
+{
+    snapshot_own_queue(tid);
+    if (ptrace(request, tid, 0, 0) < 0) {
+        int rc = -errno;
+        if (rc == -ESRCH)
+            forget_if_dead(tid);
+        return rc;
+    }
+    int rc = wait_status(tid, st);
+    if (rc || !WIFSTOPPED(*st)) {
+        drop_tracee(tid);
+        return -ESRCH;
+    }
+    return 0;
+}
+
 static int step_over_syscall(pid_t tid)
 {
     for (;;) {
-        snapshot_own_queue(tid);
-        if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) < 0) {
-            int rc = -errno;
-            if (rc == -ESRCH)
-                forget_if_dead(tid);
+        int st, rc = resume_and_wait(tid, PTRACE_SINGLESTEP, &st);
+        if (rc)
             return rc;
-        }
-        int st, rc = wait_status(tid, &st);
-        if (rc || !WIFSTOPPED(st)) {
-            drop_tracee(tid);
-            return -ESRCH;
-        }
         int sig = WSTOPSIG(st), event = (st >> 16) & 0xff;
         if (event != 0)
             continue;
@@ -705,18 +715,9 @@ static int run_to_trap(pid_t tid, uint64_t trap_end)
 {
     int sig = 0;
     for (;;) {
-        snapshot_own_queue(tid);
-        if (ptrace(PTRACE_CONT, tid, 0, 0) < 0) {
-            int rc = -errno;
-            if (rc == -ESRCH)
-                forget_if_dead(tid);
+        int st, rc = resume_and_wait(tid, PTRACE_CONT, &st);
+        if (rc)
             return rc;
-        }
-        int st, rc = wait_status(tid, &st);
-        if (rc || !WIFSTOPPED(st)) {
-            drop_tracee(tid);
-            return -ESRCH;
-        }
         int event = (st >> 16) & 0xff;
         sig = WSTOPSIG(st);
         if (event != 0)
