@@ -60,7 +60,7 @@ static uint8_t internal_tid[1 << SSI_PID_SHIFT];
 
 /* The thread group a task belongs to, from /proc/<tid>/status (also for non-leader tids, which /proc
  * does not list but serves); -1 if it is gone. */
-static long tgid_of(long tid)
+long shim_tgid_of(long tid)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%ld/status", tid);
@@ -86,7 +86,7 @@ static int is_internal_tid(int node, long pid)
     uint8_t *mark = &internal_tid[pid - shim_state.pid_base];
     if (!__atomic_load_n(mark, __ATOMIC_RELAXED))
         return 0;
-    long tgid = tgid_of(pid);
+    long tgid = shim_tgid_of(pid);
     if (tgid == 1 || tgid == shim_state.daemon_pid)
         return 1;
     __atomic_store_n(mark, 0, __ATOMIC_RELAXED);

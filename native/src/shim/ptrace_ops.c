@@ -312,27 +312,10 @@ int pt_attach(pid_t tid)
     return 0;
 }
 
-/* The thread group of tid (its Tgid in /proc), or -1. */
-static pid_t tgid_of(pid_t tid)
-{
-    char path[40], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    const char *p = strstr(buf, "\nTgid:");
-    return p ? (pid_t)atoi(p + 6) : -1;
-}
-
 /* Queues the held-back signals of t again, oldest first, in the queue each came from (see the header). */
 static void requeue_held(struct tracee *t)
 {
-    pid_t tid = t->tid, tgid = tgid_of(tid);
+    pid_t tid = t->tid, tgid = (pid_t)shim_tgid_of(tid);
     if (tgid <= 0)
         tgid = tid;
     for (uint32_t i = 0; i < t->n_held; i++) {

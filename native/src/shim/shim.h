@@ -55,6 +55,9 @@ void shim_node_main(const struct shim_config *cfg, int ready_fd) __attribute__((
 /* Binds a SOCK_STREAM unix socket at path (non-blocking, CLOEXEC, listening) and chmods it. */
 int shim_bind_unix(const char *path, mode_t mode, int passcred);
 void shim_socket_path(char *out, size_t cap, const char *run_dir, int node, const char *suffix);
+/* The thread group a task belongs to, from /proc/<tid>/status (also for non-leader tids); -1 if gone
+ * (notify.c). */
+long shim_tgid_of(long tid);
 uint64_t shim_now_ms(void);
 /* Out of fds: a listening socket stays readable while its backlog cannot be accepted, so it leaves
  * the epoll set until the next tick instead of spinning the loop. */
