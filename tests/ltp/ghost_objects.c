@@ -5,7 +5,7 @@
  * hand a counter around with a mutex and condition variable (futexes in use) and are joined at the end
  * (clear_child_tid), a pipe and a UNIX socketpair with bytes in flight (written at the start, read at the
  * end), shared anonymous memory between parent and child (the LTP result page), a real-time signal
- * queued with its value while blocked, an ITIMER_REAL that keeps firing, and three zombies (children
+ * queued with its value while blocked (and 150 more of another, more than one PTRACE_PEEKSIGINFO page), an ITIMER_REAL that keeps firing, and three zombies (children
  * that ended at once: exit(3), SIGUSR2, SIGKILL) reaped only at the end.
  */
 #include "tst.h"
@@ -58,6 +58,14 @@ int main(void)
     sigprocmask(SIG_BLOCK, &rt, NULL);
     union sigval v = { .sival_int = 4242 };
     sigqueue(getpid(), SIGRTMIN + 2, v);
+    /* more queued than one PTRACE_PEEKSIGINFO page (64): every one must come back, in order */
+    sigaddset(&rt, SIGRTMIN + 3);
+    sigprocmask(SIG_BLOCK, &rt, NULL);
+    for (int i = 0; i < 150; i++) {
+        union sigval w = { .sival_int = 1000 + i };
+        if (sigqueue(getpid(), SIGRTMIN + 3, w))
+            tst_brk("sigqueue %d: %s", i, strerror(errno));
+    }
 
     signal(SIGALRM, on_alarm);
     struct itimerval it = { { 0, 100000 }, { 0, 100000 } };
@@ -129,6 +137,14 @@ int main(void)
 
     siginfo_t si;
     struct timespec zero = { 0, 0 };
+    sigset_t rt3;
+    sigemptyset(&rt3);
+    sigaddset(&rt3, SIGRTMIN + 3);
+    int in_order = 0;
+    while (sigtimedwait(&rt3, &si, &zero) == SIGRTMIN + 3 && si.si_value.sival_int == 1000 + in_order)
+        in_order++;
+    tst_check(in_order == 150, "150 queued real-time signals are all still pending, in order, with their values",
+              "%d in order", in_order);
     int got = sigtimedwait(&rt, &si, &zero);
     tst_check(got == SIGRTMIN + 2 && si.si_value.sival_int == 4242 && si.si_code == SI_QUEUE,
               "the queued real-time signal is still pending, with its value", "got %d value %d code %d", got,

@@ -60,7 +60,8 @@ enum ssi_msg_type {
      * held in its first stop; `scratch` is 128 writable bytes in the tracee for clone_args. */
     SSI_CLONE_INTO = 0x0020,
     /* struct ssi_peeksig_req; reply body: u32 count, then count x 128-byte siginfo (PTRACE_PEEKSIGINFO of
-     * a stopped tracee's private queue, or its process's shared queue when shared != 0), at most 64. */
+     * a stopped tracee's private queue, or its process's shared queue when shared != 0), at most 64, from
+     * the offset-th queued signal on (a request without offset: from the first). */
     SSI_PEEKSIGINFO = 0x0021,
     /* struct ssi_tid_req; reply body: u64 mask. PTRACE_GETSIGMASK of a stopped tracee: its blocked mask,
      * or the mask it returns to when it is inside sigsuspend/ppoll/pselect/epoll_pwait (the kernel's
@@ -119,7 +120,7 @@ struct ssi_memfd_req { int32_t pid; int32_t daemon_fd; uint64_t offset; uint64_t
 struct ssi_givefd_req { int32_t tid; int32_t daemon_fd; int32_t target_fd; } __attribute__((packed));
 /* PTRACE_GET_RSEQ_CONFIGURATION: the thread's rseq area (pointer 0: none registered). */
 struct ssi_clone_req { int32_t tid, new_tid; uint64_t flags; uint32_t exit_signal, pad; uint64_t scratch; } __attribute__((packed));
-struct ssi_peeksig_req { int32_t tid; uint32_t shared; } __attribute__((packed));
+struct ssi_peeksig_req { int32_t tid; uint32_t shared; uint32_t offset; } __attribute__((packed));
 /* shared: 1 when the signal came from the process's shared queue, 0 from the thread's own. */
 struct ssi_held_sig { int32_t shared; uint32_t pad; uint8_t siginfo[128]; } __attribute__((packed));
 struct ssi_rseq_reply { uint64_t pointer; uint32_t size, signature, flags, pad; } __attribute__((packed));

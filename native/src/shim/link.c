@@ -383,11 +383,12 @@ static int serve_ptrace(const struct ssi_hdr *h, const uint8_t *p, size_t n)
     }
     case SSI_PEEKSIGINFO: {
         struct ssi_peeksig_req r;
-        if (n != sizeof r)
+        memset(&r, 0, sizeof r);
+        if (n != sizeof r && n != sizeof r - sizeof r.offset)
             return -1;
-        memcpy(&r, p, sizeof r);
+        memcpy(&r, p, n);
         int count = 0;
-        err = pt_peek_siginfo(r.tid, r.shared != 0, body + 4, 64, &count);
+        err = pt_peek_siginfo(r.tid, r.shared != 0, r.offset, body + 4, 64, &count);
         uint32_t c32 = err ? 0 : (uint32_t)count;
         memcpy(body, &c32, sizeof c32);
         body_len = 4 + (size_t)c32 * 128;

@@ -1023,11 +1023,11 @@ int pt_clone_into(pid_t tid, pid_t new_tid, uint64_t flags, uint32_t exit_signal
 #define PTRACE_PEEKSIGINFO_SHARED 1
 #endif
 
-int pt_peek_siginfo(pid_t tid, int shared, void *buf, int max, int *n_out)
+int pt_peek_siginfo(pid_t tid, int shared, uint32_t offset, void *buf, int max, int *n_out)
 {
     if (!find_tracee(tid))
         return -ESRCH;
-    struct { uint64_t off; uint32_t flags; int32_t nr; } args = { 0, shared ? PTRACE_PEEKSIGINFO_SHARED : 0, max };
+    struct { uint64_t off; uint32_t flags; int32_t nr; } args = { offset, shared ? PTRACE_PEEKSIGINFO_SHARED : 0, max };
     long n = ptrace(PTRACE_PEEKSIGINFO, tid, &args, buf);
     if (n < 0)
         return -errno;

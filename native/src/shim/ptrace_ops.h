@@ -49,8 +49,8 @@ int pt_give_fd(pid_t tid, int local_fd, int target_fd, int *installed_fd_out);
  * when this returns. scratch: 128 writable bytes in the tracee (clone_args and the tid array). */
 int pt_clone_into(pid_t tid, pid_t new_tid, uint64_t flags, uint32_t exit_signal, uint64_t scratch);
 /* PTRACE_PEEKSIGINFO of a stopped tracee: up to max siginfos (128 bytes each) of its private queue, or
- * of the shared queue of its thread group; *n_out gets the count. */
-int pt_peek_siginfo(pid_t tid, int shared, void *buf, int max, int *n_out);
+ * of the shared queue of its thread group, from the offset-th one on; *n_out gets the count. */
+int pt_peek_siginfo(pid_t tid, int shared, uint32_t offset, void *buf, int max, int *n_out);
 /* PTRACE_GETSIGMASK: the blocked mask, or the saved one while the tracee is in sigsuspend and kin. */
 int pt_get_sigmask(pid_t tid, uint64_t *mask);
 /* A signal held back from a tracee while we held it (ptrace_ops.c's header): its siginfo and whether it

@@ -146,7 +146,7 @@ public final class LinkFrames {
 
     /** struct ssi_peeksig_req; the reply body is {@code u32 count} then count 128-byte siginfos. */
     public static final class PeekSigReq {
-        public static final int TID = 0, SHARED = 4, SIZE = 8, SIGINFO = 128;
+        public static final int TID = 0, SHARED = 4, OFFSET = 8, SIZE = 12, SIGINFO = 128, MAX = 64;
         private PeekSigReq() {}
     }
 

@@ -262,21 +262,25 @@ public final class ShimLink implements AutoCloseable {
      * its process's shared queue, oldest first, left queued.
      */
     public java.util.List<byte[]> peekSiginfo(int tid, boolean shared) throws IOException {
-        ByteBuffer p = LinkFrames.payload(LinkFrames.PeekSigReq.SIZE);
-        p.putInt(LinkFrames.PeekSigReq.TID, tid);
-        p.putInt(LinkFrames.PeekSigReq.SHARED, shared ? 1 : 0);
-        ByteBuffer body = Tracee.roundTrip(this, LinkFrames.PEEKSIGINFO, p, "read the pending signals of " + tid);
-        int at = body.position();
-        int n = body.getInt(at);
-        if (n < 0 || n > 64 || body.remaining() != 4 + n * LinkFrames.PeekSigReq.SIGINFO)
-            throw new ProtocolException("PEEKSIGINFO reply of " + body.remaining() + " bytes for " + n + " siginfos");
         java.util.List<byte[]> out = new java.util.ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            byte[] si = new byte[LinkFrames.PeekSigReq.SIGINFO];
-            body.get(at + 4 + i * si.length, si);
-            out.add(si);
+        // a page of at most 64 a request, from where the last one ended, until a short page: every queued one
+        while (true) {
+            ByteBuffer p = LinkFrames.payload(LinkFrames.PeekSigReq.SIZE);
+            p.putInt(LinkFrames.PeekSigReq.TID, tid);
+            p.putInt(LinkFrames.PeekSigReq.SHARED, shared ? 1 : 0);
+            p.putInt(LinkFrames.PeekSigReq.OFFSET, out.size());
+            ByteBuffer body = Tracee.roundTrip(this, LinkFrames.PEEKSIGINFO, p, "read the pending signals of " + tid);
+            int at = body.position();
+            int n = body.getInt(at);
+            if (n < 0 || n > LinkFrames.PeekSigReq.MAX || body.remaining() != 4 + n * LinkFrames.PeekSigReq.SIGINFO)
+                throw new ProtocolException("PEEKSIGINFO reply of " + body.remaining() + " bytes for " + n + " siginfos");
+            for (int i = 0; i < n; i++) {
+                byte[] si = new byte[LinkFrames.PeekSigReq.SIGINFO];
+                body.get(at + 4 + i * si.length, si);
+                out.add(si);
+            }
+            if (n < LinkFrames.PeekSigReq.MAX) return out;
         }
-        return out;
     }
 
     /** Closes the socket; the reader thread then fails every pending request and runs onClosed. */

@@ -468,6 +468,7 @@ class RestartTest {
 
         restartAndPass(st, List.of("threads handed the counter around", "the child read the bytes in flight",
                 "the child's write reached the shared page", "the queued real-time signal is still pending",
+                "150 queued real-time signals are all still pending, in order",
                 "the interval timer kept firing", "the zombies are reaped with their status"));
     }
 
