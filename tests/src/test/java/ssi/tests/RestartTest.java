@@ -52,7 +52,7 @@ class RestartTest {
     private static final List<String> AS_NOBODY = List.of("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups");
 
     private TestCluster cluster;
-    private Path work, program, fgSubject, ghostObjects, ghostFds, ghostIpc, ghostFiles, rtHeld, idsSubject;
+    private Path work, program, fgSubject, ghostObjects, ghostFds, ghostIpc, ghostFiles, ghostStops, rtHeld, idsSubject;
 
     @BeforeAll
     void start() throws IOException {
@@ -80,6 +80,9 @@ class RestartTest {
         ghostIpc = work.resolve("ghost_ipc");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-I", ltp.toString(), "-o", ghostIpc.toString(),
                 ltp.resolve("ghost_ipc.c").toString())).expectExit(0);
+        ghostStops = work.resolve("ghost_stops");
+        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-I", ltp.toString(), "-o", ghostStops.toString(),
+                ltp.resolve("ghost_stops.c").toString())).expectExit(0);
         ghostFiles = work.resolve("ghost_files");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-I", ltp.toString(), "-o", ghostFiles.toString(),
                 ltp.resolve("ghost_files.c").toString())).expectExit(0);
@@ -557,6 +560,21 @@ class RestartTest {
         restartAndPass(st, List.of("the log fd kept O_APPEND", "the log holds every line once, in order",
                 "every write through the shared mapping reached the file", "the private mapping keeps its own page",
                 "the brk heap kept its end and contents", "/dev/null, /dev/zero and /dev/urandom still work"));
+    }
+
+    /**
+     * Wait reports of stopped children (tests/ltp/ghost_stops.c): a child whose stop its parent collected
+     * and one whose stop it did not; the image says which, and after the restart only the second stop is
+     * reported to the parent, once, while both children are stopped again.
+     */
+    @Test
+    void stoppedChildrenKeepWhetherTheirStopWasCollected() {
+        GhostStopped st = startAndStop(ghostStops, "img-stops", 600);
+        String show = st.show();
+        assertTrue(show.contains("(stopped) " + ghostStops), show);
+        assertTrue(show.contains("(stopped, the stop not collected by the parent yet) " + ghostStops), show);
+        restartAndPass(st, List.of("the stop of a, collected before, is not reported again",
+                "the stop of b, not collected yet, is reported", "... once", "both are still stopped"));
     }
 
     /**

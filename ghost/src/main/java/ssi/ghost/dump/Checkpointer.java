@@ -167,6 +167,7 @@ public final class Checkpointer {
             boolean createdDirFinal = createdDir;
             dirPrepared = true;
             long pageBytes = 0, parentBytes = 0, tDumped;
+            java.util.Set<Integer> stopReportPending = new java.util.HashSet<>();
             List<Records.SysvShm> shmRecords = List.of();
             List<ProcessImage> images = new ArrayList<>();
             List<DataWriter> pending = new ArrayList<>();
@@ -188,8 +189,11 @@ public final class Checkpointer {
                     Memory.Baseline bl = baseline(base, m.pid(), start);
                     // a process stored whole that stays running: its tracking starts while its pages are read
                     boolean armNow = !stop && bl == null && !ownSeccompFilter(m.pid());
+                    List<Integer> stoppedKids = new ArrayList<>();
+                    for (ProcTree.Member k : full.members())
+                        if (k.ppid() == m.pid() && !k.zombie() && before.getOrDefault(k.pid(), 'R') == 'T') stoppedKids.add(k.pid());
                     ProcessImage img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data, bl, sc, phases,
-                            armNow ? armedEarly : null, start);
+                            armNow ? armedEarly : null, start, stoppedKids, stopReportPending);
                     scanned.put(m.pid(), sc);
                     pageBytes += pages.bytes();
                     parentBytes += img.parentPageCount() * ImageFormat.PAGE_SIZE;
@@ -215,7 +219,8 @@ public final class Checkpointer {
                 entries.add(new Records.TreeEntry(m.pid(), m.ppid(), m.pgid(), m.sid(), m.ruid(),
                         m.zombie() ? 0 : ssiCaps.applyAsInt(m.pid()), m.zombie() ? 0 : freezer.threads(m.pid()).size(),
                         m.exitSignal(), m.zombie() ? m.exitCode() & 0xffff : -1,
-                        !m.zombie() && before.getOrDefault(m.pid(), 'R') == 'T' ? Records.TreeEntry.STOPPED : 0));
+                        (!m.zombie() && before.getOrDefault(m.pid(), 'R') == 'T' ? Records.TreeEntry.STOPPED : 0)
+                                | (stopReportPending.contains(m.pid()) ? Records.TreeEntry.STOP_REPORT_PENDING : 0)));
             }
             Records.Inventory inv = new Records.Inventory(System.currentTimeMillis(), nodeId, callerUid, root, hostname());
             Path parentDir = base == null ? null : base.dir();
@@ -520,7 +525,8 @@ public final class Checkpointer {
 
     private ProcessImage dumpProcess(Freezer freezer, int pid, Fds.Found found, DataWriter pages, DataWriter data,
                                      Memory.Baseline baseline, Map<Long, List<long[]>> scannedOut, long[] phases,
-                                     Map<Integer, java.util.Optional<String>> armEarly, long start) throws IOException {
+                                     Map<Integer, java.util.Optional<String>> armEarly, long start, List<Integer> stoppedKids,
+                                     java.util.Set<Integer> stopReportPending) throws IOException {
         Tracee t = freezer.any(pid);
         Records.Creds creds = Creds.dump(fs, pid);
         Records.Rlimits rlimits;
@@ -554,6 +560,17 @@ public final class Checkpointer {
                 if (rs.registered()) rseqs.add(new Records.RseqRec(th.tid(), rs.pointer(), rs.size(), rs.signature()));
             }
             mm = Memory.dumpMm(fs, pid, brk);
+            // a stopped child: has this process collected the report of its stop yet (waitpid WUNTRACED)?
+            // Asked without taking it (WNOWAIT); the restart makes the stop again and, when it had been
+            // collected, collects the new report for it.
+            for (int kid : stoppedKids) {
+                final int SYS_WAITID = 247, P_PID = 1, WSTOPPED = 2, WNOHANG = 1, WNOWAIT = 0x01000000, WALL = 0x40000000,
+                        INFO_AT = 3200;
+                s.call(t, "waitid(WSTOPPED|WNOWAIT) of the stopped child " + kid, SYS_WAITID, P_PID, kid, s.addr + INFO_AT,
+                        WSTOPPED | WNOHANG | WNOWAIT | WALL, 0);
+                java.nio.ByteBuffer si = java.nio.ByteBuffer.wrap(t.read(s.addr + INFO_AT, 24)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                if (si.getInt(16) == kid) stopReportPending.add(kid); // si_pid: a report is waiting
+            }
         }
         long t1 = System.nanoTime();
         // The memory map (smaps: its read walks every page table) is read on a second thread while the

@@ -69,7 +69,7 @@ public final class ImagePrinter {
             out.printf("  %s%d  ppid %d pgid %d sid %d uid %d threads %d ssi-caps %s%s  %s%n", "  ".repeat(d), e.gpid(),
                     e.ppid(), e.pgid(), e.sid(), e.uid(), e.threads(), ssiCaps(e.ssiCaps()),
                     e.exitSignal() == 17 ? "" : " exit-signal " + (e.exitSignal() == 0 ? "none" : Signals.name(e.exitSignal())),
-                    e.zombie() ? "(zombie, " + status(e.exitStatus()) + ")" : e.stopped() ? "(stopped) " + (p == null ? "?"
+                    e.zombie() ? "(zombie, " + status(e.exitStatus()) + ")" : e.stopped() ? (e.stopReportPending() ? "(stopped, the stop not collected by the parent yet) " : "(stopped) ") + (p == null ? "?"
                     : String.join(" ", p.process().cmdline())) : p == null ? "?" : String.join(" ", p.process().cmdline()));
         }
         if (!img.sysvShm().isEmpty()) {

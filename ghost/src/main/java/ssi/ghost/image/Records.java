@@ -33,11 +33,12 @@ public final class Records {
      * exitSignal the signal its parent gets when it ends (SIGCHLD = 17, 0 for none). A zombie (it
      * ended, its parent has not reaped it yet) has threads 0, no process file, and exitStatus its wait
      * status (as waitpid reports it); a live process has exitStatus -1. flags: STOPPED, it was stopped
-     * by job control (SIGSTOP, SIGTSTP...) when the checkpoint came.
+     * by job control (SIGSTOP, SIGTSTP...) when the checkpoint came; STOP_REPORT_PENDING, its parent had
+     * not collected the report of that stop yet (waitpid WUNTRACED).
      */
     public record TreeEntry(int gpid, int ppid, int pgid, int sid, int uid, int ssiCaps, int threads, int exitSignal,
                             int exitStatus, int flags) {
-        public static final int STOPPED = 1;
+        public static final int STOPPED = 1, STOP_REPORT_PENDING = 2;
 
         /** A live, running process whose parent gets SIGCHLD. */
         public TreeEntry(int gpid, int ppid, int pgid, int sid, int uid, int ssiCaps, int threads) {
@@ -52,6 +53,9 @@ public final class Records {
         }
         public boolean stopped() {
             return (flags & STOPPED) != 0;
+        }
+        public boolean stopReportPending() {
+            return (flags & STOP_REPORT_PENDING) != 0;
         }
         void write(DataOutputStream o) throws IOException {
             o.writeInt(gpid); o.writeInt(ppid); o.writeInt(pgid); o.writeInt(sid); o.writeInt(uid); o.writeInt(ssiCaps);

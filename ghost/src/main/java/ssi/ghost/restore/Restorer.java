@@ -302,6 +302,18 @@ public final class Restorer {
     }
 
     /**
+     * Collects (waitid WSTOPPED|WNOHANG, not WNOWAIT) the report of the new stop of each of these children,
+     * stopped again by the restore, whose old stop this process had collected before the checkpoint: a
+     * waitpid(WUNTRACED) of it does not see that stop twice.
+     */
+    void collectStops(List<Integer> children) throws IOException {
+        final int SYS_WAITID = 247, P_PID = 1, WSTOPPED = 2, WNOHANG = 1;
+        for (int c : children)
+            call("waitid(WSTOPPED) of the child " + c + " stopped again", SYS_WAITID, P_PID, c, scratch, WSTOPPED | WNOHANG | WALL, 0);
+        if (!children.isEmpty()) log.add(pid + ": the new stop of " + children + " collected, as the old one was");
+    }
+
+    /**
      * Takes back from the process's queue signals the restore itself made the kernel send it (one per
      * entry; a standard signal once, and not when the image has it queued for the process: the restored
      * one and the new one merged). Every signal must still be blocked (before {@link #credsAndMasks}): an

@@ -48,17 +48,19 @@ final class TreeRestorer {
      * One process: its plan, its parent's pid (0 for the root), process group, session, exit signal; a
      * zombie has no plan and its wait status (else -1).
      */
-    record Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, int gpid, int exitStatus, boolean stopped) {
+    record Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, int gpid, int exitStatus, boolean stopped,
+                boolean stopReportPending) {
         Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal) {
-            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1, false);
+            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1, false, false);
         }
 
-        Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, boolean stopped) {
-            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1, stopped);
+        /** stopReportPending: the parent had not collected the report of the stop (waitpid WUNTRACED). */
+        Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, boolean stopped, boolean stopReportPending) {
+            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1, stopped, stopReportPending);
         }
 
         static Node zombie(int gpid, int ppid, int pgid, int sid, int exitSignal, int exitStatus) {
-            return new Node(null, ppid, pgid, sid, exitSignal, gpid, exitStatus, false);
+            return new Node(null, ppid, pgid, sid, exitSignal, gpid, exitStatus, false, false);
         }
 
         boolean zombie() {
@@ -166,21 +168,26 @@ final class TreeRestorer {
             // stopped is let go right away with a SIGSTOP queued, so it stops before it runs a thing. That
             // stop notifies its parent (SIGCHLD, CLD_STOPPED), which had that notification before the
             // checkpoint: the parent takes it back first, while all its signals are still blocked (its
-            // queued signals say what it had not handled yet). Not the root: a stopped application
-            // restarts running, as the restart is its new start.
+            // queued signals say what it had not handled yet), and collects the report of the new stop
+            // (waitid) when it had collected the old one. Not the root: a stopped application restarts
+            // running, as the restart is its new start.
             List<Integer> order = new ArrayList<>(all.keySet());
             java.util.Collections.reverse(order);
             Map<Integer, Node> byPid = new HashMap<>();
             for (Node n : nodes) byPid.put(n.gpid(), n);
             Map<Integer, List<Integer>> restopped = new HashMap<>(); // parent -> SIGCHLDs of its children stopped again
+            Map<Integer, List<Integer>> collect = new HashMap<>(); // parent -> children whose stop it had collected
             for (int pid : order) {
                 Restorer x = all.get(pid);
                 x.takeBack(restopped.getOrDefault(pid, List.of()), "a child stopped again");
+                x.collectStops(collect.getOrDefault(pid, List.of()));
                 x.credsAndMasks();
                 x.registers();
                 Node n = byPid.get(pid);
-                if (n != null && n.stopped() && n != root && tr.letGoStopped(x))
+                if (n != null && n.stopped() && n != root && tr.letGoStopped(x)) {
                     restopped.computeIfAbsent(n.ppid(), k -> new ArrayList<>()).add(17 /* SIGCHLD */);
+                    if (!n.stopReportPending()) collect.computeIfAbsent(n.ppid(), k -> new ArrayList<>()).add(pid);
+                }
             }
             tFinal = System.nanoTime();
         } catch (IOException | RuntimeException e) {
