@@ -58,36 +58,27 @@ class RestartTest {
     void start() throws IOException {
         work = Files.createTempDirectory("ssi-restart-work-");
         Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
-        program = work.resolve("restart-counter");
-        Path src = TestCluster.home().resolve("tests/src/test/resources/restart/restart-counter.c");
-        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", program.toString(), src.toString())).expectExit(0);
-        fgSubject = work.resolve("fg-subject");
-        Path fgSrc = TestCluster.home().resolve("tests/src/test/resources/restart/fg-subject.c");
-        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", fgSubject.toString(), fgSrc.toString())).expectExit(0);
-        idsSubject = work.resolve("ids-subject");
-        Path idsSrc = TestCluster.home().resolve("tests/src/test/resources/restart/ids-subject.c");
-        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", idsSubject.toString(), idsSrc.toString())).expectExit(0);
-        rtHeld = work.resolve("rt-held");
-        Path rtSrc = TestCluster.home().resolve("tests/src/test/resources/restart/rt-held.c");
-        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-o", rtHeld.toString(), rtSrc.toString())).expectExit(0);
-        ghostObjects = work.resolve("ghost_objects");
-        Path ltp = TestCluster.home().resolve("tests/ltp");
-        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-pthread", "-I", ltp.toString(), "-o", ghostObjects.toString(),
-                ltp.resolve("ghost_objects.c").toString())).expectExit(0);
-        ghostFds = work.resolve("ghost_fds");
-        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-I", ltp.toString(), "-o", ghostFds.toString(),
-                ltp.resolve("ghost_fds.c").toString())).expectExit(0);
-        ghostIpc = work.resolve("ghost_ipc");
-        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-I", ltp.toString(), "-o", ghostIpc.toString(),
-                ltp.resolve("ghost_ipc.c").toString())).expectExit(0);
-        ghostStops = work.resolve("ghost_stops");
-        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-I", ltp.toString(), "-o", ghostStops.toString(),
-                ltp.resolve("ghost_stops.c").toString())).expectExit(0);
-        ghostFiles = work.resolve("ghost_files");
-        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-I", ltp.toString(), "-o", ghostFiles.toString(),
-                ltp.resolve("ghost_files.c").toString())).expectExit(0);
+        program = compile("tests/src/test/resources/restart/restart-counter.c");
+        fgSubject = compile("tests/src/test/resources/restart/fg-subject.c");
+        idsSubject = compile("tests/src/test/resources/restart/ids-subject.c");
+        rtHeld = compile("tests/src/test/resources/restart/rt-held.c");
+        ghostObjects = compile("tests/ltp/ghost_objects.c");
+        ghostFds = compile("tests/ltp/ghost_fds.c");
+        ghostIpc = compile("tests/ltp/ghost_ipc.c");
+        ghostStops = compile("tests/ltp/ghost_stops.c");
+        ghostFiles = compile("tests/ltp/ghost_files.c");
         cluster = TestCluster.create("restart");
         cluster.start(2, false);
+    }
+
+    /** Compiles a C program of the repo (the LTP-style ones with tests/ltp's tst.h) into work; its path there. */
+    private Path compile(String source) {
+        Path src = TestCluster.home().resolve(source), ltp = TestCluster.home().resolve("tests/ltp");
+        String name = src.getFileName().toString();
+        Path out = work.resolve(name.substring(0, name.length() - ".c".length()));
+        Cmd.run(Cmd.env(), work, List.of("gcc", "-O1", "-Wall", "-pthread", "-I", ltp.toString(), "-o", out.toString(),
+                src.toString())).expectExit(0);
+        return out;
     }
 
     @AfterAll
