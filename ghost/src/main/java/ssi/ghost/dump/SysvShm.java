@@ -28,13 +28,13 @@ import java.util.Set;
  * also attached by a process outside the application, or in another IPC namespace, is refused: a
  * restart could not give both sides one segment. Stateless.
  */
-final class SysvShm {
+public final class SysvShm {
     private SysvShm() {}
 
     private static final int SHM_DEST = 01000, MODE_BITS = 0777;
 
     /** One line of /proc/sysvipc/shm. */
-    record Seg(int key, int id, int mode, long size, int cpid, long nattch, int uid, int gid, int cuid, int cgid) { }
+    public record Seg(int key, int id, int mode, long size, int cpid, long nattch, int uid, int gid, int cuid, int cgid) { }
 
     /** Where a process has a segment attached: shmid, the address of its offset 0, a maps range of it. */
     record Attach(int pid, int id, long base, long start, long end) { }
@@ -44,8 +44,8 @@ final class SysvShm {
         static final Found NONE = new Found(List.of(), Map.of());
     }
 
-    /** /proc/sysvipc/shm of the daemon's IPC namespace, by shmid. */
-    static Map<Integer, Seg> table(Path procRoot) throws IOException {
+    /** /proc/sysvipc/shm of the daemon's IPC namespace, by shmid (the restart's checks read it too). */
+    public static Map<Integer, Seg> table(Path procRoot) throws IOException {
         Map<Integer, Seg> out = new LinkedHashMap<>();
         List<String> lines = Files.readAllLines(procRoot.resolve("sysvipc").resolve("shm"), StandardCharsets.US_ASCII);
         for (String l : lines.subList(Math.min(1, lines.size()), lines.size())) {

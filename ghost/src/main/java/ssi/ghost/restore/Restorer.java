@@ -64,7 +64,7 @@ public final class Restorer {
             SYS_EXIT_GROUP = 231, SYS_TGKILL = 234, RLIMIT_CORE = 4, SYS_IOCTL = 16, SYS_EVENTFD2 = 290,
             SYS_TIMERFD_CREATE = 283, SYS_TIMERFD_SETTIME = 286, SYS_SIGNALFD4 = 289, SYS_EPOLL_CREATE1 = 291,
             SYS_EPOLL_CTL = 233, SYS_TIMER_CREATE = 222, SYS_TIMER_SETTIME = 223, SYS_WAIT4 = 61, WALL = 0x40000000,
-            WNOHANG = 1;
+            WNOHANG = 1, SYS_WAITID = 247, P_PID = 1, WEXITED = 4, WSTOPPED = 2, WNOWAIT = 0x01000000;
     private static final int EFD_SEMAPHORE = 1, O_NONBLOCK = 04000, EPOLL_CTL_ADD = 1, PR_TIMER_CREATE_RESTORE_IDS = 77;
     /** _IOW('T', 0, u64): sets a timerfd's expiration count (CONFIG_CHECKPOINT_RESTORE). */
     private static final long TFD_IOC_SET_TICKS = 0x40085400L;
@@ -292,7 +292,6 @@ public final class Restorer {
      * signal it had pending at the checkpoint stays: the zombie's copy merged into it.
      */
     void settleZombies(List<TreeRestorer.Node> zombies) throws IOException {
-        final int SYS_WAITID = 247, P_PID = 1, WEXITED = 4, WNOWAIT = 0x01000000;
         List<Integer> sigs = new ArrayList<>();
         for (TreeRestorer.Node z : zombies) {
             call("waitid(WNOWAIT) of the zombie " + z.gpid(), SYS_WAITID, P_PID, z.gpid(), scratch, WEXITED | WNOWAIT | WALL, 0);
@@ -307,7 +306,6 @@ public final class Restorer {
      * waitpid(WUNTRACED) of it does not see that stop twice.
      */
     void collectStops(List<Integer> children) throws IOException {
-        final int SYS_WAITID = 247, P_PID = 1, WSTOPPED = 2, WNOHANG = 1;
         for (int c : children)
             call("waitid(WSTOPPED) of the child " + c + " stopped again", SYS_WAITID, P_PID, c, scratch, WSTOPPED | WNOHANG | WALL, 0);
         if (!children.isEmpty()) log.add(pid + ": the new stop of " + children + " collected, as the old one was");

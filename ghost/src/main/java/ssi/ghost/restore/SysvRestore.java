@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -83,15 +82,10 @@ final class SysvRestore {
     /** Every segment id and key is free on this node, and a non-root caller owns each segment. */
     static void checkFree(List<Records.SysvShm> segments, Path procRoot, int nodeId, int callerUid) throws IOException {
         if (segments.isEmpty()) return;
-        Set<Integer> ids = new HashSet<>();
+        Map<Integer, ssi.ghost.dump.SysvShm.Seg> table = ssi.ghost.dump.SysvShm.table(procRoot);
+        Set<Integer> ids = table.keySet();
         Set<Integer> keys = new HashSet<>();
-        List<String> lines = Files.readAllLines(procRoot.resolve("sysvipc").resolve("shm"), StandardCharsets.US_ASCII);
-        for (String l : lines.subList(Math.min(1, lines.size()), lines.size())) {
-            String[] f = l.trim().split("\\s+");
-            if (f.length < 2) continue;
-            keys.add((int) Long.parseLong(f[0]));
-            ids.add(Integer.parseInt(f[1]));
-        }
+        for (ssi.ghost.dump.SysvShm.Seg g : table.values()) keys.add(g.key());
         for (Records.SysvShm s : segments) {
             if (callerUid != 0 && s.uid() != callerUid && s.cuid() != callerUid)
                 throw new RestoreException(1, "uid " + callerUid + " does not own SysV shared memory segment " + s.id()
