@@ -75,8 +75,11 @@ enum ssi_msg_type {
     /* struct ssi_inject_many_req, then count x struct ssi_inject_call; reply body: count x i64 (each
      * call's raw return). The calls run one after another in the stopped tracee as INJECT would run
      * them, but in one go: the shim maps a page of code and a table into it, lets the thread run the
-     * loop, and unmaps both (or, when it cannot map code there, injects them one by one). For calls
-     * that do not change the address space (the checkpoint's rt_sigaction, prlimit64, getitimer). */
+     * loop, and unmaps both (or, when it cannot map code there, injects them one by one). at 0: the
+     * kernel picks the place of that code and table, so only calls that leave the address space alone
+     * may run (the checkpoint's rt_sigaction, prlimit64, getitimer); otherwise the page-aligned start of
+     * SSI_INJECT_MANY_AREA free bytes that none of the calls touches (the restore's munmap, mremap and
+     * mmap of the whole address space): taken there with MAP_FIXED_NOREPLACE, else one by one. */
     SSI_INJECT_MANY = 0x0028,
     SSI_LAUNCH = 0x0101,
     SSI_GO = 0x0102,
@@ -112,9 +115,11 @@ struct ssi_setregs_req { int32_t tid; uint32_t pad; struct user_regs_struct regs
 struct ssi_xstate_req { int32_t tid; uint32_t len; /* then u8 xsave[len] */ } __attribute__((packed));
 struct ssi_mem_req { int32_t pid; uint32_t len; uint64_t addr; /* WRITEMEM: then u8 data[len] */ } __attribute__((packed));
 struct ssi_inject_req { int32_t tid; int32_t nr; uint64_t args[6]; } __attribute__((packed));
-struct ssi_inject_many_req { int32_t tid; uint32_t count; } __attribute__((packed));
+struct ssi_inject_many_req { int32_t tid; uint32_t count; uint64_t at; } __attribute__((packed));
 struct ssi_inject_call { int64_t nr; uint64_t args[6]; } __attribute__((packed));
 #define SSI_INJECT_MANY_MAX 256u
+/* the most the code page and the table of SSI_INJECT_MANY_MAX calls take in the tracee */
+#define SSI_INJECT_MANY_AREA (4096u + SSI_INJECT_MANY_MAX * 64u)
 struct ssi_memfd_req { int32_t pid; int32_t daemon_fd; uint64_t offset; uint64_t len; uint64_t addr; } __attribute__((packed));
 #define SSI_WRITEMEM_FD_MAX (64u << 20)
 struct ssi_givefd_req { int32_t tid; int32_t daemon_fd; int32_t target_fd; } __attribute__((packed));

@@ -296,7 +296,7 @@ static int serve_ptrace(const struct ssi_hdr *h, const uint8_t *p, size_t n)
             nrs[i] = c.nr;
             memcpy(args[i], c.args, sizeof args[i]);
         }
-        err = pt_inject_many(r.tid, r.count, nrs, (const uint64_t (*)[6])args, rets);
+        err = pt_inject_many(r.tid, r.count, r.at, nrs, (const uint64_t (*)[6])args, rets);
         memcpy(body, rets, (size_t)r.count * sizeof(int64_t));
         body_len = (size_t)r.count * sizeof(int64_t);
         break;

@@ -721,21 +721,29 @@ static int run_to_trap(pid_t tid, uint64_t trap_end)
     }
 }
 
-int pt_inject_many(pid_t tid, uint32_t n, const int64_t *nrs, const uint64_t (*args)[6], int64_t *rets)
+int pt_inject_many(pid_t tid, uint32_t n, uint64_t at, const int64_t *nrs, const uint64_t (*args)[6], int64_t *rets)
 {
     if (n == 0)
         return 0;
+    if (at & 4095)
+        return -EINVAL;
     if (!find_tracee(tid))
         return -ESRCH;
     const size_t page = 4096, code = (size_t)(ssi_many_loop_end - ssi_many_loop);
     size_t size = page + (((size_t)n * 64 + page - 1) & ~(page - 1));
     int64_t addr = 0;
-    int rc = inject6(tid, SYS_mmap, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0,
-                     &addr);
+    /* at a place the caller keeps free for it, when it gave one: its calls may remap everything else */
+    int rc = inject6(tid, SYS_mmap, at, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | (at ? MAP_FIXED_NOREPLACE : 0), (uint64_t)-1, 0, &addr);
     if (rc)
         return rc;
     if (addr < 0 && addr >= -4095)
         goto one_by_one;
+    if (at && (uint64_t)addr != at) { /* a kernel without MAP_FIXED_NOREPLACE took it as a hint */
+        if ((rc = inject6(tid, SYS_munmap, (uint64_t)addr, size, 0, 0, 0, 0, &(int64_t){0})))
+            return rc;
+        goto one_by_one;
+    }
     uint64_t *table = calloc(n, 64);
     if (!table) {
         inject6(tid, SYS_munmap, (uint64_t)addr, size, 0, 0, 0, 0, &(int64_t){0});

@@ -232,6 +232,7 @@ final class LocalNode {
             if (!checkOnly) {
                 // The SSI capabilities each process had (its effective set), within what its uid gets.
                 for (int[] c : r.ssiCaps()) caps.restored(c[0], c[1], c[2]);
+                if (System.getenv(ssi.ghost.restore.ImageRestore.TRACE_ENV) != null) r.log().forEach(l -> log.info("restart trace: " + l));
                 onRestored.accept(r.ssiCaps().stream().map(c -> c[0]).toList());
                 log.info("restart of " + target + " for uid " + callerUid + ": gpid " + r.gpid() + " runs, in " + r.micros() + " us"
                         + (r.log().isEmpty() || !r.log().getLast().startsWith("times: ") ? "" : "; " + r.log().getLast()));

@@ -120,9 +120,12 @@ public final class LinkFrames {
         private InjectReq() {}
     }
 
-    /** INJECT_MANY: the header, then COUNT calls of CALL_SIZE bytes (i64 nr, six u64 args); reply: COUNT x i64. */
+    /**
+     * INJECT_MANY: the header (AT: where the shim may map its code and table, 0 for anywhere), then COUNT
+     * calls of CALL_SIZE bytes (i64 nr, six u64 args); reply: COUNT x i64. AREA: the bytes at AT it may take.
+     */
     public static final class InjectManyReq {
-        public static final int TID = 0, COUNT = 4, SIZE = 8, CALL_SIZE = 56, MAX = 256;
+        public static final int TID = 0, COUNT = 4, AT = 8, SIZE = 16, CALL_SIZE = 56, MAX = 256, AREA = 4096 + MAX * 64;
         private InjectManyReq() {}
     }
 

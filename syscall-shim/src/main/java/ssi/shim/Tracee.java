@@ -191,9 +191,21 @@ public final class Tracee implements AutoCloseable {
      * (INJECT_MANY) per {@link LinkFrames.InjectManyReq#MAX} calls: the shim lets the thread run them as a
      * loop of code in a page it maps for that and unmaps after, one resume instead of one per call (or
      * one by one where it cannot map code). Only for calls that leave the address space alone (no mmap,
-     * munmap, mprotect, brk...). nrs[i] runs with args[i]; returns the raw results.
+     * munmap, mprotect, brk...): see {@link #syscalls(int[], long[][], long)} for those. nrs[i] runs with
+     * args[i]; returns the raw results.
      */
-    public synchronized long[] syscalls(int[] nrs, long[][] args) throws IOException {
+    public long[] syscalls(int[] nrs, long[][] args) throws IOException {
+        return syscalls(nrs, args, 0);
+    }
+
+    /**
+     * As {@link #syscalls(int[], long[][])}, with the shim's code and table at {@code at}: the page-aligned
+     * start of {@link LinkFrames.InjectManyReq#AREA} free bytes that none of the calls touches (then the
+     * calls may map, unmap and remap anything else), or 0 for wherever the kernel puts them.
+     */
+    public synchronized long[] syscalls(int[] nrs, long[][] args, long at) throws IOException {
+        if ((at & 4095) != 0)
+            throw new IllegalArgumentException(String.format("the area for the calls' code at %x is not page aligned", at));
         if (nrs.length != args.length)
             throw new IllegalArgumentException(nrs.length + " syscalls but " + args.length + " argument lists");
         for (long[] a : args) {
@@ -206,10 +218,11 @@ public final class Tracee implements AutoCloseable {
             ByteBuffer p = LinkFrames.payload(LinkFrames.InjectManyReq.SIZE + n * LinkFrames.InjectManyReq.CALL_SIZE);
             p.putInt(LinkFrames.InjectManyReq.TID, tid);
             p.putInt(LinkFrames.InjectManyReq.COUNT, n);
+            p.putLong(LinkFrames.InjectManyReq.AT, at);
             for (int k = 0; k < n; k++) {
-                int at = LinkFrames.InjectManyReq.SIZE + k * LinkFrames.InjectManyReq.CALL_SIZE;
-                p.putLong(at, nrs[from + k]);
-                for (int i = 0; i < args[from + k].length; i++) p.putLong(at + 8 + 8 * i, args[from + k][i]);
+                int off = LinkFrames.InjectManyReq.SIZE + k * LinkFrames.InjectManyReq.CALL_SIZE;
+                p.putLong(off, nrs[from + k]);
+                for (int i = 0; i < args[from + k].length; i++) p.putLong(off + 8 + 8 * i, args[from + k][i]);
             }
             ByteBuffer body = call(LinkFrames.INJECT_MANY, p, "inject " + n + " syscalls");
             expectBody(body, 8 * n, "INJECT_MANY");

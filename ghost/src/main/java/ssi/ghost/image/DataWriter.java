@@ -24,13 +24,14 @@ import java.util.zip.CRC32C;
  *
  * <p>Bulk data (a checkpoint's pages) takes the pipelined path: the caller fills a {@link #buffer},
  * {@link #appendBuffer} checksums it and hands it to a writer thread ("image-writer", started on first
- * use), so reading the next chunk overlaps writing this one; a durable writer starts the write-back of
+ * use), so reading the next chunk overlaps writing this one (when that thread has a buffer waiting
+ * already, the caller writes this one itself: the copy into the filesystem is shared); a durable writer starts the write-back of
  * every {@link #WRITEBACK_STEP} bytes it wrote (sync_file_range), so the disk works while the dump goes on
  * and the fsync of commit has little left to wait for. A write error surfaces at the next call, at the
  * latest at commit.
  *
  * <p>Owned by one thread (plus its writer thread, which touches only the channel, the write-back
- * handle and the buffers it is given).
+ * handle and the buffers it is given; both write to the channel at their own offsets).
  */
 public final class DataWriter implements AutoCloseable {
     /** Capacity of the buffers of the pipelined path. */
@@ -142,13 +143,7 @@ public final class DataWriter implements AutoCloseable {
         c.update(b.duplicate());
         long n = b.remaining();
         end += n;
-        if (writer == null) {
-            writer = Thread.ofPlatform().name("image-writer").daemon(true).start(this::writeLoop);
-        }
-        synchronized (queue) {
-            queued++;
-        }
-        queue.add(new Job(b, at));
+        handOver(b, at);
         return new Chunk(at, n, (int) c.getValue());
     }
 
@@ -170,14 +165,36 @@ public final class DataWriter implements AutoCloseable {
         }
         if (pos != b.limit()) throw new IllegalArgumentException("slices of " + (pos - b.position()) + " bytes, buffer of " + b.remaining());
         end = at;
+        handOver(b, out[0].offset());
+        return out;
+    }
+
+    /**
+     * b's remaining bytes go to the file at offset at: written by the writer thread, or here when it has
+     * one more buffer waiting behind the one it writes. The copy into the filesystem is most of the time
+     * of a checkpoint's pages; the caller, which reads the process's memory and checksums it, would
+     * otherwise wait on it: so both threads write, the writer thread always has work, and the two cores
+     * of a node share the copy.
+     */
+    private void handOver(ByteBuffer b, long at) throws IOException {
+        boolean here;
+        synchronized (queue) {
+            here = queued >= 2;
+            if (!here) queued++;
+        }
+        if (here) {
+            try {
+                int p0 = b.position();
+                while (b.hasRemaining()) ch.write(b, at + b.position() - p0);
+            } finally {
+                free.add(b);
+            }
+            return;
+        }
         if (writer == null) {
             writer = Thread.ofPlatform().name("image-writer").daemon(true).start(this::writeLoop);
         }
-        synchronized (queue) {
-            queued++;
-        }
-        queue.add(new Job(b, out[0].offset()));
-        return out;
+        queue.add(new Job(b, at));
     }
 
     /** Gives back a buffer from {@link #buffer} that is not to be written. */
@@ -197,7 +214,8 @@ public final class DataWriter implements AutoCloseable {
             try {
                 if (failed == null) {
                     long to = j.at() + j.data().remaining();
-                    while (j.data().hasRemaining()) ch.write(j.data(), j.at() + j.data().position());
+                    int p0 = j.data().position();
+                    while (j.data().hasRemaining()) ch.write(j.data(), j.at() + j.data().position() - p0);
                     if (writeback != null && to - kicked >= WRITEBACK_STEP) {
                         writeback.startWriteback(kicked, to - kicked);
                         kicked = to;

@@ -41,6 +41,11 @@ public final class ImageRestore implements AutoCloseable {
     private static final int O_ACCMODE = 3, O_WRONLY = 1, O_RDWR = 2, O_CLOEXEC = 02000000;
     private static final int SS_DISABLE = 2;
     public static final int EPERM = 1, ESRCH = 3, EIO = 5, EEXIST = 17, EINVAL = 22, EOPNOTSUPP = 95;
+    /**
+     * Set in a daemon's environment (any value), its restarts are traced: the node log gets every step of
+     * each, with the microseconds since it began ("restart trace:" lines; docs/ARCHITECTURE.md).
+     */
+    public static final String TRACE_ENV = "SSI_TRACE_RESTORE";
 
     /** What a finished restart reports. */
     /**

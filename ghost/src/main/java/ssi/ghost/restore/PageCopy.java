@@ -82,7 +82,12 @@ final class PageCopy implements AutoCloseable {
     private final List<long[]> registered = new ArrayList<>(), mapped = new ArrayList<>();
     private final List<Future<Void>> pending = new ArrayList<>();
 
-    private PageCopy(int uffd, int pid) {
+    private final long opened = System.nanoTime();
+    /** Where each copy thread's times go (a restart trace: SSI_TRACE_RESTORE), or null. */
+    private final List<String> trace;
+
+    private PageCopy(int uffd, int pid, boolean trace) {
+        this.trace = trace ? java.util.Collections.synchronizedList(new ArrayList<>()) : null;
         this.uffd = uffd;
         this.pid = pid;
     }
@@ -111,7 +116,7 @@ final class PageCopy implements AutoCloseable {
             MemorySegment s = a.allocate(24, 8);
             s.set(ValueLayout.JAVA_LONG, 0, UFFD_API);
             ioctl(mine, UFFDIO_API, s, "UFFDIO_API");
-            return new PageCopy(mine, pid);
+            return new PageCopy(mine, pid, TreeRestorer.TRACE);
         } catch (ErrnoException e) {
             closeQuietly(mine);
             return null;
@@ -190,24 +195,41 @@ final class PageCopy implements AutoCloseable {
         if (err != null) throw err;
     }
 
+    /** The copy threads' times so far (empty unless the restart is traced). */
+    List<String> trace() {
+        return trace == null ? List.of() : List.copyOf(trace);
+    }
+
     /** Copies runs, whose file offset o is mapped at o + delta; checks each first when check is set. */
     private Void copyRuns(List<RestorePlan.FileRun> runs, long delta, boolean check, RestorePlan.PageSource src)
             throws IOException {
+        long t0 = System.nanoTime(), populate = 0, crc = 0, copy = 0;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment arg = a.allocate(40, 8);
             MemorySegment cap = a.allocate(CAPTURE);
             for (RestorePlan.FileRun r : runs) {
                 long from = r.fileOffset() + delta;
                 // page tables filled in one call; a file cut short since the checks is EFAULT here, not a SIGBUS
+                long x0 = System.nanoTime();
                 madvise(from & -PAGE, r.length() + (from & (PAGE - 1)), cap);
+                long x1 = System.nanoTime();
                 if (check) {
                     CRC32C c = new CRC32C();
                     c.update(MemorySegment.ofAddress(from).reinterpret(r.length()).asByteBuffer());
                     if ((int) c.getValue() != r.crc()) throw src.mismatch(r, (int) c.getValue());
                 }
+                long x2 = System.nanoTime();
                 copyOne(arg, cap, r.addr(), from, r.length());
+                long x3 = System.nanoTime();
+                populate += x1 - x0;
+                crc += x2 - x1;
+                copy += x3 - x2;
             }
         }
+        if (trace != null)
+            trace.add(String.format("%d: %d page run(s) copied by a copy thread from +%d us: %d us (populating the file "
+                    + "mapping %d, checksums %d, UFFDIO_COPY %d)", pid, runs.size(), (t0 - opened) / 1000,
+                    (System.nanoTime() - t0) / 1000, populate / 1000, crc / 1000, copy / 1000));
         return null;
     }
 

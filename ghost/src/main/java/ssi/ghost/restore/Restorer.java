@@ -1,6 +1,7 @@
 package ssi.ghost.restore;
 
 import ssi.shim.ErrnoException;
+import ssi.shim.LinkFrames;
 import ssi.shim.Regs;
 import ssi.shim.ShimLink;
 import ssi.shim.Tracee;
@@ -83,6 +84,11 @@ public final class Restorer {
             ERESTART_RESTARTBLOCK = 516, EINTR = 4, EEXIST = 17;
     /** The scratch area: paths (up to PATH_MAX), the prctl_mm_map and auxv, groups. */
     private static final long SCRATCH_SIZE = 4 * RestorePlan.PAGE;
+    /**
+     * Kept free right after the scratch area: where the shim maps the code and table of a {@link Batch}
+     * (INJECT_MANY), out of the way of the calls, which unmap, remap and map the whole address space.
+     */
+    private static final long BATCH_AREA = (LinkFrames.InjectManyReq.AREA + RestorePlan.PAGE - 1) & -RestorePlan.PAGE;
     /** Where free areas are looked for: above the 32-bit space, below the usual mmap area. */
     private static final long SEARCH_FROM = 1L << 32, SEARCH_TO = 0x7ff000000000L;
     private static final String[] SIGNAMES = {
@@ -105,8 +111,6 @@ public final class Restorer {
     /** Starts of the VMAs inherited from the parent and kept as they are (shared anonymous memory). */
     private final java.util.Set<Long> kept = new java.util.HashSet<>();
     long scratch;
-    /** "flags:path" -> the process's fd of a mapped file, while the VMAs are mapped (caller's rights). */
-    private final Map<String, Integer> mapFds = new HashMap<>();
     /** The userfaultfd the anonymous pages are copied through while the VMAs are mapped (see PageCopy). */
     private PageCopy pageCopy;
     /** VMAs whose protection is set once their pages are copied (see finishPages). */
@@ -162,19 +166,17 @@ public final class Restorer {
         kept.addAll(sysvKept);
         if (parent != null)
             findKept(stubMaps);
-        unmapStub(stubMaps);
-        moveSpecials(stubMaps);
+        Batch clear = new Batch();
+        unmapStub(stubMaps, clear);
+        Map<Integer, SpecialMove> moves = moveSpecials(stubMaps, clear);
+        checkMoves(clear.runChecked(), moves);
         SysvRestore.attach(this, tree.sysv(), sysv, sysvKept);
         try {
-            for (RestorePlan.Vma v : plan.vmas())
-                mapVma(v);
+            mapVmas();
         } catch (IOException | RuntimeException e) {
             abortPages();
             throw e;
         }
-        for (int fd : mapFds.values())
-            call("close of a mapped file's fd", SYS_CLOSE, fd);
-        mapFds.clear();
         log.add(pid + ": mapped " + plan.vmas().size() + " VMAs" + (kept.isEmpty() ? "" : " (" + kept.size() + " shared with the parent kept)"));
         openFds();
         call("chdir " + plan.cwd(), SYS_CHDIR, putString(plan.cwd()));
@@ -562,13 +564,19 @@ public final class Restorer {
             busy.add(new long[] {v.start(), v.end()});
         for (RestorePlan.Special s : plan.specials())
             busy.add(new long[] {s.start(), s.end()});
+        for (SysvRestore.Attachment a : tree.sysv().of(pid)) {
+            // shmat maps the whole segment at its base before the pieces the process gave up go
+            ssi.ghost.image.Records.SysvShm seg = tree.sysv().segment(a.id());
+            long end = a.pieces().stream().mapToLong(SysvRestore.Piece::end).max().orElse(a.base());
+            busy.add(new long[] {a.base(), Math.max(end, seg == null ? end : a.base() + seg.pages() * RestorePlan.PAGE)});
+        }
         if (scratch != 0)
-            busy.add(new long[] {scratch, scratch + SCRATCH_SIZE});
+            busy.add(new long[] {scratch, scratch + SCRATCH_SIZE + BATCH_AREA});
         return busy;
     }
 
     private void mapScratch(List<MapsLine> stubMaps) throws IOException {
-        long want = findFree(SCRATCH_SIZE, busy(stubMaps));
+        long want = findFree(SCRATCH_SIZE + BATCH_AREA, busy(stubMaps));
         long got = call("mmap of the scratch area", SYS_MMAP, want, SCRATCH_SIZE, PROT_RW,
                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
         if (got != want)
@@ -593,7 +601,7 @@ public final class Restorer {
         }
     }
 
-    private void unmapStub(List<MapsLine> stubMaps) throws IOException {
+    private void unmapStub(List<MapsLine> stubMaps, Batch b) {
         int n = 0;
         // consecutive mappings to go (in address order, nothing kept between them, nor the scratch area)
         // go in one munmap: the gaps between them are unmapped already
@@ -606,7 +614,7 @@ public final class Restorer {
             boolean go = !(m.special() || m.name().equals("[vsyscall]") || kept.contains(m.start()));
             boolean joins = go && from >= 0 && !(scratch < m.end() && scratch + SCRATCH_SIZE > to);
             if (from >= 0 && !joins) {
-                unmapRange(from, to, first, in);
+                unmapRange(b, from, to, first, in);
                 from = -1;
             }
             if (!go)
@@ -621,31 +629,42 @@ public final class Restorer {
             n++;
         }
         if (from >= 0)
-            unmapRange(from, to, first, in);
+            unmapRange(b, from, to, first, in);
         // kernel special mappings the process did not have (another layout) go too
         for (MapsLine m : stubMaps) {
             if (m.special() && plan.specials().stream().noneMatch(s -> s.name().equals(m.name()))) {
-                call("munmap of the stub's " + m, SYS_MUNMAP, m.start(), m.end() - m.start());
+                b.add("munmap of the stub's " + m, SYS_MUNMAP, m.start(), m.end() - m.start());
                 n++;
             }
         }
         log.add("unmapped " + n + " mappings of the stub");
     }
 
-    private void unmapRange(long from, long to, String first, int mappings) throws IOException {
-        call("munmap of the stub's " + first + (mappings > 1 ? String.format(" and %d more up to %x", mappings - 1, to) : ""),
+    private void unmapRange(Batch b, long from, long to, String first, int mappings) {
+        b.add("munmap of the stub's " + first + (mappings > 1 ? String.format(" and %d more up to %x", mappings - 1, to) : ""),
                 SYS_MUNMAP, from, to - from);
     }
 
-    private void moveSpecials(List<MapsLine> stubMaps) throws IOException {
+    /** Adds the mremaps of the kernel special mappings to b; returns them by their index in b. */
+    private Map<Integer, SpecialMove> moveSpecials(List<MapsLine> stubMaps, Batch b) throws RestoreException {
         Map<String, long[]> now = new HashMap<>();
         for (MapsLine m : stubMaps)
             if (m.special() && plan.specials().stream().anyMatch(s -> s.name().equals(m.name())))
                 now.put(m.name(), new long[] {m.start(), m.end()});
         List<SpecialMove> moves = planSpecialMoves(now, plan.specials(), busy(stubMaps));
+        Map<Integer, SpecialMove> at = new HashMap<>();
         for (SpecialMove m : moves)
-            remap(m.name(), m.from(), m.len(), m.to());
+            at.put(b.add(String.format("mremap of %s from %x to %x", m.name(), m.from(), m.to()), SYS_MREMAP, m.from(),
+                    m.len(), m.len(), MREMAP_MAYMOVE | MREMAP_FIXED, m.to()), m);
         log.add("moved " + plan.specials().size() + " kernel special mappings in " + moves.size() + " mremaps");
+        return at;
+    }
+
+    private static void checkMoves(long[] rc, Map<Integer, SpecialMove> moves) throws RestoreException {
+        for (Map.Entry<Integer, SpecialMove> e : moves.entrySet())
+            if (rc[e.getKey()] != e.getValue().to())
+                throw new RestoreException(0, String.format("mremap of %s to %x returned %x", e.getValue().name(),
+                        e.getValue().to(), rc[e.getKey()]));
     }
 
     /** One mremap of a kernel special mapping. */
@@ -696,70 +715,117 @@ public final class Restorer {
         return out;
     }
 
-    private void remap(String name, long from, long len, long to) throws IOException {
-        long got = call(String.format("mremap of %s from %x to %x", name, from, to), SYS_MREMAP, from, len, len,
-                MREMAP_MAYMOVE | MREMAP_FIXED, to);
-        if (got != to)
-            throw new RestoreException(0, String.format("mremap of %s to %x returned %x", name, to, got));
+    /**
+     * The plan's VMAs. The files they map are opened first (one fd per file and mode, with the caller's
+     * rights when the restart has an opener), then every VMA is mapped in one {@link Batch} but those of
+     * shared anonymous memory another process, or an earlier VMA of this one, mapped already (kept from
+     * the fork, or opened through map_files one by one after the batch); the files' fds are closed; then
+     * each VMA gets its pages and its protection (the mprotects in one batch too).
+     */
+    private void mapVmas() throws IOException {
+        List<RestorePlan.Vma> batched = new ArrayList<>(), later = new ArrayList<>();
+        java.util.Set<Long> objects = new java.util.HashSet<>();
+        for (RestorePlan.Vma v : plan.vmas()) {
+            if (v.shmemId() != 0) {
+                if (kept.contains(v.start()))
+                    continue;
+                if (tree.shmem(v.shmemId()) != null || !objects.add(v.shmemId())) {
+                    later.add(v);
+                    continue;
+                }
+            }
+            batched.add(v);
+        }
+        Map<String, Long> fds = openMapped(batched);
+        Batch maps = new Batch();
+        for (RestorePlan.Vma v : batched) {
+            long fd = v.path() == null ? -1 : fds.get(mapKey(v));
+            maps.add("mmap of " + v, SYS_MMAP, v.start(), v.length(), writableFirst(v) ? v.prot() | PROT_RW : v.prot(),
+                    MAP_FIXED_NOREPLACE | (v.shared() ? MAP_SHARED : MAP_PRIVATE) | (v.path() == null ? MAP_ANONYMOUS : 0)
+                            | (v.growsDown() ? MAP_GROWSDOWN : 0), fd, v.path() == null ? 0 : v.offset());
+        }
+        int mapped = maps.nrs.size();
+        for (long fd : fds.values())
+            maps.add("close of a mapped file's fd", SYS_CLOSE, fd);
+        long[] rc = maps.run();
+        for (int i = 0; i < mapped; i++)
+            checkMapped(batched.get(i), rc[i]);
+        for (int i = mapped; i < rc.length; i++)
+            if (isError(rc[i]))
+                throw new RestoreException((int) -rc[i], "restore of pid " + pid + ": " + maps.whats.get(i) + " failed");
+        Batch protect = new Batch();
+        for (RestorePlan.Vma v : batched) {
+            if (TreeRestorer.TRACE) log.add(pid + ": mapped " + v);
+            int prot = writableFirst(v) ? v.prot() | PROT_RW : v.prot();
+            if (writableFirst(v)) {
+                if (writePages(v) && prot != v.prot())
+                    protectLater.add(v); // once its pages are in (finishPages)
+                else if (prot != v.prot())
+                    protect.add("mprotect of " + v, SYS_MPROTECT, v.start(), v.length(), v.prot());
+            }
+            if (v.shmemId() != 0)
+                tree.shmemMapped(v.shmemId(), new TreeRestorer.Shmem(pid, v.start(), v.end()));
+        }
+        protect.runChecked();
+        for (RestorePlan.Vma v : later) {
+            TreeRestorer.Shmem h = tree.shmem(v.shmemId());
+            mapShared(v, h);
+        }
     }
 
-    private void mapVma(RestorePlan.Vma v) throws IOException {
-        if (v.shmemId() != 0) {
-            if (kept.contains(v.start()))
-                return;
-            TreeRestorer.Shmem h = tree.shmem(v.shmemId());
-            if (h != null) {
-                mapShared(v, h);
-                return;
+    /** Mapped writable first (but a shared file mapping, whose pages are the file's) to take the pages. */
+    private static boolean writableFirst(RestorePlan.Vma v) {
+        return v.path() == null || !v.shared();
+    }
+
+    private static int mapOpenFlags(RestorePlan.Vma v) {
+        return (v.shared() && (v.prot() & RestorePlan.PROT_WRITE) != 0 ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+    }
+
+    private static String mapKey(RestorePlan.Vma v) {
+        return mapOpenFlags(v) + ":" + v.path();
+    }
+
+    /**
+     * The process's fds of the files the VMAs map, by {@link #mapKey}: opened in the daemon with the
+     * caller's rights and handed over when the restart has an opener, else opened by the process (in
+     * batches, their paths side by side in the scratch area).
+     */
+    private Map<String, Long> openMapped(List<RestorePlan.Vma> vmas) throws IOException {
+        Map<String, Long> fds = new java.util.LinkedHashMap<>();
+        Map<String, RestorePlan.Vma> files = new java.util.LinkedHashMap<>();
+        for (RestorePlan.Vma v : vmas)
+            if (v.path() != null)
+                files.putIfAbsent(mapKey(v), v);
+        if (tree.opener != null) {
+            for (Map.Entry<String, RestorePlan.Vma> e : files.entrySet())
+                fds.put(e.getKey(), (long) giveOpened(e.getValue().path(), mapOpenFlags(e.getValue()) & ~O_CLOEXEC, -1));
+            return fds;
+        }
+        List<String> keys = new ArrayList<>(files.keySet());
+        for (int from = 0; from < keys.size(); ) {
+            Batch opens = new Batch();
+            java.io.ByteArrayOutputStream paths = new java.io.ByteArrayOutputStream();
+            int to = from;
+            while (to < keys.size()) {
+                RestorePlan.Vma v = files.get(keys.get(to));
+                byte[] b = v.path().getBytes(StandardCharsets.UTF_8);
+                if (b.length + 1 > 2 * RestorePlan.PAGE)
+                    throw new RestoreException(36, "path too long: " + v.path());
+                if (paths.size() + b.length + 1 > SCRATCH_SIZE)
+                    break;
+                opens.add("open of " + v.path() + " to map " + v, SYS_OPENAT, AT_FDCWD, scratch + paths.size(), mapOpenFlags(v), 0);
+                paths.write(b, 0, b.length);
+                paths.write(0);
+                to++;
             }
+            put(scratch, paths.toByteArray());
+            long[] rc = opens.runChecked(); // a failure fails the restore: the stub and its fds go
+            for (int i = 0; i < rc.length; i++)
+                fds.put(keys.get(from + i), rc[i]);
+            from = to;
         }
-        // mapped writable first (but a shared file mapping, whose pages are the file's) to take the pages
-        boolean writable = v.path() == null || !v.shared();
-        int prot = writable ? v.prot() | PROT_RW : v.prot();
-        int flags = MAP_FIXED_NOREPLACE | (v.shared() ? MAP_SHARED : MAP_PRIVATE)
-                | (v.path() == null ? MAP_ANONYMOUS : 0) | (v.growsDown() ? MAP_GROWSDOWN : 0);
-        long fd = -1;
-        boolean cached = false;
-        if (v.path() != null) {
-            int oflags = (v.shared() && (v.prot() & RestorePlan.PROT_WRITE) != 0 ? O_RDWR : O_RDONLY) | O_CLOEXEC;
-            if (tree.opener != null) {
-                // one fd per file for all its mappings, opened with the caller's rights (closed in body())
-                String key = oflags + ":" + v.path();
-                Integer have = mapFds.get(key);
-                if (have == null) {
-                    have = giveOpened(v.path(), oflags & ~O_CLOEXEC, -1);
-                    mapFds.put(key, have);
-                }
-                fd = have;
-                cached = true;
-            } else {
-                // one fd per file and mode for all its mappings here too (closed in body())
-                String key = oflags + ":" + v.path();
-                Integer have = mapFds.get(key);
-                if (have == null) {
-                    have = (int) call("open of " + v.path() + " to map " + v, SYS_OPENAT, AT_FDCWD, putString(v.path()), oflags, 0);
-                    mapFds.put(key, have);
-                }
-                fd = have;
-                cached = true;
-            }
-        }
-        long got;
-        try {
-            got = t.syscall(SYS_MMAP, v.start(), v.length(), prot, flags, fd, v.path() == null ? 0 : v.offset());
-        } finally {
-            if (fd >= 0 && !cached)
-                call("close of the mapped file's fd", SYS_CLOSE, fd);
-        }
-        checkMapped(v, got);
-        if (writable) {
-            if (writePages(v) && prot != v.prot())
-                protectLater.add(v); // once its pages are in (finishPages)
-            else if (prot != v.prot())
-                call("mprotect of " + v, SYS_MPROTECT, v.start(), v.length(), v.prot());
-        }
-        if (v.shmemId() != 0)
-            tree.shmemMapped(v.shmemId(), new TreeRestorer.Shmem(pid, v.start(), v.end()));
+        return fds;
     }
 
     /**
@@ -835,6 +901,7 @@ public final class Restorer {
         if (pageCopy != null) {
             try {
                 pageCopy.finish();
+                pageCopy.trace().forEach(log::add);
             } finally {
                 pageCopy.close();
                 pageCopy = null;
@@ -1306,6 +1373,45 @@ public final class Restorer {
 
     void put(long addr, byte[] data) throws IOException {
         t.write(addr, data);
+    }
+
+    /**
+     * Syscalls collected to run in the process in one go (INJECT_MANY, its code in the area kept free
+     * after the scratch area, so the calls may unmap, remap and map anything else): one resume of the
+     * process instead of one per call. Every call runs, in order, whatever the others return.
+     */
+    final class Batch {
+        private final List<String> whats = new ArrayList<>();
+        private final List<Integer> nrs = new ArrayList<>();
+        private final List<long[]> args = new ArrayList<>();
+
+        /** Adds a call; returns its index in {@link #run}'s results. */
+        int add(String what, int nr, long... a) {
+            whats.add(what);
+            nrs.add(nr);
+            args.add(a);
+            return nrs.size() - 1;
+        }
+
+        boolean isEmpty() {
+            return nrs.isEmpty();
+        }
+
+        /** Runs the calls; their raw results. */
+        long[] run() throws IOException {
+            if (nrs.isEmpty()) return new long[0];
+            return t.syscalls(nrs.stream().mapToInt(Integer::intValue).toArray(), args.toArray(long[][]::new),
+                    scratch + SCRATCH_SIZE);
+        }
+
+        /** Runs the calls; the first that failed throws as {@link #call} would. */
+        long[] runChecked() throws IOException {
+            long[] rc = run();
+            for (int i = 0; i < rc.length; i++)
+                if (isError(rc[i]))
+                    throw new RestoreException((int) -rc[i], "restore of pid " + pid + ": " + whats.get(i) + " failed");
+            return rc;
+        }
     }
 
     /** An injected syscall that must succeed; its failure names what it was for and the errno. */

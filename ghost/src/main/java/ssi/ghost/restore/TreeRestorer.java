@@ -73,7 +73,19 @@ final class TreeRestorer {
 
     private static final int O_ACCMODE = 3, O_WRONLY = 1, DEFAULT_PIPE = 65536;
 
-    final List<String> log = new ArrayList<>();
+    /** Whether restarts are traced: every step logged with its time (ImageRestore.TRACE_ENV set in the daemon's environment). */
+    static final boolean TRACE = System.getenv(ImageRestore.TRACE_ENV) != null;
+    final List<String> log = TRACE ? new TimedLog() : new ArrayList<>();
+
+    /** A restart's log whose lines start with the microseconds since the restart began. */
+    private static final class TimedLog extends ArrayList<String> {
+        private final long t0 = System.nanoTime();
+
+        @Override
+        public boolean add(String line) {
+            return super.add(String.format("+%d us %s", (System.nanoTime() - t0) / 1000, line));
+        }
+    }
     /** Opens the caller's files with the caller's rights (null: the processes open them by path, root restart). */
     RestorePlan.Opener opener;
     private final List<Node> nodes;
