@@ -133,6 +133,11 @@ class TraceeLiveTest {
                 probe.getProperty("inject.pipelined"), context);
         assertEquals("", probe.getProperty("inject.many.wrong"), () -> "300 batched calls, each its own result: " + context);
         assertEquals("true", probe.getProperty("inject.many.mapsUnchanged"), () -> "the batch leaves no mapping behind: " + context);
+        assertEquals(probe.getProperty("inject.placed.want"), probe.getProperty("inject.placed"),
+                () -> "a batch with its code at a given place maps and unmaps next to it: " + context);
+        assertEquals("true", probe.getProperty("inject.placed.mapsUnchanged"), () -> "nothing left at that place: " + context);
+        assertTrue(probe.getProperty("inject.placed.unaligned", "").startsWith("refused"),
+                () -> "an unaligned place is refused before anything is sent: " + context);
         assertEquals("true", probe.getProperty("regs.restored"), () -> "INJECT changed the registers: " + context);
         // GETXSTATE: at least the legacy area and the XSAVE header
         assertTrue(Integer.parseInt(probe.getProperty("xstate.len")) >= 576, context);

@@ -34,7 +34,7 @@ import java.util.stream.Stream;
 public final class TraceeProbeDaemon {
     static final int GIVEN_FD = 77;
     static final String GIVEN_FILE = "given-fd-target";
-    private static final int SYS_GETPID = 39, SYS_GETPPID = 110, SYS_KILL = 62;
+    private static final int SYS_GETPID = 39, SYS_GETPPID = 110, SYS_KILL = 62, SYS_MMAP = 9, SYS_MUNMAP = 11, SYS_MSYNC = 26;
 
     private TraceeProbeDaemon() {}
 
@@ -156,6 +156,23 @@ public final class TraceeProbeDaemon {
             out.setProperty("inject.many.wrong", bad.toString());
             out.setProperty("inject.many.mapsUnchanged",
                     Boolean.toString(mapsBefore.equals(Files.readString(Path.of("/proc", Integer.toString(pid), "maps")))));
+            // at a place given (free, page aligned): the batch may map and unmap anything else; here it maps
+            // two pages with MAP_FIXED_NOREPLACE right below that place and unmaps them again; msync of
+            // the place answers 0 only while something is mapped there (the batch's own code), else ENOMEM
+            long at = freeArea(pid, 64L << 20);
+            long below = at - 2 * 4096;
+            long[] placed = t.syscalls(new int[] {SYS_MMAP, SYS_GETPID, SYS_MSYNC, SYS_MUNMAP},
+                    new long[][] {{below, 2 * 4096, 3, 0x22 | 0x100000, -1, 0}, {}, {at, 4096, 1}, {below, 2 * 4096}}, at);
+            out.setProperty("inject.placed", Arrays.toString(placed));
+            out.setProperty("inject.placed.want", Arrays.toString(new long[] {below, pid, 0, 0}));
+            out.setProperty("inject.placed.mapsUnchanged",
+                    Boolean.toString(mapsBefore.equals(Files.readString(Path.of("/proc", Integer.toString(pid), "maps")))));
+            try {
+                t.syscalls(new int[] {SYS_GETPID}, new long[][] {{}}, at + 1);
+                out.setProperty("inject.placed.unaligned", "accepted");
+            } catch (IllegalArgumentException e) {
+                out.setProperty("inject.placed.unaligned", "refused: " + e.getMessage());
+            }
             Regs after = t.getRegs();
             out.setProperty("regs.restored", Boolean.toString(after.equals(regs)));
             if (!after.equals(regs)) out.setProperty("regs.restored.diff", regs + " vs " + after);
@@ -245,6 +262,19 @@ public final class TraceeProbeDaemon {
     }
 
     /** The State: line of /proc/pid/status, e.g. "t (tracing stop)". */
+    /** A page-aligned address with size free bytes on both sides of it in pid's address space (above 4 GiB). */
+    private static long freeArea(int pid, long size) throws IOException {
+        long at = 1L << 32;
+        for (String line : Files.readAllLines(Path.of("/proc", Integer.toString(pid), "maps"))) {
+            String[] r = line.substring(0, line.indexOf(' ')).split("-");
+            long start = Long.parseUnsignedLong(r[0], 16), end = Long.parseUnsignedLong(r[1], 16);
+            if (end + size <= at) continue;
+            if (start >= at + size) break;
+            at = end + size;
+        }
+        return at;
+    }
+
     private static String state(int pid) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc", Integer.toString(pid), "status"))) {
