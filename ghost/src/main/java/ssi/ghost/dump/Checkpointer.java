@@ -115,6 +115,8 @@ public final class Checkpointer {
         boolean dirPrepared = false, createdDir = false;
         Map<Integer, java.util.Optional<String>> armed = null;
         Map<Integer, Long> startsOut = null;
+        // processes whose written pages the incremental scan protected again already (TrackedBaseline)
+        java.util.Set<Integer> reprotected = new java.util.HashSet<>();
         AsCaller caller = new AsCaller(0, 0);
         try {
             long t0 = System.nanoTime();
@@ -192,6 +194,7 @@ public final class Checkpointer {
                     List<Integer> stoppedKids = new ArrayList<>();
                     for (ProcTree.Member k : full.members())
                         if (k.ppid() == m.pid() && !k.zombie() && before.getOrDefault(k.pid(), 'R') == 'T') stoppedKids.add(k.pid());
+                    if (bl instanceof TrackedBaseline) reprotected.add(m.pid());
                     ProcessImage img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data, bl, sc, phases,
                             armNow ? armedEarly : null, start, stoppedKids, stopReportPending);
                     scanned.put(m.pid(), sc);
@@ -285,8 +288,10 @@ public final class Checkpointer {
                     (tWritten - tDumped) / 1000, phases[3] / 1000, phases[4] / 1000, (tArmed - tWritten) / 1000, (System.nanoTime() - tArmed) / 1000));
             return new Result(dir, micros, tree.members().size(), pageBytes, parentBytes, parentDir, List.copyOf(notes));
         } catch (IOException | RuntimeException e) {
-            // tracking armed for this image, which does not exist: the next incremental stores those whole
+            // tracking armed for this image, which does not exist (or protected again as if it did): the next
+            // incremental stores those whole
             if (armed != null) for (Integer pid : armed.keySet()) tracking.drop(pid, startsOut.get(pid));
+            if (startsOut != null) for (Integer pid : reprotected) tracking.drop(pid, startsOut.get(pid));
             freezer.release();
             if (dirPrepared) {
                 List<Integer> pids = tree.pids();
@@ -374,18 +379,27 @@ public final class Checkpointer {
         /** Scans of the parent's tracked ranges made before the memory map was known, by start ({@link #prefetch}). */
         private final Map<Long, List<long[]>> prefetched = new HashMap<>();
 
+        /** Starts of the ranges {@link #prefetch} scanned (or tried to), whose written pages it protected again. */
+        final java.util.Set<Long> protectedAgain = new java.util.HashSet<>();
+
         /**
          * Scans now every range of the parent's VMAs that the tracker registered, before the current memory
          * map is known (it is being read meanwhile): {@link #scan} uses such a scan for a VMA of exactly
          * that range. A range that fails (it is not one async write-protected VMA now) is left to scan().
+         * The same walk protects the written pages again (PM_SCAN_WP_MATCHING: the process is frozen, the
+         * pages are read before it runs), so arming after the image is written has nothing left to do for
+         * them; a checkpoint that fails after this drops the process's tracking (its next incremental
+         * checkpoint stores it whole).
          */
         void prefetch() throws IOException {
             for (Records.Vma old : parentVmas.values()) {
                 boolean registered = false;
                 for (long[] r : tracker.registered) registered |= r[0] <= old.start() && old.end() <= r[1];
                 if (!registered || old.shared()) continue;
+                // marked first: a scan that fails part way may have protected some pages already
+                protectedAgain.add(old.start());
                 try {
-                    prefetched.put(old.start(), scanRange(old.start(), old.end(), old.kind() == Records.VMA_FILE));
+                    prefetched.put(old.start(), scanRange(old.start(), old.end(), old.kind() == Records.VMA_FILE, true));
                     prefetchedKind.put(old.start(), old.kind());
                 } catch (ssi.shim.ErrnoException e) {
                     if (e.errno() != WriteProtect.EPERM) throw e;
@@ -397,13 +411,14 @@ public final class Checkpointer {
 
         /**
          * PAGEMAP_SCAN of [start, end): the present or swapped pages, written or not, and for a file
-         * mapping (file: only there does it matter) whether a page is the file's own. Asking for
+         * mapping (file: only there does it matter) whether a page is the file's own; protect: the written
+         * ones are write-protected again in the same walk (their categories are as before it). Asking for
          * PAGE_IS_FILE makes the kernel look at every present page's struct page, which an anonymous VMA
          * does not need.
          */
-        private List<long[]> scanRange(long start, long end, boolean file) throws IOException {
+        private List<long[]> scanRange(long start, long end, boolean file, boolean protect) throws IOException {
             if (fd < 0) fd = WriteProtect.open(pagemapPath);
-            return WriteProtect.regions(fd, start, end, 0, 0,
+            return WriteProtect.regions(fd, start, end, protect ? WriteProtect.PM_SCAN_WP_MATCHING : 0, 0,
                     WriteProtect.PAGE_IS_PRESENT | WriteProtect.PAGE_IS_SWAPPED, WriteProtect.PAGE_IS_PRESENT
                             | WriteProtect.PAGE_IS_SWAPPED | WriteProtect.PAGE_IS_WRITTEN | (file ? WriteProtect.PAGE_IS_FILE : 0));
         }
@@ -411,12 +426,15 @@ public final class Checkpointer {
         @Override
         public List<long[]> scan(Records.Vma v) throws IOException {
             Records.Vma old = parentVmas.get(v.start());
-            if (old == null || old.end() != v.end() || old.shared() != v.shared() || !tracker.tracks(v)) return null;
+            if (old == null || old.end() != v.end() || old.shared() != v.shared()) return null;
             List<long[]> early = prefetched.get(v.start());
-            // same range and kind, still tracked: nothing ran in between (frozen)
-            if (early != null && prefetchedKind.get(v.start()) == v.kind()) return early;
+            // same range and kind, and that scan (PM_SCAN_CHECK_WPASYNC) found it async write-protected: still
+            // tracked, nothing ran in between (frozen). Another kind: stored whole (a second scan would find
+            // nothing written, the first protected it all again).
+            if (early != null) return prefetchedKind.get(v.start()) == v.kind() ? early : null;
+            if (protectedAgain.contains(v.start()) || !tracker.tracks(v)) return null;
             try {
-                return scanRange(v.start(), v.end(), v.kind() == Records.VMA_FILE);
+                return scanRange(v.start(), v.end(), v.kind() == Records.VMA_FILE, false);
             } catch (ssi.shim.ErrnoException e) {
                 if (e.errno() == WriteProtect.EPERM) return null; // not (or no longer) async write-protected: store it whole
                 throw e;
@@ -576,9 +594,13 @@ public final class Checkpointer {
         // The memory map (smaps: its read walks every page table) is read on a second thread while the
         // rest of /proc is read here and, for an incremental checkpoint, the tracked ranges are scanned.
         java.util.concurrent.CompletableFuture<List<Records.Vma>> vmasRead = new java.util.concurrent.CompletableFuture<>();
+        // An incremental checkpoint whose VMAs all are the parent image's, as /proc/PID/maps shows them,
+        // takes their VmFlags from there and walks no page table here (the scan of what was written does).
+        Map<Long, Records.Vma> parentVmas = baseline instanceof TrackedBaseline tb ? tb.parentVmas : null;
         Thread.ofPlatform().name("smaps-" + pid).daemon(true).start(() -> {
             try {
-                vmasRead.complete(Memory.vmas(fs, pid));
+                List<Records.Vma> same = parentVmas == null ? null : Memory.vmasAsParent(fs, pid, parentVmas);
+                vmasRead.complete(same != null ? same : Memory.vmas(fs, pid));
             } catch (Throwable e) {
                 vmasRead.completeExceptionally(e);
             }
@@ -661,6 +683,8 @@ public final class Checkpointer {
             }
         }
         scannedOut.putAll(dumped.scanned());
+        // what the scan protected again already: arming has no written page left to protect there
+        if (baseline instanceof TrackedBaseline tb) for (Long at : tb.protectedAgain) scannedOut.computeIfPresent(at, (k, w) -> List.of());
         long t3 = System.nanoTime();
         phases[0] += t1 - t0; phases[1] += t2 - t1; phases[2] += t3 - t2;
         List<Records.Fd> fds = Fds.saveDeleted(pid, found, data);

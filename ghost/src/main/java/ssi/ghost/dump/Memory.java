@@ -78,6 +78,25 @@ final class Memory {
         return out;
     }
 
+    /**
+     * The VMAs from /proc/PID/maps (no page table walk, unlike smaps) with the VmFlags of the parent
+     * image's VMA at the same start, when every one of them is that VMA: the same range, protection,
+     * sharing, offset, file and kind (the flags that matter here, gd and uw, come with the VMA itself:
+     * no madvise or mprotect changes them). Null as soon as one is not: the caller reads smaps.
+     */
+    static List<Vma> vmasAsParent(ProcFs fs, int pid, java.util.Map<Long, Vma> parent) throws IOException {
+        List<Vma> out = new ArrayList<>();
+        for (String line : Files.readAllLines(fs.dir(pid).resolve("maps"), StandardCharsets.UTF_8)) {
+            if (line.isBlank()) continue;
+            Vma v = vma(line.split("\\s+", 6), "");
+            Vma p = parent.get(v.start());
+            if (p == null || !v.equals(new Vma(p.start(), p.end(), p.prot(), p.shared(), p.offset(), p.devMajor(), p.devMinor(),
+                    p.inode(), p.path(), p.kind(), ""))) return null;
+            out.add(p);
+        }
+        return out;
+    }
+
     // A header is "start-end perms offset dev inode [path]"; field lines are "Name:   value".
     private static boolean isHeader(String line) {
         int dash = line.indexOf('-'), sp = line.indexOf(' ');

@@ -124,7 +124,9 @@ public final class WriteTracking implements AutoCloseable {
             int skipped = 0;
             for (Vma v : vmas) {
                 if (!eligible(v)) continue;
-                if (tr.tracks(v)) {
+                // scanned: this checkpoint's PAGEMAP_SCAN (PM_SCAN_CHECK_WPASYNC) found it tracked, whatever
+                // its VmFlags say (an incremental checkpoint may take them from the parent image)
+                if (scanned.containsKey(v.start()) || tr.tracks(v)) {
                     if (!scanned.containsKey(v.start())) WriteProtect.protect(tr.uffd, v.start(), v.end());
                     else if (!scanned.get(v.start()).isEmpty()) {
                         // the pages this checkpoint found written, in one walk (one ioctl per region is slower)
