@@ -4,7 +4,8 @@
  * line goes to the end, the flag survives), a file mapped MAP_SHARED (what is written through the
  * mapping reaches the file, before and after), a file mapped MAP_PRIVATE with one page written (that
  * page keeps the process's copy, the others still show the file, the file never sees the private
- * write), the brk heap grown and filled, and open fds on /dev/null, /dev/zero and /dev/urandom.
+ * write), the brk heap grown and filled, open fds on /dev/null, /dev/zero and /dev/urandom, and an fd
+ * on the process's own /proc/<pid>/stat, read again at the end (it must show the process as it is).
  */
 #include "tst.h"
 #include <sys/mman.h>
@@ -32,7 +33,10 @@ int main(void)
     int sf = open(sharedp, O_RDWR | O_CREAT | O_TRUNC, 0644);
     int pf = open(privp, O_RDWR | O_CREAT | O_TRUNC, 0644);
     int dnull = open("/dev/null", O_WRONLY), dzero = open("/dev/zero", O_RDONLY), drand = open("/dev/urandom", O_RDONLY);
-    if (log < 0 || other < 0 || sf < 0 || pf < 0 || dnull < 0 || dzero < 0 || drand < 0)
+    char statp[64];
+    snprintf(statp, sizeof statp, "/proc/%d/stat", (int)getpid());
+    int pstat = open(statp, O_RDONLY);
+    if (log < 0 || other < 0 || sf < 0 || pf < 0 || dnull < 0 || dzero < 0 || drand < 0 || pstat < 0)
         tst_brk("open");
     char page[PAGE];
     for (int i = 0; i < 4; i++) {
@@ -100,6 +104,18 @@ int main(void)
     char z[16], r[16], zero[16] = {0};
     tst_check(write(dnull, "x", 1) == 1 && read(dzero, z, 16) == 16 && !memcmp(z, zero, 16) && read(drand, r, 16) == 16,
               "/dev/null, /dev/zero and /dev/urandom still work", "errno %d", errno);
+
+    char st[512] = {0};
+    ssize_t sn = pread(pstat, st, sizeof st - 1, 0);
+    int spid = -1;
+    char sstate = '?';
+    const char *paren = sn > 0 ? strrchr(st, ')') : NULL;
+    if (sn > 0)
+        spid = atoi(st);
+    if (paren && paren[1] == ' ')
+        sstate = paren[2];
+    tst_check(spid == (int)getpid() && sstate == 'R', "the fd on /proc/<pid>/stat shows this process, running",
+              "read %zd, pid %d, state %c", sn, spid, sstate);
 
     munmap(sh, 4 * PAGE);
     munmap(pr, 4 * PAGE);

@@ -537,8 +537,10 @@ class RestartTest {
 
     /**
      * File objects (tests/ltp/ghost_files.c): an O_APPEND log with a second writer, a file mapped shared and
-     * one mapped private with a page of its own, the brk heap, /dev/null, zero and urandom; the image has
-     * the private page and none of the shared mapping's, and the program checks each after the restart.
+     * one mapped private with a page of its own, the brk heap, /dev/null, zero and urandom, an fd on its own
+     * /proc/PID/stat (opened again once the process exists: the restart must not look for it before); the
+     * image has the private page and none of the shared mapping's, and the program checks each after the
+     * restart.
      */
     @Test
     void filesMappingsAppendAndTheHeapComeBack() {
@@ -548,9 +550,11 @@ class RestartTest {
         assertTrue(Pattern.compile("(?m) rw-p file +4 pages, +1 stored .*/ghost_files\\.\\w+/private @0$").matcher(show).find(), show);
         assertTrue(Pattern.compile("(?m)file +/tmp/ghost_files\\.\\w+/log pos \\d+ flags 0102001 ").matcher(show).find(), show);
         assertTrue(show.contains("/dev/urandom pos 0 flags 0"), show);
+        assertTrue(show.contains("/proc/" + st.gpid() + "/stat pos 0 flags 0"), show);
         restartAndPass(st, List.of("the log fd kept O_APPEND", "the log holds every line once, in order",
                 "every write through the shared mapping reached the file", "the private mapping keeps its own page",
-                "the brk heap kept its end and contents", "/dev/null, /dev/zero and /dev/urandom still work"));
+                "the brk heap kept its end and contents", "/dev/null, /dev/zero and /dev/urandom still work",
+                "the fd on /proc/<pid>/stat shows this process, running"));
     }
 
     /**

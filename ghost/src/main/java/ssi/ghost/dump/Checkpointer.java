@@ -145,6 +145,7 @@ public final class Checkpointer {
             files.forEach((pid, f) -> fdsByPid.put(pid, f.fds()));
             Fds.checkPipes(fdsByPid);
             Fds.checkPipeHolders(fs, fdsByPid);
+            checkProcEntries(tree, fdsByPid);
             boolean sockets = fdsByPid.values().stream().flatMap(List::stream).anyMatch(f -> f.kind() == Records.FD_UNIX);
             Map<Long, ssi.shim.UnixDiag.Info> socks = sockets ? unix.get() : Map.of();
             if (sockets) SharedFds.checkSockets(fdsByPid, socks);
@@ -693,6 +694,32 @@ public final class Checkpointer {
     }
 
     /**
+     * A file of a /proc/N entry that a process has open is opened again by its path once N exists again:
+     * N must be the process itself or one of its ancestors in the application (made before it); another
+     * process's entry is refused by name (after a restart N could be a process of another application,
+     * or none yet).
+     */
+    static void checkProcEntries(ProcTree tree, Map<Integer, List<Records.Fd>> fds) throws CheckpointException {
+        Map<Integer, Integer> parent = new HashMap<>();
+        for (ProcTree.Member m : tree.members()) parent.put(m.pid(), m.ppid());
+        for (var e : fds.entrySet()) {
+            for (Records.Fd f : e.getValue()) {
+                if (f.kind() != Records.FD_REG) continue;
+                int n = Records.Fd.procEntryPid(f.path());
+                if (n < 0) continue;
+                boolean mine = false;
+                // up the tree from the process, within the application (the root's parent is not in it)
+                for (Integer p = e.getKey(); p != null && parent.containsKey(p) && !mine; p = parent.get(p)) mine = p == n;
+                if (!mine)
+                    throw new CheckpointException(CheckpointException.EOPNOTSUPP, "process " + e.getKey() + " has fd " + f.fd()
+                            + " open on " + f.path() + ", the /proc entry of process " + n + (parent.containsKey(n)
+                            ? ", not one of its ancestors" : ", which is not part of the application") + ": a restart can "
+                            + "open again only the process's own /proc entry or its ancestors' (they exist before it)");
+            }
+        }
+    }
+
+    /**
      * stat of every regular file the process maps (not shared anonymous memory), has open by a path that
      * still names it, or runs: a restart compares them with what it finds then.
      */
@@ -700,7 +727,8 @@ public final class Checkpointer {
         java.util.Set<String> paths = new java.util.LinkedHashSet<>();
         if (!proc.exe().isEmpty()) paths.add(proc.exe());
         for (Records.Vma v : vmas) if (v.kind() == Records.VMA_FILE) paths.add(v.path());
-        for (Records.Fd f : fds) if (f.kind() == Records.FD_REG) paths.add(f.path());
+        // (a /proc entry's files are the restored process's own then, made anew: nothing to compare)
+        for (Records.Fd f : fds) if (f.kind() == Records.FD_REG && Records.Fd.procEntryPid(f.path()) < 0) paths.add(f.path());
         List<Records.FileStat> out = new ArrayList<>();
         for (String p : paths) {
             if (!p.startsWith("/") || p.endsWith(" (deleted)")) continue;

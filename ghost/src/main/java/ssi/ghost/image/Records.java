@@ -272,6 +272,19 @@ public final class Records {
                   long dataLength, int dataCrc) {
             this(fd, kind, flags, cloexec, pos, path, inode, dataOffset, dataLength, dataCrc, 0, 0, 0);
         }
+        /**
+         * The pid N of a path in N's /proc entry ("/proc/N" or "/proc/N/..."), else -1. Such a file is
+         * opened again by path once process N exists again; a checkpoint takes it only when N is the
+         * process itself or one of its ancestors in the application (they exist when it opens its fds).
+         */
+        public static int procEntryPid(String path) {
+            if (path == null || !path.startsWith("/proc/")) return -1;
+            int end = path.indexOf('/', 6);
+            String n = end < 0 ? path.substring(6) : path.substring(6, end);
+            if (n.isEmpty() || n.length() > 9 || !n.chars().allMatch(Character::isDigit)) return -1;
+            return Integer.parseInt(n);
+        }
+
         public Fd withData(long offset, long length, int crc) {
             return new Fd(fd, kind, flags, cloexec, pos, path, inode, offset, length, crc, fileId, peer, aux);
         }

@@ -316,6 +316,9 @@ public final class ImageRestore implements AutoCloseable {
             if (v.kind() == Records.VMA_FILE && !isSharedAnon(v) && !SysvRestore.isSysv(v)) seen.put(v.path(), v.inode());
         }
         for (Records.Fd f : proc.fds()) {
+            // a /proc entry of the process or an ancestor (the checkpoint took no other): it exists once
+            // that process is restored, and is opened then
+            if (f.kind() == Records.FD_REG && Records.Fd.procEntryPid(f.path()) >= 0) continue;
             if (f.kind() == Records.FD_REG || f.kind() == Records.FD_CHR) seen.put(f.path(), f.inode());
         }
         if (!proc.process().exe().isEmpty() && !seen.containsKey(proc.process().exe()))
@@ -377,6 +380,7 @@ public final class ImageRestore implements AutoCloseable {
         }
         for (Records.Fd f : proc.fds()) {
             if (f.kind() != Records.FD_REG && f.kind() != Records.FD_CHR) continue;
+            if (Records.Fd.procEntryPid(f.path()) >= 0) continue; // not there yet (see checkFiles)
             Path p = Path.of(f.path());
             if (Files.isDirectory(p)) {
                 if (!Files.isReadable(p) || !Files.isExecutable(p)) throw denied(f.path());
