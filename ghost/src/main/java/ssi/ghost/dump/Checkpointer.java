@@ -53,6 +53,22 @@ public final class Checkpointer {
     private final int nodeId;
     private final WriteTracking tracking = new WriteTracking();
 
+    /**
+     * Set in a daemon's environment (any value), its checkpoints are traced: the node log gets the steps
+     * of each with the microseconds since it began ("checkpoint of process G: trace: ..." lines).
+     */
+    public static final String TRACE_ENV = "SSI_TRACE_CHECKPOINT";
+    private static final boolean TRACE = System.getenv(TRACE_ENV) != null;
+    /** The trace of the checkpoint this thread runs (TRACE only): its start, then "+N us step" lines. */
+    private static final ThreadLocal<List<String>> traced = new ThreadLocal<>();
+    private static final ThreadLocal<Long> tracedFrom = new ThreadLocal<>();
+
+    /** Notes a step of the checkpoint this thread runs, when traced. */
+    static void mark(String step) {
+        List<String> t = traced.get();
+        if (t != null) t.add(String.format("trace: +%d us %s", (System.nanoTime() - tracedFrom.get()) / 1000, step));
+    }
+
     public Checkpointer(ShimLink link, Path procRoot, int nodeId) {
         this.link = link;
         this.fs = new ProcFs(procRoot);
@@ -85,6 +101,19 @@ public final class Checkpointer {
     public Result checkpoint(int root, Path dir, boolean stop, boolean incremental, Path parent, int callerUid,
                              int callerGid, IntUnaryOperator ssiCaps) throws IOException {
         long tEntry = System.nanoTime();
+        if (TRACE) {
+            traced.set(new ArrayList<>());
+            tracedFrom.set(tEntry);
+        }
+        try {
+            return checkpointTraced(root, dir, stop, incremental, parent, callerUid, callerGid, ssiCaps, tEntry);
+        } finally {
+            traced.remove();
+        }
+    }
+
+    private Result checkpointTraced(int root, Path dir, boolean stop, boolean incremental, Path parent, int callerUid,
+                                    int callerGid, IntUnaryOperator ssiCaps, long tEntry) throws IOException {
         tracking.sweep(fs);
         long[] phases = new long[5]; // ns: injections, /proc, pages, metadata files, data files
         // Durable (fsync'd) only with stop, when the image is about to be the program's only copy; otherwise
@@ -122,6 +151,7 @@ public final class Checkpointer {
             long t0 = System.nanoTime();
             tree = freezeAll(freezer, root, tree);
             long tFrozen = System.nanoTime();
+            mark("frozen");
             checkOwner(tree, callerUid); // again: the frozen tree may hold processes forked meanwhile
             // Zombies (ended, not reaped) are only a PSTREE entry with their wait status; the rest is live.
             ProcTree full = tree;
@@ -166,6 +196,7 @@ public final class Checkpointer {
             // /proc files), and data goes to channels opened as the caller.
             caller = new AsCaller(callerUid, callerGid);
             long tInspected = System.nanoTime();
+            mark("inspected (fds, pipes, sockets, SysV)");
             createdDir = caller.run(() -> Images.prepareDir(dir, callerUid));
             boolean createdDirFinal = createdDir;
             dirPrepared = true;
@@ -209,6 +240,7 @@ public final class Checkpointer {
                     shmRecords = SysvShm.save(fs, shm, sd);
                 }
                 tDumped = System.nanoTime();
+                mark("every process dumped");
                 for (ProcessImage img : images) caller.run(() -> { img.write(dir, callerUid, durable); return null; });
                 long tm = System.nanoTime();
                 phases[3] = tm - tDumped;
@@ -242,8 +274,11 @@ public final class Checkpointer {
                 return null;
             });
             long tWritten = System.nanoTime();
+            mark("image written");
             // The image is safe: from here on nothing fails the checkpoint. Tracking restarts from this image.
             List<String> notes = new ArrayList<>();
+            List<String> steps = traced.get();
+            if (steps != null) notes.addAll(steps);
             if (stop) {
                 for (ProcTree.Member m : tree.members()) {
                     tracking.drop(m.pid(), starts.get(m.pid()));
@@ -283,6 +318,7 @@ public final class Checkpointer {
             }
             tracking.rememberImage(root, rootStart, callerUid, dir);
             long tArmed = System.nanoTime();
+            mark("tracking armed");
             long micros = freezer.release();
             notes.add(String.format("before the freeze %d us; frozen %d us: attach %d, inspect %d, read %d (inject %d, proc %d, pages %d), write %d (meta %d, data %d), write tracking %d, detach %d",
                     (t0 - tEntry) / 1000, micros, (tFrozen - t0) / 1000, (tInspected - tFrozen) / 1000, (tDumped - tInspected) / 1000, phases[0] / 1000, phases[1] / 1000, phases[2] / 1000,
@@ -559,7 +595,9 @@ public final class Checkpointer {
         long t0 = System.nanoTime();
         // Every injection happens between map and unmap of the scratch page, and the memory map is read
         // after the unmap, so the page is never part of the image.
+        mark(pid + ": creds read");
         try (Scratch s = Scratch.map(t, pid)) {
+            mark(pid + ": scratch page mapped");
             // rlimits, signal actions and itimers: one batch of injected calls (one resume of the thread)
             Scratch.Batch batch = s.batch();
             Signals.queue(batch, s);
@@ -568,17 +606,21 @@ public final class Checkpointer {
             Threads.queue(batch, s); // t's own: t runs the batch
             int brkAt = Memory.queueBrk(batch);
             long brk = batch.run(t)[brkAt];
+            mark(pid + ": batch of " + batch.size() + " injected calls run");
             java.nio.ByteBuffer answers = s.read(Threads.SCRATCH_BYTES);
             sigacts = Signals.read(fs, pid, answers);
             rlimits = Rlimits.read(answers);
             itimers = Signals.readITimers(answers);
             timers = PosixTimers.dump(fs, pid, t, s);
+            mark(pid + ": answers read, POSIX timers");
             for (Tracee th : freezer.threads(pid)) threads.add(Threads.dump(fs, pid, th, s, th == t ? answers : null));
+            mark(pid + ": threads");
             for (Tracee th : freezer.threads(pid)) {
                 ssi.shim.Rseq rs = th.getRseq();
                 if (rs.registered()) rseqs.add(new Records.RseqRec(th.tid(), rs.pointer(), rs.size(), rs.signature()));
             }
             mm = Memory.dumpMm(fs, pid, brk);
+            mark(pid + ": rseq, mm");
             // a stopped child: has this process collected the report of its stop yet (waitpid WUNTRACED)?
             // Asked without taking it (WNOWAIT); the restart makes the stop again and, when it had been
             // collected, collects the new report for it.
@@ -592,6 +634,7 @@ public final class Checkpointer {
             }
         }
         long t1 = System.nanoTime();
+        mark(pid + ": scratch page unmapped");
         // The memory map (smaps: its read walks every page table) is read on a second thread while the
         // rest of /proc is read here and, for an incremental checkpoint, the tracked ranges are scanned.
         java.util.concurrent.CompletableFuture<List<Records.Vma>> vmasRead = new java.util.concurrent.CompletableFuture<>();
@@ -643,7 +686,11 @@ public final class Checkpointer {
         int personality = (int) Long.parseLong(java.nio.file.Files.readString(d.resolve("personality")).trim(), 16);
         Records.ProcessRec proc = new Records.ProcessRec(pid, comm, cmdline, linkOr(d.resolve("exe")), linkOr(d.resolve("cwd")),
                 linkOr(d.resolve("root")), personality);
-        if (baseline instanceof TrackedBaseline tb) tb.prefetch();
+        mark(pid + ": signal queues, /proc files");
+        if (baseline instanceof TrackedBaseline tb) {
+            tb.prefetch();
+            mark(pid + ": written pages scanned");
+        }
         List<Records.Vma> vmas;
         try {
             vmas = vmasRead.join();
@@ -653,6 +700,7 @@ public final class Checkpointer {
             throw new IOException(e.getCause());
         }
         long t2 = System.nanoTime();
+        mark(pid + ": memory map read");
         Memory.Dumped dumped;
         // Write tracking of a process stored whole starts on another thread while the pages are read: the
         // process is frozen, so no write comes between its protection and the read of its pages.
@@ -687,6 +735,7 @@ public final class Checkpointer {
         // what the scan protected again already: arming has no written page left to protect there
         if (baseline instanceof TrackedBaseline tb) for (Long at : tb.protectedAgain) scannedOut.computeIfPresent(at, (k, w) -> List.of());
         long t3 = System.nanoTime();
+        mark(pid + ": pages read");
         phases[0] += t1 - t0; phases[1] += t2 - t1; phases[2] += t3 - t2;
         List<Records.Fd> fds = Fds.saveDeleted(pid, found, data);
         return new ProcessImage(proc, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, dumped.pagemaps(), rseqs,

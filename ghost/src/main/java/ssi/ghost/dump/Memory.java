@@ -205,8 +205,7 @@ final class Memory {
         Path dir = fs.dir(pid);
         try (FileChannel pagemap = FileChannel.open(dir.resolve("pagemap"), StandardOpenOption.READ);
              FileChannel mem = FileChannel.open(dir.resolve("mem"), StandardOpenOption.READ)) {
-            ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK); // the Copier's batch buffer (process_vm_readv)
-            Copier copier = new Copier(pid, mem, buf, pages);
+            Copier copier = new Copier(pid, mem, pages);
             for (Vma v : vmas) {
                 if (!dumpsPages(v)) continue;
                 boolean fileCounts = v.kind() != Records.VMA_FILE || isShmemLike(v);
@@ -375,7 +374,6 @@ final class Memory {
     private static final class Copier {
         private final int pid;
         private final FileChannel mem;
-        private final ByteBuffer buf;
         private final DataWriter pages;
         private final long[] addrs = new long[RemoteRead.MAX_RANGES], firsts = new long[RemoteRead.MAX_RANGES];
         private final int[] lens = new int[RemoteRead.MAX_RANGES];
@@ -383,17 +381,16 @@ final class Memory {
         private Vma vma;
         private List<PageRun> out;
 
-        Copier(int pid, FileChannel mem, ByteBuffer buf, DataWriter pages) {
+        Copier(int pid, FileChannel mem, DataWriter pages) {
             this.pid = pid;
             this.mem = mem;
-            this.buf = buf;
             this.pages = pages;
         }
 
         void add(Vma v, long first, int count, List<PageRun> runs) throws IOException {
             if ((v.prot() & Records.PROT_READ) == 0) {
                 flush();
-                runs.add(copy(mem, pid, v, first, count, buf, pages));
+                runs.add(copy(mem, pid, v, first, count, pages));
                 return;
             }
             int len = count * ImageFormat.PAGE_SIZE;
@@ -420,20 +417,14 @@ final class Memory {
                 }
             } else {
                 pages.release(b);
-                for (int i = 0; i < n; i++) out.add(copy(mem, pid, vma, firsts[i], lens[i] / ImageFormat.PAGE_SIZE, buf, pages));
+                for (int i = 0; i < n; i++) out.add(copy(mem, pid, vma, firsts[i], lens[i] / ImageFormat.PAGE_SIZE, pages));
             }
             n = 0;
             bytes = 0;
         }
     }
 
-    /** One run into a buffer of the pages writer, which writes it while the next run is read. */
-    /** As below; buf (the batch buffer of a Copier) is not used: the writer's own buffers are. */
-    private static PageRun copy(FileChannel mem, int pid, Vma v, long first, int count, ByteBuffer buf, DataWriter pages)
-            throws IOException {
-        return copy(mem, pid, v, first, count, pages);
-    }
-
+    /** One run through /proc/PID/mem into a buffer of the pages writer, which writes it while the next run is read. */
     private static PageRun copy(FileChannel mem, int pid, Vma v, long first, int count, DataWriter pages)
             throws IOException {
         long addr = v.start() + first * ImageFormat.PAGE_SIZE;
