@@ -32,7 +32,18 @@
 #define TIMEOUT_MS (30 * 60 * 1000)   /* CheckpointCommand/RestartCommand.TIMEOUT: 30 min */
 #define DEFAULT_RUN_DIR "/run/ssi"
 
-static int utf8_out; /* stdout/stderr take UTF-8 (else non-ASCII prints as '?', as Java's encoder does) */
+static int utf8_out = -1; /* stdout/stderr take UTF-8 (else non-ASCII prints as '?', as Java's encoder does) */
+
+/* Whether output takes UTF-8, asked of the locale only when a non-ASCII character is to be printed
+ * (loading the locale costs more than the rest of a small request's client side). */
+static int utf8_output(void)
+{
+    if (utf8_out < 0) {
+        setlocale(LC_CTYPE, "");
+        utf8_out = !strcmp(nl_langinfo(CODESET), "UTF-8");
+    }
+    return utf8_out;
+}
 
 static void delegate(void) { exit(SSI_CTL_DELEGATE); }
 
@@ -247,7 +258,7 @@ static char *get_utf(struct in *in)
         }
         if (cp < 0x80) {
             *o++ = (char)cp;
-        } else if (!utf8_out) {
+        } else if (!utf8_output()) {
             *o++ = '?';
         } else if (cp < 0x800) {
             *o++ = (char)(0xc0 | cp >> 6);
@@ -303,9 +314,6 @@ static int fail(const char *what, const char *why, const char *todo)
 
 int main(int argc, char **argv)
 {
-    setlocale(LC_CTYPE, "");
-    utf8_out = !strcmp(nl_langinfo(CODESET), "UTF-8");
-
     const char *run_dir_opt = NULL, *node_opt = NULL, *output = NULL, *positional = NULL;
     int cmd = 0, stop = 0, detach = 0;
     for (int i = 1; i < argc; i++) {

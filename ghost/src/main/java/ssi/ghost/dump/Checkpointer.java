@@ -52,6 +52,7 @@ public final class Checkpointer {
     private final ProcFs fs;
     private final int nodeId;
     private final WriteTracking tracking = new WriteTracking();
+    private final java.util.concurrent.locks.ReentrantLock one = new java.util.concurrent.locks.ReentrantLock(true);
 
     /**
      * Set in a daemon's environment (any value), its checkpoints are traced: the node log gets the steps
@@ -90,8 +91,10 @@ public final class Checkpointer {
      * Checkpoints the tree rooted at root into dir for callerUid (0: root, else the caller must own every
      * process: real, effective and saved uid). The image is written with the file-system identity
      * callerUid/callerGid, so the kernel applies the caller's permissions to the directory. ssiCaps gives the effective SSI capabilities of a pid for
-     * the inventory. With stop, the application is killed (SIGKILL) after the image is written and fsync'd;
-     * without, nothing is fsync'd (docs/IMAGE-FORMAT.md, "Durability").
+     * the inventory. With stop, the application is killed (SIGKILL) after the image is written and fsync'd,
+     * frozen until then; without, it is let go as soon as everything the image holds is in memory (the
+     * files are written after, nothing is fsync'd: docs/IMAGE-FORMAT.md, "Durability"). Checkpoints on one
+     * node run one at a time.
      *
      * <p>incremental: store only the pages written since the parent image (parent, or when null the last
      * image this node wrote of this application for callerUid) and refer to the others; a process or
@@ -105,9 +108,14 @@ public final class Checkpointer {
             traced.set(new ArrayList<>());
             tracedFrom.set(tEntry);
         }
+        // One checkpoint at a time on a node: an application that is let go before its image is written
+        // could otherwise be frozen by a second checkpoint (of it, or of a tree it is part of) whose write
+        // tracking would then race with the first's.
+        one.lock();
         try {
             return checkpointTraced(root, dir, stop, incremental, parent, callerUid, callerGid, ssiCaps, tEntry);
         } finally {
+            one.unlock();
             traced.remove();
         }
     }
@@ -211,6 +219,9 @@ public final class Checkpointer {
             Map<Integer, java.util.Optional<String>> armedEarly = new HashMap<>();
             armed = armedEarly;
             startsOut = starts;
+            List<Records.TreeEntry> entries;
+            List<String> lateNotes = new ArrayList<>();
+            long micros = 0, tArmed = 0, tReleased = 0;
             try {
                 for (ProcTree.Member m : tree.members()) {
                     DataWriter pages = caller.run(() -> DataWriter.create(dir, ImageFormat.pagesFile(m.pid()), ImageFormat.MAGIC_PAGES, m.pid(), durable));
@@ -227,8 +238,20 @@ public final class Checkpointer {
                     for (ProcTree.Member k : full.members())
                         if (k.ppid() == m.pid() && !k.zombie() && before.getOrDefault(k.pid(), 'R') == 'T') stoppedKids.add(k.pid());
                     if (bl instanceof TrackedBaseline) reprotected.add(m.pid());
-                    ProcessImage img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data, bl, sc, phases,
-                            armNow ? armedEarly : null, start, stoppedKids, stopReportPending);
+                    ProcessImage img;
+                    try {
+                        img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data, bl, sc, phases,
+                                armNow ? armedEarly : null, start, stoppedKids, stopReportPending);
+                    } catch (IOException | RuntimeException e) {
+                        if (bl instanceof AutoCloseable c) {
+                            try {
+                                closeBaseline(c); // (dumpProcess closes it once the pages are read)
+                            } catch (IOException | RuntimeException ce) {
+                                e.addSuppressed(ce);
+                            }
+                        }
+                        throw e;
+                    }
                     scanned.put(m.pid(), sc);
                     pageBytes += pages.bytes();
                     parentBytes += img.parentPageCount() * ImageFormat.PAGE_SIZE;
@@ -241,30 +264,49 @@ public final class Checkpointer {
                 }
                 tDumped = System.nanoTime();
                 mark("every process dumped");
+                // Everything the image holds is in memory now (the last pages in the writers' buffers). A
+                // checkpoint that leaves the application running lets it go here, as CRIU's pre-dump does, once
+                // the write tracking of every process starts from this point; the files are written after.
+                // With --stop it stays frozen until the image is safely written and it is killed.
+                entries = treeEntries(full, freezer, ssiCaps, before, stopReportPending);
+                if (!stop) {
+                    for (ProcessImage img : images) {
+                        if (armedEarly.containsKey(img.gpid())) continue; // armed while its pages were read
+                        if (ownSeccompFilter(img.gpid())) {
+                            // its filter could kill it for an injected userfaultfd (sandboxes often forbid it)
+                            tracking.drop(img.gpid(), starts.get(img.gpid()));
+                            lateNotes.add("process " + img.gpid() + " has a seccomp filter of its own: its writes are not "
+                                    + "tracked, an incremental checkpoint saves it whole");
+                            continue;
+                        }
+                        armedEarly.put(img.gpid(), java.util.Optional.ofNullable(tracking.arm(freezer.any(img.gpid()), img.gpid(),
+                                starts.get(img.gpid()), fs.dir(img.gpid()).resolve("pagemap"), img.vmas(),
+                                scanned.get(img.gpid()), null, 0)));
+                    }
+                    tArmed = System.nanoTime();
+                    mark("tracking armed");
+                    micros = freezer.release();
+                    tReleased = System.nanoTime();
+                    mark("let go");
+                }
+                long tw = System.nanoTime();
                 for (ProcessImage img : images) caller.run(() -> { img.write(dir, callerUid, durable); return null; });
                 long tm = System.nanoTime();
-                phases[3] = tm - tDumped;
+                phases[3] = tm - tw;
                 for (DataWriter w : pending) caller.run(() -> { w.commit(callerUid); return null; });
                 phases[4] = System.nanoTime() - tm;
             } finally {
                 AsCaller c = caller;
                 for (DataWriter w : pending) c.run(() -> { w.close(); return null; });
             }
-            List<Records.TreeEntry> entries = new ArrayList<>();
-            for (ProcTree.Member m : full.members()) {
-                entries.add(new Records.TreeEntry(m.pid(), m.ppid(), m.pgid(), m.sid(), m.ruid(),
-                        m.zombie() ? 0 : ssiCaps.applyAsInt(m.pid()), m.zombie() ? 0 : freezer.threads(m.pid()).size(),
-                        m.exitSignal(), m.zombie() ? m.exitCode() & 0xffff : -1,
-                        (!m.zombie() && before.getOrDefault(m.pid(), 'R') == 'T' ? Records.TreeEntry.STOPPED : 0)
-                                | (stopReportPending.contains(m.pid()) ? Records.TreeEntry.STOP_REPORT_PENDING : 0)));
-            }
             Records.Inventory inv = new Records.Inventory(System.currentTimeMillis(), nodeId, callerUid, root, hostname());
             Path parentDir = base == null ? null : base.dir();
             Records.Parent parentRec = base == null ? null : new Records.Parent(relative(dir, base.dir()),
                     base.image().inventory().createdMillis(), root, base.digest());
             List<Records.SysvShm> shmSaved = shmRecords;
+            List<Records.TreeEntry> treeEntries = entries;
             caller.run(() -> {
-                Image.writeInventory(dir, inv, entries, parentRec, shmSaved, callerUid, durable);
+                Image.writeInventory(dir, inv, treeEntries, parentRec, shmSaved, callerUid, durable);
                 if (durable) {
                     Images.syncDir(dir);
                     // a directory this checkpoint made must be in its parent for good, too
@@ -279,6 +321,7 @@ public final class Checkpointer {
             List<String> notes = new ArrayList<>();
             List<String> steps = traced.get();
             if (steps != null) notes.addAll(steps);
+            notes.addAll(lateNotes);
             if (stop) {
                 for (ProcTree.Member m : tree.members()) {
                     tracking.drop(m.pid(), starts.get(m.pid()));
@@ -297,32 +340,29 @@ public final class Checkpointer {
                     images = List.of();
                 }
                 for (ProcessImage img : images) {
-                    java.util.Optional<String> early = armedEarly.get(img.gpid());
-                    if (early != null) {
-                        // armed while its pages were read: the tracking now starts from this image
-                        tracking.bind(img.gpid(), starts.get(img.gpid()), dir, digest);
-                        early.ifPresent(notes::add);
-                        continue;
-                    }
-                    if (ownSeccompFilter(img.gpid())) {
-                        // its filter could kill it for an injected userfaultfd (sandboxes often forbid it)
-                        tracking.drop(img.gpid(), starts.get(img.gpid()));
-                        notes.add("process " + img.gpid() + " has a seccomp filter of its own: its writes are not tracked, "
-                                + "an incremental checkpoint saves it whole");
-                        continue;
-                    }
-                    String note = tracking.arm(freezer.any(img.gpid()), img.gpid(), starts.get(img.gpid()),
-                            fs.dir(img.gpid()).resolve("pagemap"), img.vmas(), scanned.get(img.gpid()), dir, digest);
-                    if (note != null) notes.add(note);
+                    java.util.Optional<String> armedNote = armedEarly.get(img.gpid());
+                    if (armedNote == null) continue; // not tracked (see above)
+                    // armed during the freeze: the tracking now starts from this image
+                    tracking.bind(img.gpid(), starts.get(img.gpid()), dir, digest);
+                    armedNote.ifPresent(notes::add);
                 }
             }
             tracking.rememberImage(root, rootStart, callerUid, dir);
-            long tArmed = System.nanoTime();
-            mark("tracking armed");
-            long micros = freezer.release();
-            notes.add(String.format("before the freeze %d us; frozen %d us: attach %d, inspect %d, read %d (inject %d, proc %d, pages %d), write %d (meta %d, data %d), write tracking %d, detach %d",
-                    (t0 - tEntry) / 1000, micros, (tFrozen - t0) / 1000, (tInspected - tFrozen) / 1000, (tDumped - tInspected) / 1000, phases[0] / 1000, phases[1] / 1000, phases[2] / 1000,
-                    (tWritten - tDumped) / 1000, phases[3] / 1000, phases[4] / 1000, (tArmed - tWritten) / 1000, (System.nanoTime() - tArmed) / 1000));
+            if (stop) {
+                tArmed = System.nanoTime();
+                micros = freezer.release();
+                notes.add(String.format("before the freeze %d us; frozen %d us: attach %d, inspect %d, read %d (inject %d, proc %d, "
+                        + "pages %d), write %d (meta %d, data %d), detach %d", (t0 - tEntry) / 1000, micros, (tFrozen - t0) / 1000,
+                        (tInspected - tFrozen) / 1000, (tDumped - tInspected) / 1000, phases[0] / 1000, phases[1] / 1000,
+                        phases[2] / 1000, (tWritten - tDumped) / 1000, phases[3] / 1000, phases[4] / 1000,
+                        (System.nanoTime() - tArmed) / 1000));
+            } else {
+                notes.add(String.format("before the freeze %d us; frozen %d us: attach %d, inspect %d, read %d (inject %d, proc %d, "
+                        + "pages %d), write tracking %d, detach %d; then written in %d us (meta %d, data %d)", (t0 - tEntry) / 1000,
+                        micros, (tFrozen - t0) / 1000, (tInspected - tFrozen) / 1000, (tDumped - tInspected) / 1000,
+                        phases[0] / 1000, phases[1] / 1000, phases[2] / 1000, (tArmed - tDumped) / 1000,
+                        (tReleased - tArmed) / 1000, (tWritten - tReleased) / 1000, phases[3] / 1000, phases[4] / 1000));
+            }
             return new Result(dir, micros, tree.members().size(), pageBytes, parentBytes, parentDir, List.copyOf(notes));
         } catch (IOException | RuntimeException e) {
             // tracking armed for this image, which does not exist (or protected again as if it did): the next
@@ -416,6 +456,23 @@ public final class Checkpointer {
         /** Scans of the parent's tracked ranges made before the memory map was known, by start ({@link #prefetch}). */
         private final Map<Long, List<long[]>> prefetched = new HashMap<>();
 
+        /** {@link #prefetch} running on its own thread ({@link #startPrefetch}), or null. */
+        java.util.concurrent.CompletableFuture<Void> prefetching;
+
+        /** Runs {@link #prefetch} on a thread of its own; {@link #prefetching} completes with it. */
+        void startPrefetch(int pid) {
+            java.util.concurrent.CompletableFuture<Void> f = new java.util.concurrent.CompletableFuture<>();
+            prefetching = f;
+            Thread.ofPlatform().name("written-pages-" + pid).daemon(true).start(() -> {
+                try {
+                    prefetch();
+                    f.complete(null);
+                } catch (Throwable e) {
+                    f.completeExceptionally(e);
+                }
+            });
+        }
+
         /** Starts of the ranges {@link #prefetch} scanned (or tried to), whose written pages it protected again. */
         final java.util.Set<Long> protectedAgain = new java.util.HashSet<>();
 
@@ -494,6 +551,8 @@ public final class Checkpointer {
 
         @Override
         public void close() {
+            // a checkpoint that failed while prefetch ran: it ends first (it uses fd)
+            if (prefetching != null) prefetching.exceptionally(e -> null).join();
             if (fd >= 0) WriteProtect.close(fd);
             fd = -1;
         }
@@ -555,26 +614,50 @@ public final class Checkpointer {
     }
 
     /** Freezes the tree, then looks again until no process of it is left running (forks raced us). */
+    /** What a helper thread's future gives, its failure thrown as it was. */
+    private static <T> T join(java.util.concurrent.CompletableFuture<T> f) throws IOException {
+        try {
+            return f.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof IOException io) throw io;
+            if (e.getCause() instanceof RuntimeException re) throw re;
+            throw new IOException(e.getCause());
+        }
+    }
+
+    /** The PSTREE entries of the frozen tree (thread counts from the freezer, SSI capabilities, stops). */
+    private static List<Records.TreeEntry> treeEntries(ProcTree full, Freezer freezer, IntUnaryOperator ssiCaps,
+                                                       Map<Integer, Character> before, java.util.Set<Integer> stopReportPending) {
+        List<Records.TreeEntry> entries = new ArrayList<>();
+        for (ProcTree.Member m : full.members()) {
+            entries.add(new Records.TreeEntry(m.pid(), m.ppid(), m.pgid(), m.sid(), m.ruid(),
+                    m.zombie() ? 0 : ssiCaps.applyAsInt(m.pid()), m.zombie() ? 0 : freezer.threads(m.pid()).size(),
+                    m.exitSignal(), m.zombie() ? m.exitCode() & 0xffff : -1,
+                    (!m.zombie() && before.getOrDefault(m.pid(), 'R') == 'T' ? Records.TreeEntry.STOPPED : 0)
+                            | (stopReportPending.contains(m.pid()) ? Records.TreeEntry.STOP_REPORT_PENDING : 0)));
+        }
+        return entries;
+    }
+
     private ProcTree freezeAll(Freezer freezer, int root, ProcTree tree) throws IOException {
         for (int round = 0; ; round++) {
             if (round == MAX_FREEZE_ROUNDS) {
                 throw new CheckpointException(CheckpointException.EIO, "the application of process " + root + " did not hold still: "
                         + "after " + round + " rounds some of its processes still could not be stopped (exiting?); try again");
             }
-            boolean added = false;
             for (ProcTree.Member m : tree.members()) {
                 if (freezer.frozen(m.pid()) || m.state() == 'Z' || m.state() == 'X') continue;
-                if (freezer.freeze(m.pid())) added = true;
-                else if (m.pid() == root) throw new CheckpointException(CheckpointException.ESRCH, "process " + root + " exited");
+                if (!freezer.freeze(m.pid()) && m.pid() == root)
+                    throw new CheckpointException(CheckpointException.ESRCH, "process " + root + " exited");
             }
             ProcTree again = ProcTree.collect(fs, root);
             if (again == null) throw new CheckpointException(CheckpointException.ESRCH, "process " + root + " exited");
             tree = again;
-            if (!added) {
-                // every live member frozen, and this look happened after the last attach
-                boolean all = tree.members().stream().allMatch(m -> freezer.frozen(m.pid()) || m.state() == 'Z' || m.state() == 'X');
-                if (all) return tree;
-            }
+            // This look came after every attach so far: when it finds every live member frozen, none of them
+            // can fork any more, so there is nobody left to find (a member it finds running was forked
+            // meanwhile: another round attaches it and looks again).
+            boolean all = tree.members().stream().allMatch(m -> freezer.frozen(m.pid()) || m.state() == 'Z' || m.state() == 'X');
+            if (all) return tree;
         }
     }
 
@@ -593,6 +676,11 @@ public final class Checkpointer {
         List<Records.SigQueue> sigqueues = new ArrayList<>();
         List<Records.PosixTimer> timers;
         long t0 = System.nanoTime();
+        // An incremental checkpoint scans the pages written since the parent (and protects them again) on a
+        // second thread while the calls below are injected: the process is frozen, and the scan covers
+        // only the parent's tracked ranges, which the scratch page and the injected calls' code do not touch
+        // (a VMA registered for write protection merges with no other).
+        if (baseline instanceof TrackedBaseline tb) tb.startPrefetch(pid);
         // Every injection happens between map and unmap of the scratch page, and the memory map is read
         // after the unmap, so the page is never part of the image.
         mark(pid + ": creds read");
@@ -688,17 +776,10 @@ public final class Checkpointer {
                 linkOr(d.resolve("root")), personality);
         mark(pid + ": signal queues, /proc files");
         if (baseline instanceof TrackedBaseline tb) {
-            tb.prefetch();
+            join(tb.prefetching);
             mark(pid + ": written pages scanned");
         }
-        List<Records.Vma> vmas;
-        try {
-            vmas = vmasRead.join();
-        } catch (java.util.concurrent.CompletionException e) {
-            if (e.getCause() instanceof IOException io) throw io;
-            if (e.getCause() instanceof RuntimeException re) throw re;
-            throw new IOException(e.getCause());
-        }
+        List<Records.Vma> vmas = join(vmasRead);
         long t2 = System.nanoTime();
         mark(pid + ": memory map read");
         Memory.Dumped dumped;
