@@ -38,7 +38,7 @@ class CheckpointTest {
     private static final int SIZE = 32 << 20, PAGE = 4096;
 
     private TestCluster cluster;
-    private Path work, program;
+    private Path work, program, semmsg;
 
     @BeforeAll
     void start() throws IOException {
@@ -47,6 +47,9 @@ class CheckpointTest {
         program = work.resolve("pattern");
         Path src = TestCluster.home().resolve("tests/src/test/resources/ghost/pattern.c");
         Cmd.run(Cmd.env(), work, List.of("gcc", "-O2", "-Wall", "-pthread", "-o", program.toString(), src.toString())).expectExit(0);
+        semmsg = work.resolve("sysv_semmsg");
+        Cmd.run(Cmd.env(), work, List.of("gcc", "-O2", "-Wall", "-o", semmsg.toString(),
+                TestCluster.home().resolve("tests/src/test/resources/ghost/sysv_semmsg.c").toString())).expectExit(0);
         cluster = TestCluster.create("ckpt");
         cluster.start(1, false);
     }
@@ -169,6 +172,29 @@ class CheckpointTest {
         assertTrue(Pattern.compile("(?m) pipe +pipe:\\[\\d+\\] .*5 bytes queued").matcher(show2).find(), show2);
         assertTrue(s.bg().isAlive(), s.bg()::describe);
         s.bg().kill();
+    }
+
+    /**
+     * SysV semaphores and message queues are not saved: a set or queue the application used last is
+     * refused by name (tests/src/test/resources/ghost/sysv_semmsg.c), nothing is written, it runs on.
+     */
+    @Test
+    void sysvSemaphoresAndMessageQueuesTheApplicationUsedAreRefusedByName() {
+        for (String kind : List.of("sem", "msg")) {
+            Cmd.Bg bg = cluster.ssiRunBg(1, semmsg.toString(), kind, "4");
+            String[] ready = bg.awaitFirstLine(BOUND).trim().split(" ");
+            assertTrue(ready.length == 3 && ready[0].equals("ready"), bg::describe);
+            String gpid = ready[1], id = ready[2];
+            Path img = work.resolve("img-" + kind);
+            Cmd.Result r = cluster.ssi("checkpoint", gpid, "-o", img.toString());
+            assertEquals(1, r.exit(), r::describe);
+            String want = kind.equals("sem")
+                    ? "process " + gpid + " of the application operated last on semaphore 1 of SysV semaphore set " + id + " (key 0x00000000)"
+                    : "SysV message queue " + id + " (key 0x00000000, 1 message(s) queued) was last sent to by process " + gpid;
+            assertTrue(r.err().contains(want) && r.err().contains("not supported"), () -> "wanted '" + want + "' in " + r.describe());
+            assertFalse(Files.exists(img), "a refused checkpoint wrote " + img);
+            assertEquals(0, bg.awaitExit(Duration.ofSeconds(30)), bg::describe); // it ran on, and removed its object
+        }
     }
 
     @Test

@@ -193,6 +193,7 @@ public final class Checkpointer {
             files.forEach((pid, f) -> states.put(pid, f.states()));
             AnonFds.checkEpolls(shared, states);
             SysvShm.Found shm = SysvShm.inspect(fs, tree.pids(), callerUid);
+            SysvOther.refuseUsed(fs, tree.pids());
             for (var e : shared.entrySet()) {
                 Fds.Found f = files.get(e.getKey());
                 files.put(e.getKey(), new Fds.Found(e.getValue(), f.deleted(), queued.getOrDefault(e.getKey(), Map.of()),
