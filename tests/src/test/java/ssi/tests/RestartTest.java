@@ -559,8 +559,9 @@ class RestartTest {
 
     /**
      * Wait reports of stopped children (tests/ltp/ghost_stops.c): a child whose stop its parent collected
-     * and one whose stop it did not; the image says which, and after the restart only the second stop is
-     * reported to the parent, once, while both children are stopped again.
+     * and one whose stop it did not, and a continued one whose continue it did not; the image says which,
+     * and after the restart only the second stop and the continue are reported to the parent, once each,
+     * while both stopped children are stopped again and the continued one runs.
      */
     @Test
     void stoppedChildrenKeepWhetherTheirStopWasCollected() {
@@ -568,8 +569,10 @@ class RestartTest {
         String show = st.show();
         assertTrue(show.contains("(stopped) " + ghostStops), show);
         assertTrue(show.contains("(stopped, the stop not collected by the parent yet) " + ghostStops), show);
+        assertTrue(show.contains("(continued, not collected by the parent yet) " + ghostStops), show);
         restartAndPass(st, List.of("the stop of a, collected before, is not reported again",
-                "the stop of b, not collected yet, is reported", "... once", "both are still stopped"));
+                "the stop of b, not collected yet, is reported", "... once", "the continue of c, not collected yet, is reported",
+                "... once, and no stop of c", "both are still stopped", "c runs (sleeps in pause)"));
     }
 
     /**

@@ -210,7 +210,8 @@ public final class Checkpointer {
             boolean createdDirFinal = createdDir;
             dirPrepared = true;
             long pageBytes = 0, parentBytes = 0, tDumped;
-            java.util.Set<Integer> stopReportPending = new java.util.HashSet<>();
+            // children whose parent has a wait report of them to collect: pid -> TreeEntry flag
+            Map<Integer, Integer> pendingReports = new HashMap<>();
             List<Records.SysvShm> shmRecords = List.of();
             List<ProcessImage> images = new ArrayList<>();
             List<DataWriter> pending = new ArrayList<>();
@@ -235,14 +236,14 @@ public final class Checkpointer {
                     Memory.Baseline bl = baseline(base, m.pid(), start);
                     // a process stored whole that stays running: its tracking starts while its pages are read
                     boolean armNow = !stop && bl == null && !ownSeccompFilter(m.pid());
-                    List<Integer> stoppedKids = new ArrayList<>();
+                    List<int[]> kids = new ArrayList<>(); // {pid, 1 if job control had stopped it}
                     for (ProcTree.Member k : full.members())
-                        if (k.ppid() == m.pid() && !k.zombie() && before.getOrDefault(k.pid(), 'R') == 'T') stoppedKids.add(k.pid());
+                        if (k.ppid() == m.pid() && !k.zombie()) kids.add(new int[] {k.pid(), before.getOrDefault(k.pid(), 'R') == 'T' ? 1 : 0});
                     if (bl instanceof TrackedBaseline) reprotected.add(m.pid());
                     ProcessImage img;
                     try {
                         img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data, bl, sc, phases,
-                                armNow ? armedEarly : null, start, stoppedKids, stopReportPending);
+                                armNow ? armedEarly : null, start, kids, pendingReports);
                     } catch (IOException | RuntimeException e) {
                         if (bl instanceof AutoCloseable c) {
                             try {
@@ -269,7 +270,7 @@ public final class Checkpointer {
                 // checkpoint that leaves the application running lets it go here, as CRIU's pre-dump does, once
                 // the write tracking of every process starts from this point; the files are written after.
                 // With --stop it stays frozen until the image is safely written and it is killed.
-                entries = treeEntries(full, freezer, ssiCaps, before, stopReportPending);
+                entries = treeEntries(full, freezer, ssiCaps, before, pendingReports);
                 if (!stop) {
                     for (ProcessImage img : images) {
                         if (armedEarly.containsKey(img.gpid())) continue; // armed while its pages were read
@@ -615,6 +616,37 @@ public final class Checkpointer {
     }
 
     /** Freezes the tree, then looks again until no process of it is left running (forks raced us). */
+    /**
+     * The wait reports this process (t, a frozen thread of it; s its scratch page) has not collected yet
+     * of its children (kids: {pid, 1 if stopped}): a stopped child's stop (waitpid WUNTRACED) and a
+     * running child's continue (WCONTINUED), asked without taking them (waitid WNOWAIT|WNOHANG), a batch
+     * of calls per 7 children, each answer (a siginfo, whose si_pid is 0 when there is none) in its own
+     * slot of the scratch page. The restart makes the stop again (and the continue, with a stop before
+     * it), and collects the new stop's report when the old one had been.
+     */
+    private static void waitReports(Scratch s, Tracee t, List<int[]> kids, Map<Integer, Integer> pendingReports)
+            throws IOException {
+        final int SYS_WAITID = 247, P_PID = 1, WSTOPPED = 2, WCONTINUED = 8, WNOHANG = 1, WNOWAIT = 0x01000000,
+                WALL = 0x40000000, INFO_AT = 3200, SLOTS = (Scratch.SIZE - INFO_AT) / 128;
+        for (int from = 0; from < kids.size(); from += SLOTS) {
+            int n = Math.min(SLOTS, kids.size() - from);
+            Scratch.Batch b = s.batch();
+            for (int i = 0; i < n; i++) {
+                int[] k = kids.get(from + i);
+                String what = k[1] == 1 ? "waitid(WSTOPPED|WNOWAIT) of the stopped child " : "waitid(WCONTINUED|WNOWAIT) of the child ";
+                b.add(() -> what + k[0], SYS_WAITID, P_PID, k[0], s.addr + INFO_AT + 128L * i,
+                        (k[1] == 1 ? WSTOPPED : WCONTINUED) | WNOHANG | WNOWAIT | WALL, 0);
+            }
+            b.run(t);
+            java.nio.ByteBuffer si = java.nio.ByteBuffer.wrap(t.read(s.addr + INFO_AT, 128 * n)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < n; i++) {
+                int[] k = kids.get(from + i);
+                if (si.getInt(128 * i + 16) == k[0]) // si_pid: a report is waiting
+                    pendingReports.put(k[0], k[1] == 1 ? Records.TreeEntry.STOP_REPORT_PENDING : Records.TreeEntry.CONT_REPORT_PENDING);
+            }
+        }
+    }
+
     /** What a helper thread's future gives, its failure thrown as it was. */
     private static <T> T join(java.util.concurrent.CompletableFuture<T> f) throws IOException {
         try {
@@ -628,14 +660,14 @@ public final class Checkpointer {
 
     /** The PSTREE entries of the frozen tree (thread counts from the freezer, SSI capabilities, stops). */
     private static List<Records.TreeEntry> treeEntries(ProcTree full, Freezer freezer, IntUnaryOperator ssiCaps,
-                                                       Map<Integer, Character> before, java.util.Set<Integer> stopReportPending) {
+                                                       Map<Integer, Character> before, Map<Integer, Integer> pendingReports) {
         List<Records.TreeEntry> entries = new ArrayList<>();
         for (ProcTree.Member m : full.members()) {
             entries.add(new Records.TreeEntry(m.pid(), m.ppid(), m.pgid(), m.sid(), m.ruid(),
                     m.zombie() ? 0 : ssiCaps.applyAsInt(m.pid()), m.zombie() ? 0 : freezer.threads(m.pid()).size(),
                     m.exitSignal(), m.zombie() ? m.exitCode() & 0xffff : -1,
                     (!m.zombie() && before.getOrDefault(m.pid(), 'R') == 'T' ? Records.TreeEntry.STOPPED : 0)
-                            | (stopReportPending.contains(m.pid()) ? Records.TreeEntry.STOP_REPORT_PENDING : 0)));
+                            | pendingReports.getOrDefault(m.pid(), 0)));
         }
         return entries;
     }
@@ -664,8 +696,8 @@ public final class Checkpointer {
 
     private ProcessImage dumpProcess(Freezer freezer, int pid, Fds.Found found, DataWriter pages, DataWriter data,
                                      Memory.Baseline baseline, Map<Long, List<long[]>> scannedOut, long[] phases,
-                                     Map<Integer, java.util.Optional<String>> armEarly, long start, List<Integer> stoppedKids,
-                                     java.util.Set<Integer> stopReportPending) throws IOException {
+                                     Map<Integer, java.util.Optional<String>> armEarly, long start, List<int[]> kids,
+                                     Map<Integer, Integer> pendingReports) throws IOException {
         Tracee t = freezer.any(pid);
         Records.Creds creds = Creds.dump(fs, pid);
         Records.Rlimits rlimits;
@@ -710,17 +742,7 @@ public final class Checkpointer {
             }
             mm = Memory.dumpMm(fs, pid, brk);
             mark(pid + ": rseq, mm");
-            // a stopped child: has this process collected the report of its stop yet (waitpid WUNTRACED)?
-            // Asked without taking it (WNOWAIT); the restart makes the stop again and, when it had been
-            // collected, collects the new report for it.
-            for (int kid : stoppedKids) {
-                final int SYS_WAITID = 247, P_PID = 1, WSTOPPED = 2, WNOHANG = 1, WNOWAIT = 0x01000000, WALL = 0x40000000,
-                        INFO_AT = 3200;
-                s.call(t, "waitid(WSTOPPED|WNOWAIT) of the stopped child " + kid, SYS_WAITID, P_PID, kid, s.addr + INFO_AT,
-                        WSTOPPED | WNOHANG | WNOWAIT | WALL, 0);
-                java.nio.ByteBuffer si = java.nio.ByteBuffer.wrap(t.read(s.addr + INFO_AT, 24)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-                if (si.getInt(16) == kid) stopReportPending.add(kid); // si_pid: a report is waiting
-            }
+            waitReports(s, t, kids, pendingReports);
         }
         long t1 = System.nanoTime();
         mark(pid + ": scratch page unmapped");

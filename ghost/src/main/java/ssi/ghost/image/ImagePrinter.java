@@ -70,7 +70,8 @@ public final class ImagePrinter {
                     e.ppid(), e.pgid(), e.sid(), e.uid(), e.threads(), ssiCaps(e.ssiCaps()),
                     e.exitSignal() == 17 ? "" : " exit-signal " + (e.exitSignal() == 0 ? "none" : Signals.name(e.exitSignal())),
                     e.zombie() ? "(zombie, " + status(e.exitStatus()) + ")" : e.stopped() ? (e.stopReportPending() ? "(stopped, the stop not collected by the parent yet) " : "(stopped) ") + (p == null ? "?"
-                    : String.join(" ", p.process().cmdline())) : p == null ? "?" : String.join(" ", p.process().cmdline()));
+                    : String.join(" ", p.process().cmdline())) : (e.contReportPending() ? "(continued, not collected by the parent yet) " : "")
+                    + (p == null ? "?" : String.join(" ", p.process().cmdline())));
         }
         if (!img.sysvShm().isEmpty()) {
             out.println();

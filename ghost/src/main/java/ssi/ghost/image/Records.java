@@ -34,11 +34,12 @@ public final class Records {
      * ended, its parent has not reaped it yet) has threads 0, no process file, and exitStatus its wait
      * status (as waitpid reports it); a live process has exitStatus -1. flags: STOPPED, it was stopped
      * by job control (SIGSTOP, SIGTSTP...) when the checkpoint came; STOP_REPORT_PENDING, its parent had
-     * not collected the report of that stop yet (waitpid WUNTRACED).
+     * not collected the report of that stop yet (waitpid WUNTRACED); CONT_REPORT_PENDING, it runs and its
+     * parent had not collected the report of its last continue (SIGCONT after a stop; waitpid WCONTINUED).
      */
     public record TreeEntry(int gpid, int ppid, int pgid, int sid, int uid, int ssiCaps, int threads, int exitSignal,
                             int exitStatus, int flags) {
-        public static final int STOPPED = 1, STOP_REPORT_PENDING = 2;
+        public static final int STOPPED = 1, STOP_REPORT_PENDING = 2, CONT_REPORT_PENDING = 4;
 
         /** A live, running process whose parent gets SIGCHLD. */
         public TreeEntry(int gpid, int ppid, int pgid, int sid, int uid, int ssiCaps, int threads) {
@@ -56,6 +57,9 @@ public final class Records {
         }
         public boolean stopReportPending() {
             return (flags & STOP_REPORT_PENDING) != 0;
+        }
+        public boolean contReportPending() {
+            return (flags & CONT_REPORT_PENDING) != 0;
         }
         void write(DataOutputStream o) throws IOException {
             o.writeInt(gpid); o.writeInt(ppid); o.writeInt(pgid); o.writeInt(sid); o.writeInt(uid); o.writeInt(ssiCaps);

@@ -438,7 +438,7 @@ public final class ImageRestore implements AutoCloseable {
             RestorePlan p = build(image.processes().get(e.gpid()));
             boolean root = e.gpid() == image.inventory().rootGpid();
             out.add(new TreeRestorer.Node(p, root ? 0 : e.ppid(), e.pgid(), e.sid(), e.exitSignal(), e.stopped(),
-                    e.stopReportPending()));
+                    e.stopReportPending(), e.contReportPending()));
         }
         return out;
     }

@@ -49,18 +49,22 @@ final class TreeRestorer {
      * zombie has no plan and its wait status (else -1).
      */
     record Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, int gpid, int exitStatus, boolean stopped,
-                boolean stopReportPending) {
+                boolean stopReportPending, boolean contReportPending) {
         Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal) {
-            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1, false, false);
+            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1, false, false, false);
         }
 
-        /** stopReportPending: the parent had not collected the report of the stop (waitpid WUNTRACED). */
-        Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, boolean stopped, boolean stopReportPending) {
-            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1, stopped, stopReportPending);
+        /**
+         * stopReportPending: the parent had not collected the report of the stop (waitpid WUNTRACED);
+         * contReportPending: it runs, and the parent had not collected the report of its continue (WCONTINUED).
+         */
+        Node(RestorePlan plan, int ppid, int pgid, int sid, int exitSignal, boolean stopped, boolean stopReportPending,
+             boolean contReportPending) {
+            this(plan, ppid, pgid, sid, exitSignal, plan.pid(), -1, stopped, stopReportPending, contReportPending);
         }
 
         static Node zombie(int gpid, int ppid, int pgid, int sid, int exitSignal, int exitStatus) {
-            return new Node(null, ppid, pgid, sid, exitSignal, gpid, exitStatus, false, false);
+            return new Node(null, ppid, pgid, sid, exitSignal, gpid, exitStatus, false, false, false);
         }
 
         boolean zombie() {
@@ -199,6 +203,10 @@ final class TreeRestorer {
                 if (n != null && n.stopped() && n != root && tr.letGoStopped(x)) {
                     restopped.computeIfAbsent(n.ppid(), k -> new ArrayList<>()).add(17 /* SIGCHLD */);
                     if (!n.stopReportPending()) collect.computeIfAbsent(n.ppid(), k -> new ArrayList<>()).add(pid);
+                } else if (n != null && n.contReportPending() && !n.stopped() && n != root && tr.letGoContinued(x, all.get(n.ppid()))) {
+                    // stopped and continued: its parent has a continue to collect again (the stop's report is gone
+                    // with the continue), and SIGCHLDs it did not have (a standard signal: taken back once)
+                    restopped.computeIfAbsent(n.ppid(), k -> new ArrayList<>()).add(17 /* SIGCHLD */);
                 }
             }
             tFinal = System.nanoTime();
@@ -339,6 +347,41 @@ final class TreeRestorer {
         letGo.add(pid);
         if (awaitStopped(pid)) return true;
         log.add(pid + ": not seen stopped again within 2 s");
+        return false;
+    }
+
+    /**
+     * A process whose parent had a continue of it to collect (it had been stopped, then got SIGCONT): let
+     * go stopped ({@link #letGoStopped}), then continued with SIGCONT, so its parent has that report
+     * again. The SIGCHLD of the continue comes from the child itself once it runs: waits (up to 1 s) until
+     * the parent has a SIGCHLD pending, so the parent takes it back (a parent that ignores SIGCHLD or
+     * set SA_NOCLDSTOP gets none: no wait). True when it was stopped and continued.
+     */
+    private boolean letGoContinued(Restorer x, Restorer parent) throws IOException {
+        if (parent == null || !letGoStopped(x)) return false;
+        LocalFds.signal(x.pid, 18 /* SIGCONT */);
+        RestorePlan.SigAction chld = parent.plan.sigactions()[16];
+        final long SA_NOCLDSTOP = 1;
+        boolean notified = chld == null || (chld.handler() != 1 /* SIG_IGN */ && (chld.flags() & SA_NOCLDSTOP) == 0);
+        if (notified && !awaitPending(parent.pid, 17)) log.add(x.pid + ": its parent got no SIGCHLD for the continue within 1 s");
+        log.add(x.pid + ": stopped and continued, its parent has the continue to collect, as before");
+        return true;
+    }
+
+    /** Waits (up to 1 s) until process pid has signal sig pending (its own or its group's queue). */
+    private static boolean awaitPending(int pid, int sig) {
+        java.nio.file.Path status = java.nio.file.Path.of("/proc", Integer.toString(pid), "status");
+        long bit = 1L << (sig - 1), deadline = System.nanoTime() + 1_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            try {
+                for (String l : java.nio.file.Files.readAllLines(status))
+                    if ((l.startsWith("ShdPnd:") || l.startsWith("SigPnd:")) && (Long.parseUnsignedLong(l.substring(7).trim(), 16) & bit) != 0)
+                        return true;
+            } catch (IOException | RuntimeException e) {
+                return false;
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+        }
         return false;
     }
 
