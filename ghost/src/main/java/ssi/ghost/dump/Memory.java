@@ -81,8 +81,9 @@ final class Memory {
     /**
      * The VMAs from /proc/PID/maps (no page table walk, unlike smaps) with the VmFlags of the parent
      * image's VMA at the same start, when every one of them is that VMA: the same range, protection,
-     * sharing, offset, file and kind (the flags that matter here, gd and uw, come with the VMA itself:
-     * no madvise or mprotect changes them). Null as soon as one is not: the caller reads smaps.
+     * sharing, offset, file and kind (gd, the flag a restart uses, goes with the VMA itself; uw, which the
+     * write tracking adds, is not taken from here: the tracking asks PAGEMAP_SCAN). Null as soon as one
+     * is not: the caller reads smaps.
      */
     static List<Vma> vmasAsParent(ProcFs fs, int pid, java.util.Map<Long, Vma> parent) throws IOException {
         List<Vma> out = new ArrayList<>();

@@ -1378,7 +1378,8 @@ public final class Restorer {
     /**
      * Syscalls collected to run in the process in one go (INJECT_MANY, its code in the area kept free
      * after the scratch area, so the calls may unmap, remap and map anything else): one resume of the
-     * process instead of one per call. Every call runs, in order, whatever the others return.
+     * process instead of one per call (up to four are injected one by one). Every call runs, in order,
+     * whatever the others return.
      */
     final class Batch {
         private final List<String> whats = new ArrayList<>();
@@ -1397,9 +1398,13 @@ public final class Restorer {
             return nrs.isEmpty();
         }
 
-        /** Runs the calls; their raw results. */
+        /** Runs the calls; their raw results. A few go one by one: a batch costs about five round trips of its own. */
         long[] run() throws IOException {
-            if (nrs.isEmpty()) return new long[0];
+            long[] out = new long[nrs.size()];
+            if (nrs.size() <= 4) {
+                for (int i = 0; i < out.length; i++) out[i] = t.syscall(nrs.get(i), args.get(i));
+                return out;
+            }
             return t.syscalls(nrs.stream().mapToInt(Integer::intValue).toArray(), args.toArray(long[][]::new),
                     scratch + SCRATCH_SIZE);
         }
