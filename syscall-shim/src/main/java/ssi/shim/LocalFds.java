@@ -240,4 +240,17 @@ public final class LocalFds {
         if (Libc.c().syscall(62 /* kill */, pid, sig, 0) < 0)
             throw new ErrnoException(Libc.errno(), "kill(" + pid + ", " + sig + ") failed");
     }
+
+    /**
+     * semctl(id, num, GETPID) in this JVM's IPC namespace: the pid that operated last on semaphore num of
+     * SysV semaphore set id (0: none yet, or the set is gone since: EINVAL, EIDRM).
+     */
+    public static int semaphoreLastPid(int id, int num) throws ErrnoException {
+        final int SYS_SEMCTL = 66, GETPID = 11, EINVAL = 22, EIDRM = 43;
+        long r = Libc.c().syscall6(SYS_SEMCTL, id, num, GETPID, 0, 0, 0);
+        if (r >= 0) return (int) r;
+        int e = Libc.errno();
+        if (e == EINVAL || e == EIDRM) return 0;
+        throw new ErrnoException(e, "semctl(" + id + ", " + num + ", GETPID) failed");
+    }
 }

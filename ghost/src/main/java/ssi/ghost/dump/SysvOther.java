@@ -1,17 +1,8 @@
 package ssi.ghost.dump;
 
-import ssi.shim.ErrnoException;
+import ssi.shim.LocalFds;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -30,19 +21,6 @@ import java.util.Set;
 final class SysvOther {
     private SysvOther() {}
 
-    private static final int GETPID = 11;
-    private static final MethodHandle SEMCTL;
-    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-
-    static {
-        Linker l = Linker.nativeLinker();
-        // int semctl(int semid, int semnum, int cmd, ...): GETPID reads no fourth argument
-        SEMCTL = l.downcallHandle(l.defaultLookup().find("semctl").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-                        ValueLayout.JAVA_LONG), Linker.Option.firstVariadicArg(3), Linker.Option.captureCallState("errno"));
-    }
-
     /** Refuses (EOPNOTSUPP) when a process of pids last used a SysV semaphore set or message queue. */
     static void refuseUsed(ProcFs fs, List<Integer> pids) throws IOException {
         Set<Integer> mine = Set.copyOf(pids);
@@ -57,7 +35,7 @@ final class SysvOther {
         for (String[] f : rows(fs.root().resolve("sysvipc").resolve("sem"), 4)) {
             int id = Integer.parseInt(f[1]), n = Integer.parseInt(f[3]);
             for (int i = 0; i < n; i++) {
-                int last = lastPid(id, i);
+                int last = LocalFds.semaphoreLastPid(id, i);
                 if (mine.contains(last))
                     throw CheckpointException.unsupported(String.format("process %d of the application operated last on "
                             + "semaphore %d of SysV semaphore set %d (key 0x%08x): SysV semaphores are not saved by a "
@@ -75,21 +53,5 @@ final class SysvOther {
             return List.of(); // a kernel without SysV IPC: nothing to use
         }
         return lines.stream().skip(1).map(l -> l.trim().split("\\s+")).filter(f -> f.length >= min).toList();
-    }
-
-    /** semctl(GETPID): the pid that operated last on semaphore num of set id (0: none; a set gone since: 0). */
-    static int lastPid(int id, int num) throws ErrnoException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment cap = a.allocate(CAPTURE);
-            int r = (int) SEMCTL.invokeExact(cap, id, num, GETPID, 0L);
-            if (r >= 0) return r;
-            int e = (int) ERRNO.get(cap, 0L);
-            if (e == 22 || e == 43) return 0; // EINVAL, EIDRM: removed since the table was read
-            throw new ErrnoException(e, "semctl(" + id + ", " + num + ", GETPID) failed");
-        } catch (ErrnoException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("semctl did not run", t);
-        }
     }
 }
