@@ -309,6 +309,20 @@ public final class ImageRestore implements AutoCloseable {
         return out.stream().mapToInt(Integer::intValue).toArray();
     }
 
+    /**
+     * Whether path is in the /proc entry of proc or of one of its ancestors in the image (a checkpoint
+     * refuses any other; an image that has another is checked like any file, and fails for it).
+     */
+    private boolean ownProcEntry(ProcessImage proc, String path) {
+        int n = Records.Fd.procEntryPid(path);
+        if (n < 0) return false;
+        Map<Integer, Integer> parent = new HashMap<>();
+        for (Records.TreeEntry e : image.tree()) parent.put(e.gpid(), e.ppid());
+        for (Integer p = proc.gpid(); p != null && parent.containsKey(p); p = parent.get(p))
+            if (p == n) return true;
+        return false;
+    }
+
     /** Every file the process maps or has open by path is the one the checkpoint saw. */
     void checkFiles(ProcessImage proc) throws IOException {
         Map<String, Long> seen = new HashMap<>();
@@ -316,9 +330,9 @@ public final class ImageRestore implements AutoCloseable {
             if (v.kind() == Records.VMA_FILE && !isSharedAnon(v) && !SysvRestore.isSysv(v)) seen.put(v.path(), v.inode());
         }
         for (Records.Fd f : proc.fds()) {
-            // a /proc entry of the process or an ancestor (the checkpoint took no other): it exists once
-            // that process is restored, and is opened then
-            if (f.kind() == Records.FD_REG && Records.Fd.procEntryPid(f.path()) >= 0) continue;
+            // a /proc entry of the process or an ancestor in the image (the checkpoint took no other): it
+            // exists once that process is restored, and is opened then
+            if (f.kind() == Records.FD_REG && ownProcEntry(proc, f.path())) continue;
             if (f.kind() == Records.FD_REG || f.kind() == Records.FD_CHR) seen.put(f.path(), f.inode());
         }
         if (!proc.process().exe().isEmpty() && !seen.containsKey(proc.process().exe()))
@@ -380,7 +394,7 @@ public final class ImageRestore implements AutoCloseable {
         }
         for (Records.Fd f : proc.fds()) {
             if (f.kind() != Records.FD_REG && f.kind() != Records.FD_CHR) continue;
-            if (Records.Fd.procEntryPid(f.path()) >= 0) continue; // not there yet (see checkFiles)
+            if (ownProcEntry(proc, f.path())) continue; // not there yet (see checkFiles)
             Path p = Path.of(f.path());
             if (Files.isDirectory(p)) {
                 if (!Files.isReadable(p) || !Files.isExecutable(p)) throw denied(f.path());

@@ -273,6 +273,23 @@ class ImageRestoreTest {
         assertTrue(e.getMessage().startsWith("file " + exe + " is missing"), e.getMessage());
     }
 
+    /**
+     * A file of the process's own /proc entry is not looked for before the restart (it is not there yet:
+     * the process is made by it); an image (crafted: a checkpoint refuses it) with another process's
+     * entry gets the checks of any file, and fails them.
+     */
+    @Test
+    void ownProcEntryIsOpenedLaterAnotherIsCheckedLikeAFile() throws IOException {
+        writeImage(1, 1, List.of(new Fd(5, FD_REG, 0, false, 0, "/proc/" + GPID + "/stat", 4242, -1, -1, 0)));
+        try (ImageRestore ignored = prepare()) {
+            // prepared: nothing looked for /proc/GPID/stat
+        }
+        dir = tmp.resolve("img-other-entry");
+        writeImage(1, 1, List.of(new Fd(5, FD_REG, 0, false, 0, "/proc/1/status", 4242, -1, -1, 0)));
+        RestoreException e = assertThrows(RestoreException.class, this::prepare);
+        assertTrue(e.getMessage().startsWith("file /proc/1/status differs from the checkpoint"), e.getMessage());
+    }
+
     @Test
     void aTakenGpidIsNamedWithItsNode() throws IOException {
         writeImage(1, 1, List.of());
