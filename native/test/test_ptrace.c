@@ -132,6 +132,15 @@ static int wait_flag(pid_t pid, volatile int *flag)
     return -1;
 }
 
+/* A child running fn (see spawn), checked to have set loaded_flag (what names it in the check). */
+static pid_t spawn_ready(void (*fn)(void *), int *report_rd, const char *what)
+{
+    loaded_flag = 0;
+    pid_t pid = spawn(fn, NULL, report_rd);
+    check(wait_flag(pid, &loaded_flag) == 0, "%s", what);
+    return pid;
+}
+
 /* Waits until thread tid of pid is blocked in syscall nr (first field of /proc/.../syscall). */
 static int wait_in_syscall(pid_t pid, pid_t tid, long nr)
 {
@@ -483,9 +492,7 @@ static void test_spin_child(void)
 static void test_setregs_redirect(void)
 {
     int rep;
-    loaded_flag = 0;
-    pid_t pid = spawn(plain_spin_child, NULL, &rep);
-    check(wait_flag(pid, &loaded_flag) == 0, "redirect child spinning");
+    pid_t pid = spawn_ready(plain_spin_child, &rep, "redirect child spinning");
     int rc = pt_attach(pid);
     check(rc == 0, "attach redirect child (rc %d)", rc);
     struct user_regs_struct regs, again;
@@ -709,9 +716,7 @@ static void test_writemem_fd(void)
     write_all(fd, data, sizeof data);
 
     int rep;
-    loaded_flag = 0;
-    pid_t pid = spawn(usr1_child, NULL, &rep);
-    check(wait_flag(pid, &loaded_flag) == 0, "copy child started");
+    pid_t pid = spawn_ready(usr1_child, &rep, "copy child started");
     int rc = pt_attach(pid);
     check(rc == 0, "attach copy child (rc %d)", rc);
 
@@ -752,10 +757,8 @@ static void test_writemem_fd(void)
 static void test_signal_during_injection(void)
 {
     int rep;
-    loaded_flag = 0;
     got_usr1 = 0;
-    pid_t pid = spawn(usr1_child, NULL, &rep);
-    check(wait_flag(pid, &loaded_flag) == 0, "signal child ready");
+    pid_t pid = spawn_ready(usr1_child, &rep, "signal child ready");
     int rc = pt_attach(pid);
     kill(pid, SIGUSR1);
     int64_t ret = 0;
@@ -827,9 +830,7 @@ static int tgsigqueue(pid_t pid, int sig, int value)
 static void test_rt_signals_during_injection(void)
 {
     int rep;
-    loaded_flag = 0;
-    pid_t pid = spawn(rt_child, NULL, &rep);
-    check(wait_flag(pid, &loaded_flag) == 0, "rt child ready");
+    pid_t pid = spawn_ready(rt_child, &rep, "rt child ready");
     int rc = pt_attach(pid);
     check(rc == 0, "attach rt child (rc %d)", rc);
     union sigval v;
@@ -882,9 +883,7 @@ static void test_rt_signals_during_injection(void)
     close(rep);
 
     /* More than the shim keeps: counted as lost, never silently. */
-    loaded_flag = 0;
-    pid = spawn(plain_spin_child, NULL, &rep);
-    check(wait_flag(pid, &loaded_flag) == 0, "spin child ready");
+    pid = spawn_ready(plain_spin_child, &rep, "spin child ready");
     sigset_t rt;
     sigemptyset(&rt);
     rc = pt_attach(pid);

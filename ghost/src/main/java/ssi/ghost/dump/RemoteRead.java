@@ -1,14 +1,12 @@
 package ssi.ghost.dump;
 
+import ssi.ghost.Ffm;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 
 /**
@@ -23,17 +21,9 @@ final class RemoteRead {
     /** IOV_MAX: the most ranges one call takes. */
     static final int MAX_RANGES = 1024;
 
-    private static final MethodHandle READV;
-    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-
-    static {
-        Linker l = Linker.nativeLinker();
-        READV = l.downcallHandle(l.defaultLookup().find("process_vm_readv").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                        ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG),
-                Linker.Option.captureCallState("errno"));
-    }
+    private static final MethodHandle READV = Ffm.function("process_vm_readv", FunctionDescriptor.of(ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG), true, -1);
 
     /**
      * Reads n ranges (addrs[i], lens[i] bytes) of process pid into dst from its position on, back to back;
@@ -51,9 +41,9 @@ final class RemoteRead {
                 remote.set(ValueLayout.JAVA_LONG, 16L * i, addrs[i]);
                 remote.set(ValueLayout.JAVA_LONG, 16L * i + 8, lens[i]);
             }
-            MemorySegment cap = a.allocate(CAPTURE);
+            MemorySegment cap = a.allocate(Ffm.CAPTURE);
             long r = (long) READV.invokeExact(cap, pid, local, 1L, remote, (long) n, 0L);
-            return r < 0 ? -(int) ERRNO.get(cap, 0L) : r;
+            return r < 0 ? -Ffm.errno(cap) : r;
         } catch (Throwable t) {
             throw new IllegalStateException("process_vm_readv did not run", t);
         }

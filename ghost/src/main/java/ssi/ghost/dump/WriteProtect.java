@@ -1,16 +1,13 @@
 package ssi.ghost.dump;
 
+import ssi.ghost.Ffm;
 import ssi.shim.ErrnoException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -44,41 +41,13 @@ final class WriteProtect {
     /** page_region entries per PAGEMAP_SCAN call (a full vector is continued from walk_end). */
     private static final int REGIONS = 4096;
 
-    private static final MethodHandle IOCTL, OPEN, CLOSE;
-    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-
-    static {
-        Linker l = Linker.nativeLinker();
-        Linker.Option errno = Linker.Option.captureCallState("errno");
-        IOCTL = l.downcallHandle(l.defaultLookup().find("ioctl").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS),
-                Linker.Option.firstVariadicArg(2), errno);
-        OPEN = l.downcallHandle(l.defaultLookup().find("open").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT),
-                Linker.Option.firstVariadicArg(2), errno);
-        CLOSE = l.downcallHandle(l.defaultLookup().find("close").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-    }
+    private static final MethodHandle OPEN = Ffm.function("open",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT), true, 2);
+    private static final MethodHandle CLOSE = Ffm.function("close",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), false, -1);
 
     private static long ioc(long dir, long type, long nr, long size) {
         return dir << 30 | size << 16 | type << 8 | nr;
-    }
-
-    private static int ioctl(int fd, long req, MemorySegment arg, String what) throws ErrnoException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment cap = a.allocate(CAPTURE);
-            int r = (int) IOCTL.invokeExact(cap, fd, req, arg);
-            if (r < 0) {
-                int e = (int) ERRNO.get(cap, 0L);
-                throw new ErrnoException(e, what + " failed");
-            }
-            return r;
-        } catch (ErrnoException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(what + ": the ioctl did not run", t);
-        }
     }
 
     /** UFFDIO_API asking for asynchronous write protection (faults resolved by the kernel, no events). */
@@ -87,7 +56,7 @@ final class WriteProtect {
             MemorySegment s = a.allocate(24, 8);
             s.set(ValueLayout.JAVA_LONG, 0, UFFD_API);
             s.set(ValueLayout.JAVA_LONG, 8, UFFD_FEATURE_WP_ASYNC);
-            ioctl(uffd, UFFDIO_API, s, "UFFDIO_API with UFFD_FEATURE_WP_ASYNC");
+            Ffm.ioctl(uffd, UFFDIO_API, s, "UFFDIO_API with UFFD_FEATURE_WP_ASYNC");
         }
     }
 
@@ -98,7 +67,7 @@ final class WriteProtect {
             s.set(ValueLayout.JAVA_LONG, 0, start);
             s.set(ValueLayout.JAVA_LONG, 8, end - start);
             s.set(ValueLayout.JAVA_LONG, 16, UFFDIO_REGISTER_MODE_WP);
-            ioctl(uffd, UFFDIO_REGISTER, s, String.format("UFFDIO_REGISTER of %x-%x", start, end));
+            Ffm.ioctl(uffd, UFFDIO_REGISTER, s, String.format("UFFDIO_REGISTER of %x-%x", start, end));
         }
     }
 
@@ -109,16 +78,16 @@ final class WriteProtect {
             s.set(ValueLayout.JAVA_LONG, 0, start);
             s.set(ValueLayout.JAVA_LONG, 8, end - start);
             s.set(ValueLayout.JAVA_LONG, 16, UFFDIO_WRITEPROTECT_MODE_WP);
-            ioctl(uffd, UFFDIO_WRITEPROTECT, s, String.format("UFFDIO_WRITEPROTECT of %x-%x", start, end));
+            Ffm.ioctl(uffd, UFFDIO_WRITEPROTECT, s, String.format("UFFDIO_WRITEPROTECT of %x-%x", start, end));
         }
     }
 
     /** Opens a file read-only (close-on-exec) and returns the raw fd. */
     static int open(String path) throws ErrnoException {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment cap = a.allocate(CAPTURE);
+            MemorySegment cap = a.allocate(Ffm.CAPTURE);
             int fd = (int) OPEN.invokeExact(cap, a.allocateFrom(path), O_RDONLY | O_CLOEXEC);
-            if (fd < 0) throw new ErrnoException((int) ERRNO.get(cap, 0L), "open of " + path + " failed");
+            if (fd < 0) throw new ErrnoException(Ffm.errno(cap), "open of " + path + " failed");
             return fd;
         } catch (ErrnoException e) {
             throw e;
@@ -187,7 +156,7 @@ final class WriteProtect {
                 arg.set(ValueLayout.JAVA_LONG, 72, categoryMask);                   // category_mask
                 arg.set(ValueLayout.JAVA_LONG, 80, anyofMask);                      // category_anyof_mask
                 arg.set(ValueLayout.JAVA_LONG, 88, returnMask);                     // return_mask
-                int n = ioctl(pagemapFd, PAGEMAP_SCAN, arg, String.format("PAGEMAP_SCAN of %x-%x", at, end));
+                int n = Ffm.ioctl(pagemapFd, PAGEMAP_SCAN, arg, String.format("PAGEMAP_SCAN of %x-%x", at, end));
                 for (int i = 0; i < n; i++) {
                     out.add(new long[] {vec.get(ValueLayout.JAVA_LONG, 24L * i), vec.get(ValueLayout.JAVA_LONG, 24L * i + 8),
                         vec.get(ValueLayout.JAVA_LONG, 24L * i + 16)});

@@ -1,29 +1,19 @@
 package ssi.ghost.restore;
 
+import ssi.ghost.Ffm;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 
 /** Syscalls the daemon makes on a process being restored, instead of injecting them into it. Stateless. */
 final class LocalCalls {
     private LocalCalls() {}
 
-    private static final MethodHandle PRLIMIT;
-    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-
-    static {
-        Linker l = Linker.nativeLinker();
-        PRLIMIT = l.downcallHandle(l.defaultLookup().find("prlimit64").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
-                        ValueLayout.ADDRESS), Linker.Option.captureCallState("errno"));
-    }
+    private static final MethodHandle PRLIMIT = Ffm.function("prlimit64", FunctionDescriptor.of(ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS), true, -1);
 
     /** prlimit64(pid, resource, {cur, max}, NULL): 0, or the errno it failed with. */
     static int prlimit(int pid, int resource, long cur, long max) {
@@ -31,9 +21,9 @@ final class LocalCalls {
             MemorySegment lim = a.allocate(16, 8);
             lim.set(ValueLayout.JAVA_LONG, 0, cur);
             lim.set(ValueLayout.JAVA_LONG, 8, max);
-            MemorySegment cap = a.allocate(CAPTURE);
+            MemorySegment cap = a.allocate(Ffm.CAPTURE);
             int rc = (int) PRLIMIT.invokeExact(cap, pid, resource, lim, MemorySegment.NULL);
-            return rc == 0 ? 0 : (int) ERRNO.get(cap, 0L);
+            return rc == 0 ? 0 : Ffm.errno(cap);
         } catch (Throwable t) {
             throw new IllegalStateException("prlimit64 did not run", t);
         }

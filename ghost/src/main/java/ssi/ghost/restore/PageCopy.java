@@ -1,18 +1,15 @@
 package ssi.ghost.restore;
 
+import ssi.ghost.Ffm;
 import ssi.shim.ErrnoException;
 import ssi.shim.Tracee;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
@@ -50,31 +47,19 @@ final class PageCopy implements AutoCloseable {
     static final long PARALLEL_FROM = 8L << 20;
     private static final long PAGE = 4096;
 
-    private static final MethodHandle IOCTL, MMAP, MUNMAP, MADVISE;
-    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final MethodHandle MMAP = Ffm.function("mmap", FunctionDescriptor.of(ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_LONG), true, -1);
+    private static final MethodHandle MUNMAP = Ffm.function("munmap",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), false, -1);
+    private static final MethodHandle MADVISE = Ffm.function("madvise",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT), true, -1);
     /** The copy threads, one per CPU of this machine's two (daemon threads, shared by all restores). */
     private static final ExecutorService THREADS = Executors.newFixedThreadPool(2, r -> {
         Thread t = new Thread(r, "restore-page-copy");
         t.setDaemon(true);
         return t;
     });
-
-    static {
-        Linker l = Linker.nativeLinker();
-        Linker.Option errno = Linker.Option.captureCallState("errno");
-        IOCTL = l.downcallHandle(l.defaultLookup().find("ioctl").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS),
-                Linker.Option.firstVariadicArg(2), errno);
-        MMAP = l.downcallHandle(l.defaultLookup().find("mmap").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
-                        ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG), errno);
-        MUNMAP = l.downcallHandle(l.defaultLookup().find("munmap").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
-        MADVISE = l.downcallHandle(l.defaultLookup().find("madvise").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT),
-                errno);
-    }
 
     private final int uffd;
     private final int pid;
@@ -115,7 +100,7 @@ final class PageCopy implements AutoCloseable {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocate(24, 8);
             s.set(ValueLayout.JAVA_LONG, 0, UFFD_API);
-            ioctl(mine, UFFDIO_API, s, "UFFDIO_API");
+            Ffm.ioctl(mine, UFFDIO_API, s, "UFFDIO_API");
             return new PageCopy(mine, pid, TreeRestorer.TRACE);
         } catch (ErrnoException e) {
             closeQuietly(mine);
@@ -206,7 +191,7 @@ final class PageCopy implements AutoCloseable {
         long t0 = System.nanoTime(), populate = 0, crc = 0, copy = 0;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment arg = a.allocate(40, 8);
-            MemorySegment cap = a.allocate(CAPTURE);
+            MemorySegment cap = a.allocate(Ffm.CAPTURE);
             for (RestorePlan.FileRun r : runs) {
                 long from = r.fileOffset() + delta;
                 // page tables filled in one call; a file cut short since the checks is EFAULT here, not a SIGBUS
@@ -243,14 +228,14 @@ final class PageCopy implements AutoCloseable {
             arg.set(ValueLayout.JAVA_LONG, 32, 0);
             int rc;
             try {
-                rc = (int) IOCTL.invokeExact(cap, uffd, UFFDIO_COPY, arg);
+                rc = (int) Ffm.IOCTL.invokeExact(cap, uffd, UFFDIO_COPY, arg);
             } catch (Throwable t) {
                 throw new IllegalStateException("UFFDIO_COPY did not run", t);
             }
             long copied = arg.get(ValueLayout.JAVA_LONG, 32);
             if (copied > 0) done += copied;
             if (rc == 0) continue;
-            int e = (int) ERRNO.get(cap, 0L);
+            int e = Ffm.errno(cap);
             if ((e == EAGAIN || e == EINTR) && copied >= 0) continue;
             throw new RestoreException(e, String.format("UFFDIO_COPY of %d bytes to 0x%x in process %d failed", len - done,
                     dst + done, pid));
@@ -264,30 +249,18 @@ final class PageCopy implements AutoCloseable {
             s.set(ValueLayout.JAVA_LONG, 8, end - start);
             if (req == UFFDIO_REGISTER) s.set(ValueLayout.JAVA_LONG, 16, UFFDIO_REGISTER_MODE_MISSING);
             try {
-                ioctl(uffd, req, s, String.format("%s of %x-%x in process %d", what, start, end, pid));
+                Ffm.ioctl(uffd, req, s, String.format("%s of %x-%x in process %d", what, start, end, pid));
             } catch (ErrnoException e) {
                 throw new RestoreException(e);
             }
         }
     }
 
-    private static void ioctl(int fd, long req, MemorySegment arg, String what) throws ErrnoException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment cap = a.allocate(CAPTURE);
-            int r = (int) IOCTL.invokeExact(cap, fd, req, arg);
-            if (r < 0) throw new ErrnoException((int) ERRNO.get(cap, 0L), what + " failed");
-        } catch (ErrnoException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(what + ": the ioctl did not run", t);
-        }
-    }
-
     private long mmap(long len, int fd, long off) throws IOException {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment cap = a.allocate(CAPTURE);
+            MemorySegment cap = a.allocate(Ffm.CAPTURE);
             long p = (long) MMAP.invokeExact(cap, 0L, len, PROT_READ, MAP_PRIVATE, fd, off);
-            if (p == -1L) throw new RestoreException((int) ERRNO.get(cap, 0L), "mmap of the pages file to copy them");
+            if (p == -1L) throw new RestoreException(Ffm.errno(cap), "mmap of the pages file to copy them");
             return p;
         } catch (IOException e) {
             throw e;
@@ -312,7 +285,7 @@ final class PageCopy implements AutoCloseable {
             throw new IllegalStateException("madvise did not run", t);
         }
         if (rc != 0) {
-            int e = (int) ERRNO.get(cap, 0L);
+            int e = Ffm.errno(cap);
             throw new RestoreException(e, "the pages file cannot be read where the image says pages are (cut short "
                     + "since the restart checked it?)");
         }
