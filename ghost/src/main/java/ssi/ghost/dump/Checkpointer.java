@@ -226,7 +226,8 @@ public final class Checkpointer {
             long micros = 0, tArmed = 0, tReleased = 0;
             try {
                 for (ProcTree.Member m : tree.members()) {
-                    DataWriter pages = caller.run(() -> DataWriter.create(dir, ImageFormat.pagesFile(m.pid()), ImageFormat.MAGIC_PAGES, m.pid(), durable));
+                    DataWriter pages = caller.run(() -> DataWriter.createStriped(dir, k -> ImageFormat.pagesFile(m.pid(), k),
+                            ImageFormat.PAGE_STRIPES, ImageFormat.MAGIC_PAGES, m.pid(), durable));
                     pending.add(pages);
                     DataWriter data = caller.run(() -> DataWriter.create(dir, ImageFormat.fileDataFile(m.pid()), ImageFormat.MAGIC_FILEDATA, m.pid(), durable));
                     pending.add(data);
@@ -809,13 +810,17 @@ public final class Checkpointer {
         // Write tracking of a process stored whole starts on another thread while the pages are read: the
         // process is frozen, so no write comes between its protection and the read of its pages.
         java.util.concurrent.CompletableFuture<String> arming = null;
+        long[] armNanos = {-1};
         if (armEarly != null) {
             arming = new java.util.concurrent.CompletableFuture<>();
             java.util.concurrent.CompletableFuture<String> f = arming;
             Path pagemap = fs.dir(pid).resolve("pagemap");
             Thread.ofPlatform().name("write-tracking-" + pid).daemon(true).start(() -> {
                 try {
-                    f.complete(tracking.arm(t, pid, start, pagemap, vmas, Map.of(), null, 0));
+                    long a0 = System.nanoTime();
+                    String note = tracking.arm(t, pid, start, pagemap, vmas, Map.of(), null, 0);
+                    armNanos[0] = System.nanoTime() - a0;
+                    f.complete(note);
                 } catch (Throwable e) {
                     f.completeExceptionally(e);
                 }
@@ -839,7 +844,10 @@ public final class Checkpointer {
         // what the scan protected again already: arming has no written page left to protect there
         if (baseline instanceof TrackedBaseline tb) for (Long at : tb.protectedAgain) scannedOut.computeIfPresent(at, (k, w) -> List.of());
         long t3 = System.nanoTime();
-        mark(pid + ": pages read");
+        long[] cn = dumped.copyNanos();
+        mark(String.format("%d: pages read (%d bytes; this thread: process_vm_readv %d us, checksums and writes %d; helper: "
+                + "process_vm_readv %d, checksums and writes %d%s)", pid, pages.bytes(), cn[1] / 1000, cn[2] / 1000, cn[4] / 1000, cn[5] / 1000,
+                armNanos[0] < 0 ? "" : "; write tracking armed meanwhile in " + armNanos[0] / 1000 + " us"));
         phases[0] += t1 - t0; phases[1] += t2 - t1; phases[2] += t3 - t2;
         List<Records.Fd> fds = Fds.saveDeleted(pid, found, data);
         return new ProcessImage(proc, creds, rlimits, threads, sigacts, mm, itimers, vmas, fds, dumped.pagemaps(), rseqs,

@@ -191,7 +191,12 @@ final class Memory {
     }
 
     /** PAGEMAP and PARENT_PAGES records of a process, and the written regions scanned, by VMA start. */
-    record Dumped(List<Records.Pagemap> pagemaps, List<Records.ParentPages> parentPages, Map<Long, List<long[]>> scanned) {}
+    /**
+     * copyNanos: time spent by the copy's two lanes (the caller, then the helper) waiting for a buffer, in
+     * process_vm_readv and in checksums and writes (a checkpoint trace shows them).
+     */
+    record Dumped(List<Records.Pagemap> pagemaps, List<Records.ParentPages> parentPages, Map<Long, List<long[]>> scanned,
+                  long[] copyNanos) {}
 
     /**
      * Writes the stored pages of every VMA to pages. With a baseline (an incremental checkpoint), a
@@ -204,9 +209,11 @@ final class Memory {
         List<Records.ParentPages> fromParent = new ArrayList<>();
         Map<Long, List<long[]>> scanned = new HashMap<>();
         Path dir = fs.dir(pid);
+        long[] copyNanos = new long[6];
+        List<Runs> done = new ArrayList<>();
         try (FileChannel pagemap = FileChannel.open(dir.resolve("pagemap"), StandardOpenOption.READ);
-             FileChannel mem = FileChannel.open(dir.resolve("mem"), StandardOpenOption.READ)) {
-            Copier copier = new Copier(pid, mem, pages);
+             FileChannel mem = FileChannel.open(dir.resolve("mem"), StandardOpenOption.READ);
+             Copier copier = new Copier(pid, mem, pages)) {
             for (Vma v : vmas) {
                 if (!dumpsPages(v)) continue;
                 boolean fileCounts = v.kind() != Records.VMA_FILE || isShmemLike(v);
@@ -273,11 +280,18 @@ final class Memory {
                     runs.end(v.pages());
                 }
                 copier.flush();
-                if (!runs.stored.isEmpty()) out.add(new Records.Pagemap(v.start(), List.copyOf(runs.stored)));
-                if (!runs.spans.isEmpty()) fromParent.add(new Records.ParentPages(v.start(), List.copyOf(runs.spans)));
+                done.add(runs);
             }
+            copier.finish();
+            System.arraycopy(copier.nanos, 0, copyNanos, 0, 3);
+            if (copier.helper != null) System.arraycopy(copier.helper.times, 0, copyNanos, 3, 3);
         }
-        return new Dumped(out, fromParent, scanned);
+        for (Runs runs : done) { // every run is written now, the helper's included
+            long start = runs.v.start();
+            if (!runs.stored.isEmpty()) out.add(new Records.Pagemap(start, List.copyOf(runs.stored)));
+            if (!runs.spans.isEmpty()) fromParent.add(new Records.ParentPages(start, List.copyOf(runs.spans)));
+        }
+        return new Dumped(out, fromParent, scanned, copyNanos);
     }
 
     /** Whether a page with pagemap entry e is stored (present or swapped; a file's own page only if fileCounts). */
@@ -367,31 +381,46 @@ final class Memory {
     }
 
     /**
-     * Copies runs of pages into the pages file in batches: up to {@link RemoteRead#MAX_RANGES} runs or
-     * {@link #CHUNK} bytes of a readable VMA are read with one process_vm_readv and written with one
-     * write; anything else (an unreadable mapping, which only /proc/PID/mem may read, or a batch that
-     * faulted) goes run by run through /proc/PID/mem. Runs end up in the order added.
+     * Copies runs of pages into the pages files in batches: up to {@link RemoteRead#MAX_RANGES} runs or
+     * {@link #CHUNK} bytes of a readable VMA are read with one process_vm_readv, checksummed and written
+     * with one write; anything else (an unreadable mapping, which only /proc/PID/mem may read, or a batch
+     * that faulted) goes run by run through /proc/PID/mem. Two lanes: the caller's thread, writing the
+     * first page stripe, and a helper thread, writing the second, each reading, checksumming and writing
+     * its own batches: reading another process's memory (~5 GB/s here, it pins every page) and the copy
+     * into the filesystem both run on both cores of a node. A batch goes to the helper when it has fewer
+     * than two waiting, else the caller copies it; each run's place in its VMA's list is taken when the
+     * batch is made, so the runs stay in page order. {@link #finish} waits for the helper.
      */
-    private static final class Copier {
+    private static final class Copier implements AutoCloseable {
         private final int pid;
         private final FileChannel mem;
         private final DataWriter pages;
-        private final long[] addrs = new long[RemoteRead.MAX_RANGES], firsts = new long[RemoteRead.MAX_RANGES];
-        private final int[] lens = new int[RemoteRead.MAX_RANGES];
+        private long[] addrs = new long[RemoteRead.MAX_RANGES], firsts = new long[RemoteRead.MAX_RANGES];
+        private int[] lens = new int[RemoteRead.MAX_RANGES];
         private int n, bytes;
         private Vma vma;
         private List<PageRun> out;
+        final Helper helper;
+        /** Time of the caller in: waiting for a buffer, process_vm_readv, checksums and writes. */
+        final long[] nanos = new long[3];
+
+        /** n runs of one VMA, from slot on in out. */
+        private record Batch(Vma vma, long[] addrs, long[] firsts, int[] lens, int n, int bytes, List<PageRun> out, int slot) {}
 
         Copier(int pid, FileChannel mem, DataWriter pages) {
             this.pid = pid;
             this.mem = mem;
             this.pages = pages;
+            this.helper = pages.stripes() > 1 ? new Helper() : null;
         }
 
         void add(Vma v, long first, int count, List<PageRun> runs) throws IOException {
             if ((v.prot() & Records.PROT_READ) == 0) {
                 flush();
-                runs.add(copy(mem, pid, v, first, count, pages));
+                PageRun r = copy(mem, pid, v, first, count, pages, 0);
+                synchronized (runs) {
+                    runs.add(r);
+                }
                 return;
             }
             int len = count * ImageFormat.PAGE_SIZE;
@@ -407,39 +436,156 @@ final class Memory {
 
         void flush() throws IOException {
             if (n == 0) return;
-            // into a buffer of the pages writer: its thread writes this batch while the next one is read
-            ByteBuffer b = pages.buffer();
-            b.limit(bytes);
-            long got = RemoteRead.read(pid, addrs, lens, n, b);
-            if (got == bytes) {
-                DataWriter.Chunk[] chunks = pages.appendBufferSlices(b.clear().limit(bytes), lens, n);
-                for (int i = 0; i < n; i++) {
-                    out.add(new PageRun(firsts[i], lens[i] / ImageFormat.PAGE_SIZE, chunks[i].offset(), chunks[i].crc()));
-                }
-            } else {
-                pages.release(b);
-                for (int i = 0; i < n; i++) out.add(copy(mem, pid, vma, firsts[i], lens[i] / ImageFormat.PAGE_SIZE, pages));
+            int slot;
+            synchronized (out) {
+                slot = out.size();
+                for (int i = 0; i < n; i++) out.add(null);
             }
+            Batch b = new Batch(vma, addrs, firsts, lens, n, bytes, out, slot);
             n = 0;
             bytes = 0;
+            if (helper != null && helper.offer(b)) {
+                // the helper owns those arrays now
+                addrs = new long[RemoteRead.MAX_RANGES];
+                firsts = new long[RemoteRead.MAX_RANGES];
+                lens = new int[RemoteRead.MAX_RANGES];
+                return;
+            }
+            copyBatch(b, 0, nanos);
+        }
+
+        /** Reads, checksums and writes batch b into page stripe k; fills its slots. */
+        private void copyBatch(Batch b, int k, long[] times) throws IOException {
+            long t0 = System.nanoTime();
+            ByteBuffer buf = pages.buffer();
+            buf.limit(b.bytes());
+            long t1 = System.nanoTime();
+            long got = RemoteRead.read(pid, b.addrs(), b.lens(), b.n(), buf);
+            long t2 = System.nanoTime();
+            PageRun[] runs = new PageRun[b.n()];
+            if (got == b.bytes()) {
+                DataWriter.Chunk[] chunks = pages.writeSlices(k, buf.clear().limit(b.bytes()), b.lens(), b.n());
+                for (int i = 0; i < b.n(); i++) {
+                    runs[i] = new PageRun(b.firsts()[i], b.lens()[i] / ImageFormat.PAGE_SIZE, chunks[i].file(), chunks[i].offset(),
+                            chunks[i].crc());
+                }
+            } else {
+                pages.release(buf);
+                for (int i = 0; i < b.n(); i++) runs[i] = copy(mem, pid, b.vma(), b.firsts()[i], b.lens()[i] / ImageFormat.PAGE_SIZE, pages, k);
+            }
+            synchronized (b.out()) {
+                for (int i = 0; i < b.n(); i++) b.out().set(b.slot() + i, runs[i]);
+            }
+            times[0] += t1 - t0;
+            times[1] += t2 - t1;
+            times[2] += System.nanoTime() - t2;
+        }
+
+        /** Waits for the helper's batches; throws the first error one of them had. */
+        void finish() throws IOException {
+            if (helper != null) helper.finish();
+        }
+
+        /** Stops the helper, waiting for the batch it copies (after an error: it uses the writer's buffers). */
+        @Override
+        public void close() {
+            if (helper != null) helper.stop();
+        }
+
+        /**
+         * The second lane: batches offered to it are copied into page stripe 1 by {@link #LANE}, a thread
+         * this JVM keeps for it (checkpoints on a node run one at a time; two at once would share it).
+         */
+        private final class Helper {
+            private int inFlight; // guarded by this: offered and not finished
+            private boolean stopping;
+            private Throwable failed;
+            final long[] times = new long[3];
+
+            synchronized boolean offer(Batch b) {
+                if (failed != null || stopping || inFlight >= 2) return false;
+                inFlight++;
+                LANE.execute(() -> run(b));
+                return true;
+            }
+
+            private void run(Batch b) {
+                Throwable err = null;
+                try {
+                    boolean skip;
+                    synchronized (this) {
+                        skip = failed != null || stopping;
+                    }
+                    if (!skip) copyBatch(b, 1, times);
+                } catch (Throwable e) {
+                    err = e;
+                }
+                synchronized (this) {
+                    if (err != null && failed == null) failed = err;
+                    inFlight--;
+                    notifyAll();
+                }
+            }
+
+            /** Waits until no batch of this helper is queued or being copied. */
+            private synchronized void await() {
+                boolean interrupted = false;
+                while (inFlight > 0) {
+                    try {
+                        wait();
+                    } catch (InterruptedException ie) {
+                        interrupted = true; // a batch is bounded: it is waited for
+                    }
+                }
+                if (interrupted) Thread.currentThread().interrupt();
+            }
+
+            void finish() throws IOException {
+                await();
+                Throwable e;
+                synchronized (this) {
+                    e = failed;
+                }
+                if (e instanceof IOException io) throw io;
+                if (e instanceof RuntimeException re) throw re;
+                if (e instanceof Error er) throw er;
+            }
+
+            void stop() {
+                synchronized (this) {
+                    stopping = true;
+                }
+                await();
+            }
         }
     }
 
-    /** One run through /proc/PID/mem into a buffer of the pages writer, which writes it while the next run is read. */
-    private static PageRun copy(FileChannel mem, int pid, Vma v, long first, int count, DataWriter pages)
+    /** The thread of every Copier's second lane (a daemon thread, made on first use). */
+    private static final java.util.concurrent.ExecutorService LANE = java.util.concurrent.Executors.newSingleThreadExecutor(
+            r -> Thread.ofPlatform().name("page-copy").daemon(true).unstarted(r));
+
+    /** One run through /proc/PID/mem into a buffer of the pages writer, written into page stripe k. */
+    private static PageRun copy(FileChannel mem, int pid, Vma v, long first, int count, DataWriter pages, int k)
             throws IOException {
         long addr = v.start() + first * ImageFormat.PAGE_SIZE;
         ByteBuffer buf = pages.buffer();
         buf.limit(count * ImageFormat.PAGE_SIZE);
         while (buf.hasRemaining()) {
-            int r = mem.read(buf, addr + buf.position());
+            int r;
+            try {
+                r = mem.read(buf, addr + buf.position());
+            } catch (IOException | RuntimeException e) {
+                pages.release(buf);
+                throw e;
+            }
             if (r <= 0) {
+                pages.release(buf);
                 throw new CheckpointException(CheckpointException.EIO, "process " + pid + ": cannot read its memory at 0x"
                         + Long.toHexString(addr + buf.position()) + " (" + v.path() + ")");
             }
         }
         buf.flip();
-        DataWriter.Chunk c = pages.appendBuffer(buf);
-        return new PageRun(first, count, c.offset(), c.crc());
+        DataWriter.Chunk c = pages.writeBuffer(k, buf);
+        return new PageRun(first, count, c.file(), c.offset(), c.crc());
     }
 }

@@ -4,64 +4,81 @@ import ssi.shim.ErrnoException;
 import ssi.shim.RawFile;
 
 import java.io.IOException;
-import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.util.concurrent.ArrayBlockingQueue;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.function.IntFunction;
 import java.util.zip.CRC32C;
 
 /**
  * Writes a raw data file (pages or file data) under a temporary name: a 12-byte header padded to
  * {@link ImageFormat#DATA_START}, then chunks appended back to back; each append returns the chunk's
- * offset and the caller stores it with the chunk's CRC32C in a metadata record. {@link #commit}
- * renames it into place, fsync'd first when the writer is durable.
+ * file, offset and CRC32C and the caller stores them in a metadata record. {@link #commit} renames it
+ * into place, fsync'd first when the writer is durable.
  *
- * <p>Bulk data (a checkpoint's pages) takes the pipelined path: the caller fills a {@link #buffer},
- * {@link #appendBuffer} checksums it and hands it to a writer thread ("image-writer", started on first
- * use), so reading the next chunk overlaps writing this one (when that thread has a buffer waiting
- * already, the caller writes this one itself: the copy into the filesystem is shared); a durable writer starts the write-back of
- * every {@link #WRITEBACK_STEP} bytes it wrote (sync_file_range), so the disk works while the dump goes on
- * and the fsync of commit has little left to wait for. A write error surfaces at the next call, at the
- * latest at commit.
+ * <p>A striped writer (a checkpoint's pages, {@link #createStriped}) writes several such files, its
+ * stripes, so that several threads can write at once: a filesystem serializes the writes into one file
+ * (the inode lock), and the copy into the filesystem is most of a checkpoint's time. A stripe nothing
+ * was written to is removed at commit instead of renamed into place.
  *
- * <p>Owned by one thread (plus its writer thread, which touches only the channel, the write-back
- * handle and the buffers it is given; both write to the channel at their own offsets).
+ * <p>Bulk data takes {@link #buffer} (1 MiB direct buffers, reused across checkpoints) and {@link
+ * #writeSlices}. A durable writer starts the write-back of every {@link #WRITEBACK_STEP} bytes a stripe
+ * got (sync_file_range), so the disk works while the dump goes on and the fsync of commit has little left
+ * to wait for.
+ *
+ * <p>Thread-safety: {@link #buffer}, {@link #release} and {@link #writeSlices} may be called from several
+ * threads as long as no two write the same stripe at once; everything else belongs to the owning thread
+ * and follows every write (a thread's writes are done before it hands its results over).
  */
 public final class DataWriter implements AutoCloseable {
-    /** Capacity of the buffers of the pipelined path. */
+    /** Capacity of the buffers of {@link #buffer}. */
     public static final int BUFFER_SIZE = DirectBuffers.SIZE;
-    private static final int BUFFERS = 4;
     static final long WRITEBACK_STEP = 32L << 20;
 
-    private final Path target, temp;
-    private final FileChannel ch;
-    private final RawFile writeback; // read-only handle for sync_file_range; null when it could not be had
-    private long end = ImageFormat.DATA_START;
-    private boolean committed;
+    /** One file of the writer. */
+    private static final class Stripe {
+        final int index;
+        final Path target, temp;
+        final FileChannel ch;
+        final RawFile writeback; // read-only handle for sync_file_range; null when it could not be had
+        long end = ImageFormat.DATA_START;
+        long kicked = ImageFormat.DATA_START;
+
+        Stripe(int index, Path target, Path temp, FileChannel ch, RawFile writeback) {
+            this.index = index;
+            this.target = target;
+            this.temp = temp;
+            this.ch = ch;
+            this.writeback = writeback;
+        }
+
+        void closeWriteback() {
+            if (writeback == null) return;
+            try {
+                writeback.close();
+            } catch (ErrnoException ignored) {
+                // a read-only fd: nothing was pending on it
+            }
+        }
+    }
+
+    private final Stripe[] stripes;
     private final boolean durable;
+    private final BlockingQueue<ByteBuffer> free = new LinkedBlockingQueue<>();
+    /** Every buffer of {@link #buffer} not yet given back to {@link DirectBuffers}. */
+    private final List<ByteBuffer> made = new ArrayList<>();
+    private boolean committed;
 
-    private record Job(ByteBuffer data, long at) {}
-    private static final Job STOP = new Job(null, 0);
-    private final BlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(BUFFERS);
-    private final BlockingQueue<Job> queue = new LinkedBlockingQueue<>();
-    private int buffersMade;
-    private Thread writer;
-    private int queued; // guarded by queue: jobs handed over and not finished
-    private volatile IOException failed;
-    private long kicked = ImageFormat.DATA_START; // writer thread only
-
-    private DataWriter(Path target, Path temp, FileChannel ch, RawFile writeback, boolean durable) {
+    private DataWriter(Stripe[] stripes, boolean durable) {
+        this.stripes = stripes;
         this.durable = durable;
-        this.target = target;
-        this.temp = temp;
-        this.ch = ch;
-        this.writeback = writeback;
     }
 
     public static DataWriter create(Path dir, String name, int magic, int gpid) throws IOException {
@@ -74,6 +91,31 @@ public final class DataWriter implements AutoCloseable {
      * chunks' CRC32C, which a restart checks, should a crash cut it short).
      */
     public static DataWriter create(Path dir, String name, int magic, int gpid, boolean durable) throws IOException {
+        return createStriped(dir, k -> name, 1, magic, gpid, durable);
+    }
+
+    /**
+     * A writer of n stripes, dir/names.apply(0) .. dir/names.apply(n - 1), every one made now (so under
+     * the caller's file-system identity).
+     */
+    public static DataWriter createStriped(Path dir, IntFunction<String> names, int n, int magic, int gpid, boolean durable)
+            throws IOException {
+        Stripe[] made = new Stripe[n];
+        DataWriter w = new DataWriter(made, durable);
+        try {
+            for (int k = 0; k < n; k++) made[k] = open(k, dir, names.apply(k), magic, gpid, durable);
+        } catch (IOException | RuntimeException e) {
+            try {
+                w.close();
+            } catch (IOException | RuntimeException ce) {
+                e.addSuppressed(ce);
+            }
+            throw e;
+        }
+        return w;
+    }
+
+    private static Stripe open(int index, Path dir, String name, int magic, int gpid, boolean durable) throws IOException {
         Path temp = dir.resolve("." + name + ".tmp");
         FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                 StandardOpenOption.WRITE);
@@ -91,110 +133,82 @@ public final class DataWriter implements AutoCloseable {
             }
         } catch (IOException | RuntimeException e) {
             ch.close();
+            Files.deleteIfExists(temp);
             throw e;
         }
-        return new DataWriter(dir.resolve(name), temp, ch, wb, durable);
+        return new Stripe(index, dir.resolve(name), temp, ch, wb);
     }
 
-    /** A chunk that was appended: where, how long, its CRC32C. */
-    public record Chunk(long offset, long length, int crc) {}
+    /** How many stripes (files) this writer has. */
+    public int stripes() {
+        return stripes.length;
+    }
 
-    /** Appends the buffer's remaining bytes (written before it returns). */
+    /** A chunk that was appended: in which stripe (0 for a writer of one file), where, how long, its CRC32C. */
+    public record Chunk(int file, long offset, long length, int crc) {}
+
+    /** Appends the buffer's remaining bytes to the first stripe. */
     public Chunk append(ByteBuffer data) throws IOException {
-        checkFailed();
-        long at = end;
+        Stripe s = stripes[0];
+        long at = s.end;
         CRC32C c = new CRC32C();
         c.update(data.duplicate());
         long n = data.remaining();
-        while (data.hasRemaining()) end += ch.write(data, end);
-        return new Chunk(at, n, (int) c.getValue());
+        write(s, data);
+        return new Chunk(0, at, n, (int) c.getValue());
     }
 
-    /**
-     * An empty buffer of {@link #BUFFER_SIZE} bytes to fill and pass to {@link #appendBuffer}; waits while
-     * every buffer is still being written.
-     */
-    public ByteBuffer buffer() throws IOException {
-        checkFailed();
+    /** An empty buffer of {@link #BUFFER_SIZE} bytes to fill and pass to {@link #writeSlices} or {@link #release}. */
+    public ByteBuffer buffer() {
         ByteBuffer b = free.poll();
-        if (b == null && buffersMade < BUFFERS) {
-            buffersMade++;
-            b = DirectBuffers.take();
-        }
         if (b == null) {
-            try {
-                b = free.take();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new InterruptedIOException("interrupted while waiting to write " + temp);
+            b = DirectBuffers.take();
+            synchronized (made) {
+                made.add(b);
             }
         }
         return b.clear();
     }
 
-    /**
-     * Appends the remaining bytes of b, a buffer from {@link #buffer}, which the writer thread now owns:
-     * the checksum is taken here, the write happens there.
-     */
-    public Chunk appendBuffer(ByteBuffer b) throws IOException {
-        checkFailed();
-        long at = end;
-        CRC32C c = new CRC32C();
-        c.update(b.duplicate());
-        long n = b.remaining();
-        end += n;
-        handOver(b, at);
-        return new Chunk(at, n, (int) c.getValue());
+    /** Appends the remaining bytes of b, a buffer of {@link #buffer}, to stripe k, and takes b back. */
+    public Chunk writeBuffer(int k, ByteBuffer b) throws IOException {
+        return writeSlices(k, b, new int[] {b.remaining()}, 1)[0];
     }
 
     /**
-     * As {@link #appendBuffer}, for n chunks of lens[0..n) bytes back to back in b (a buffer from {@link
-     * #buffer}): one checksum each, one write for all of them (on the writer thread).
+     * Appends the remaining bytes of b, a buffer of {@link #buffer}, to stripe k as n chunks of
+     * lens[0..n) bytes back to back (one CRC32C each, one write for all), and takes b back. No other
+     * thread may write stripe k meanwhile.
      */
-    public Chunk[] appendBufferSlices(ByteBuffer b, int[] lens, int n) throws IOException {
-        checkFailed();
-        Chunk[] out = new Chunk[n];
-        long at = end;
-        int pos = b.position();
-        for (int i = 0; i < n; i++) {
-            CRC32C c = new CRC32C();
-            c.update(b.duplicate().position(pos).limit(pos + lens[i]));
-            out[i] = new Chunk(at, lens[i], (int) c.getValue());
-            at += lens[i];
-            pos += lens[i];
-        }
-        if (pos != b.limit()) throw new IllegalArgumentException("slices of " + (pos - b.position()) + " bytes, buffer of " + b.remaining());
-        end = at;
-        handOver(b, out[0].offset());
-        return out;
-    }
-
-    /**
-     * b's remaining bytes go to the file at offset at: written by the writer thread, or here when it has
-     * one more buffer waiting behind the one it writes. The copy into the filesystem is most of the time
-     * of a checkpoint's pages; the caller, which reads the process's memory and checksums it, would
-     * otherwise wait on it: so both threads write, the writer thread always has work, and the two cores
-     * of a node share the copy.
-     */
-    private void handOver(ByteBuffer b, long at) throws IOException {
-        boolean here;
-        synchronized (queue) {
-            here = queued >= 2;
-            if (!here) queued++;
-        }
-        if (here) {
-            try {
-                int p0 = b.position();
-                while (b.hasRemaining()) ch.write(b, at + b.position() - p0);
-            } finally {
-                free.add(b);
+    public Chunk[] writeSlices(int k, ByteBuffer b, int[] lens, int n) throws IOException {
+        try {
+            Stripe s = stripes[k];
+            int pos = b.position(), total = 0;
+            for (int i = 0; i < n; i++) total += lens[i];
+            if (pos + total != b.limit()) throw new IllegalArgumentException("slices of " + total + " bytes, buffer of " + b.remaining());
+            Chunk[] out = new Chunk[n];
+            long at = s.end;
+            for (int i = 0; i < n; i++) {
+                CRC32C c = new CRC32C();
+                c.update(b.duplicate().position(pos).limit(pos + lens[i]));
+                out[i] = new Chunk(k, at, lens[i], (int) c.getValue());
+                at += lens[i];
+                pos += lens[i];
             }
-            return;
+            write(s, b);
+            return out;
+        } finally {
+            free.add(b);
         }
-        if (writer == null) {
-            writer = Thread.ofPlatform().name("image-writer").daemon(true).start(this::writeLoop);
+    }
+
+    /** b's remaining bytes at the end of s; starts the write-back of what a durable writer wrote every so often. */
+    private void write(Stripe s, ByteBuffer b) throws IOException {
+        while (b.hasRemaining()) s.end += s.ch.write(b, s.end);
+        if (s.writeback != null && s.end - s.kicked >= WRITEBACK_STEP) {
+            s.writeback.startWriteback(s.kicked, s.end - s.kicked);
+            s.kicked = s.end;
         }
-        queue.add(new Job(b, at));
     }
 
     /** Gives back a buffer from {@link #buffer} that is not to be written. */
@@ -202,122 +216,73 @@ public final class DataWriter implements AutoCloseable {
         free.add(b);
     }
 
-    private void writeLoop() {
-        while (true) {
-            Job j;
-            try {
-                j = queue.take();
-            } catch (InterruptedException e) {
-                return; // nobody interrupts it; close() stops it with STOP
-            }
-            if (j == STOP) return;
-            try {
-                if (failed == null) {
-                    long to = j.at() + j.data().remaining();
-                    int p0 = j.data().position();
-                    while (j.data().hasRemaining()) ch.write(j.data(), j.at() + j.data().position() - p0);
-                    if (writeback != null && to - kicked >= WRITEBACK_STEP) {
-                        writeback.startWriteback(kicked, to - kicked);
-                        kicked = to;
-                    }
-                }
-            } catch (IOException e) {
-                failed = e;
-            } finally {
-                free.add(j.data());
-                synchronized (queue) {
-                    queued--;
-                    queue.notifyAll();
-                }
-            }
-        }
-    }
-
-    /** Waits until every handed-over buffer is written. */
-    private void drain() throws IOException {
-        synchronized (queue) {
-            while (queued > 0) {
-                try {
-                    queue.wait();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new InterruptedIOException("interrupted while waiting for the writes to " + temp);
-                }
-            }
-        }
-        checkFailed();
-    }
-
-    private void checkFailed() throws IOException {
-        IOException e = failed;
-        if (e != null) throw new IOException("writing " + temp + " failed: " + e.getMessage(), e);
-    }
-
-    /** Appends everything src has left, streamed in 1 MiB pieces (one chunk, one CRC32C over all of it). */
+    /** Appends everything src has left to the first stripe, streamed in 1 MiB pieces (one chunk, one CRC32C). */
     public Chunk appendAll(java.nio.channels.ReadableByteChannel src) throws IOException {
-        checkFailed();
-        long at = end;
+        Stripe s = stripes[0];
+        long at = s.end;
         CRC32C c = new CRC32C();
         ByteBuffer buf = ByteBuffer.allocate(1 << 20);
         while (src.read(buf.clear()) > 0) {
             buf.flip();
             c.update(buf.duplicate());
-            while (buf.hasRemaining()) end += ch.write(buf, end);
+            while (buf.hasRemaining()) s.end += s.ch.write(buf, s.end);
         }
-        return new Chunk(at, end - at, (int) c.getValue());
+        return new Chunk(0, at, s.end - at, (int) c.getValue());
     }
 
-    public long bytes() { return end - ImageFormat.DATA_START; }
+    /** Bytes of data appended, over every stripe. */
+    public long bytes() {
+        long n = 0;
+        for (Stripe s : stripes) n += s.end - ImageFormat.DATA_START;
+        return n;
+    }
 
+    /**
+     * Puts every stripe that holds data in place (fsync'd first when durable; the first stripe always,
+     * even empty) and removes the others.
+     */
     public void commit(int ownerUid) throws IOException {
-        drain();
-        stopWriter();
         returnBuffers();
-        if (durable) ch.force(true);
-        ch.close();
-        closeWriteback();
-        Images.restrict(temp, ownerUid, false);
-        Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        for (Stripe s : stripes) {
+            boolean keep = s.index == 0 || s.end > ImageFormat.DATA_START;
+            if (keep && durable) s.ch.force(true);
+            s.ch.close();
+            s.closeWriteback();
+            if (!keep) {
+                Files.deleteIfExists(s.temp);
+                Files.deleteIfExists(s.target); // a stripe of an older image in the same place
+                continue;
+            }
+            Images.restrict(s.temp, ownerUid, false);
+            Files.move(s.temp, s.target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        }
         committed = true;
     }
 
-    private void stopWriter() {
-        if (writer == null) return;
-        queue.add(STOP);
-        boolean interrupted = false;
-        while (true) {
-            try {
-                writer.join();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        writer = null;
-        if (interrupted) Thread.currentThread().interrupt();
-    }
-
-    /** With the writer stopped, every buffer not lost to an exception is back in free. */
+    /** Gives the buffers back to the spares (every thread is done with them by now). */
     private void returnBuffers() {
-        for (ByteBuffer b; (b = free.poll()) != null; ) DirectBuffers.give(b);
-    }
-
-    private void closeWriteback() {
-        if (writeback == null) return;
-        try {
-            writeback.close();
-        } catch (ErrnoException ignored) {
-            // a read-only fd: nothing was pending on it
+        free.clear();
+        synchronized (made) {
+            for (ByteBuffer b : made) DirectBuffers.give(b);
+            made.clear();
         }
     }
 
     @Override
     public void close() throws IOException {
         if (committed) return;
-        stopWriter();
         returnBuffers();
-        closeWriteback();
-        ch.close();
-        Files.deleteIfExists(temp);
+        IOException first = null;
+        for (Stripe s : stripes) {
+            if (s == null) continue;
+            s.closeWriteback();
+            try {
+                s.ch.close();
+                Files.deleteIfExists(s.temp);
+            } catch (IOException e) {
+                if (first == null) first = e;
+            }
+        }
+        if (first != null) throw first;
     }
 }

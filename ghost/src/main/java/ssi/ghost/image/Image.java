@@ -168,11 +168,12 @@ public record Image(Path dir, Inventory inventory, List<TreeEntry> tree, Map<Int
         }
         for (ProcessImage p : processes.values()) {
             if (!p.pagemaps().isEmpty()) {
-                try (DataFile pages = DataFile.open(dir.resolve(ImageFormat.pagesFile(p.gpid())), ImageFormat.MAGIC_PAGES, p.gpid())) {
+                try (PageFiles files = new PageFiles(dir, p.gpid(), false)) {
                     for (Records.Pagemap m : p.pagemaps()) {
                         for (Records.PageRun r : m.runs()) {
                             String what = "pages " + r.firstPage() + ".." + (r.firstPage() + r.pages() - 1) + " of the VMA at 0x"
                                     + Long.toHexString(m.vmaStart());
+                            DataFile pages = files.of(r);
                             if (verifyPages) pages.verify(r.fileOffset(), (long) r.pages() * ImageFormat.PAGE_SIZE, r.crc(), what);
                             else pages.checkBounds(r.fileOffset(), (long) r.pages() * ImageFormat.PAGE_SIZE, what);
                             total += (long) r.pages() * ImageFormat.PAGE_SIZE;

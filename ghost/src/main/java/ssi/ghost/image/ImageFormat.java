@@ -12,7 +12,7 @@ public final class ImageFormat {
     private ImageFormat() {}
 
     /** The one version this code writes and reads. */
-    public static final int VERSION = 3;
+    public static final int VERSION = 4;
 
     // Magics: ASCII tags read as big-endian u32, so `od -c` of a file shows what it is.
     public static final int MAGIC_INVENTORY = 0x53534949; // "SSII"
@@ -24,7 +24,20 @@ public final class ImageFormat {
 
     public static String processFile(int gpid) { return "proc-" + gpid + ".img"; }
 
-    public static String pagesFile(int gpid) { return "pages-" + gpid + ".img"; }
+    public static String pagesFile(int gpid) { return pagesFile(gpid, 0); }
+
+    /**
+     * Version 4: a process's pages may be in several files, its page stripes (written in parallel, one
+     * thread each): stripe 0 is pages-GPID.img, stripe k > 0 pages-GPID-k.img; a PAGEMAP run names its stripe.
+     */
+    public static String pagesFile(int gpid, int stripe) {
+        return stripe == 0 ? "pages-" + gpid + ".img" : "pages-" + gpid + "-" + stripe + ".img";
+    }
+
+    /** How many page stripes a checkpoint writes (at most; one that stays empty is not kept). */
+    public static final int PAGE_STRIPES = 2;
+    /** The most page stripes a reader accepts in a run (a larger stripe number is a corrupted record). */
+    public static final int MAX_PAGE_STRIPES = 16;
 
     public static String fileDataFile(int gpid) { return "filedata-" + gpid + ".img"; }
 

@@ -47,7 +47,7 @@ public final class Images {
             Files.deleteIfExists(dir.resolve(ImageFormat.SYSV_SHM_DATA));
             for (int pid : pids) {
                 Files.deleteIfExists(dir.resolve(ImageFormat.processFile(pid)));
-                Files.deleteIfExists(dir.resolve(ImageFormat.pagesFile(pid)));
+                for (int k = 0; k < ImageFormat.MAX_PAGE_STRIPES; k++) Files.deleteIfExists(dir.resolve(ImageFormat.pagesFile(pid, k)));
                 Files.deleteIfExists(dir.resolve(ImageFormat.fileDataFile(pid)));
             }
             if (createdDir) Files.deleteIfExists(dir);

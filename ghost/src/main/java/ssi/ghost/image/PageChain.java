@@ -39,7 +39,7 @@ public final class PageChain implements AutoCloseable {
 
     private final List<Image> images;
     /** Per image level: gpid -> pages file, opened on first use. */
-    private final List<Map<Integer, DataFile>> files = new ArrayList<>();
+    private final List<Map<Integer, PageFiles>> files = new ArrayList<>();
     /** The chunk read last from each pages file (a run sliced by several spans is read once). */
     private final Map<DataFile, Object[]> lastChunk = new HashMap<>();
 
@@ -191,12 +191,13 @@ public final class PageChain implements AutoCloseable {
     }
 
     private byte[] chunk(int level, int gpid, long vmaStart, PageRun r) throws IOException {
-        Map<Integer, DataFile> byGpid = files.get(level);
-        DataFile f = byGpid.get(gpid);
-        if (f == null) {
-            f = DataFile.open(images.get(level).dir().resolve(ImageFormat.pagesFile(gpid)), ImageFormat.MAGIC_PAGES, gpid);
-            byGpid.put(gpid, f);
+        Map<Integer, PageFiles> byGpid = files.get(level);
+        PageFiles pf = byGpid.get(gpid);
+        if (pf == null) {
+            pf = new PageFiles(images.get(level).dir(), gpid, false);
+            byGpid.put(gpid, pf);
         }
+        DataFile f = pf.of(r);
         Object[] last = lastChunk.get(f);
         if (last != null && (Long) last[0] == r.fileOffset()) return (byte[]) last[1];
         byte[] data = f.read(r.fileOffset(), (long) r.pages() * ImageFormat.PAGE_SIZE, r.crc(), "pages " + r.firstPage()
@@ -239,8 +240,8 @@ public final class PageChain implements AutoCloseable {
     @Override
     public void close() throws IOException {
         IOException first = null;
-        for (Map<Integer, DataFile> m : files) {
-            for (DataFile f : m.values()) {
+        for (Map<Integer, PageFiles> m : files) {
+            for (PageFiles f : m.values()) {
                 try {
                     f.close();
                 } catch (IOException e) {

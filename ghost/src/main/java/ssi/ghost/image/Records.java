@@ -306,8 +306,16 @@ public final class Records {
         }
     }
 
-    /** pages consecutive pages from page index firstPage of a VMA, stored at fileOffset of the pages file. */
-    public record PageRun(long firstPage, int pages, long fileOffset, int crc) {}
+    /**
+     * pages consecutive pages from page index firstPage of a VMA, stored at fileOffset of the process's
+     * page stripe file ({@link ImageFormat#pagesFile(int, int)}).
+     */
+    public record PageRun(long firstPage, int pages, int file, long fileOffset, int crc) {
+        /** A run in the first page file. */
+        public PageRun(long firstPage, int pages, long fileOffset, int crc) {
+            this(firstPage, pages, 0, fileOffset, crc);
+        }
+    }
 
     /** Which pages of the VMA starting at vmaStart are stored, and where. */
     public record Pagemap(long vmaStart, List<PageRun> runs) {
@@ -319,13 +327,21 @@ public final class Records {
         void write(DataOutputStream o) throws IOException {
             o.writeLong(vmaStart);
             o.writeInt(runs.size());
-            for (PageRun r : runs) { o.writeLong(r.firstPage()); o.writeInt(r.pages()); o.writeLong(r.fileOffset()); o.writeInt(r.crc()); }
+            for (PageRun r : runs) {
+                o.writeLong(r.firstPage()); o.writeInt(r.pages()); o.writeByte(r.file()); o.writeLong(r.fileOffset()); o.writeInt(r.crc());
+            }
         }
         static Pagemap read(DataInputStream i) throws IOException {
             long start = i.readLong();
             int n = count(i);
             List<PageRun> l = new ArrayList<>(n);
-            for (int k = 0; k < n; k++) l.add(new PageRun(i.readLong(), i.readInt(), i.readLong(), i.readInt()));
+            for (int k = 0; k < n; k++) {
+                long first = i.readLong();
+                int pages = i.readInt(), file = i.readUnsignedByte();
+                if (file >= ImageFormat.MAX_PAGE_STRIPES) throw new IOException("a page run of the VMA at 0x" + Long.toHexString(start)
+                        + " names page file " + file + " (at most " + ImageFormat.MAX_PAGE_STRIPES + " exist)");
+                l.add(new PageRun(first, pages, file, i.readLong(), i.readInt()));
+            }
             return new Pagemap(start, l);
         }
     }

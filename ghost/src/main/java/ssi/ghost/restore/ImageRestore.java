@@ -4,6 +4,7 @@ import ssi.ghost.dump.FsCredentials;
 import ssi.ghost.image.DataFile;
 import ssi.ghost.image.Image;
 import ssi.ghost.image.ImageFormat;
+import ssi.ghost.image.PageFiles;
 import ssi.ghost.image.PageChain;
 import ssi.ghost.image.ProcessImage;
 import ssi.ghost.image.Records;
@@ -463,10 +464,10 @@ public final class ImageRestore implements AutoCloseable {
         Records.ThreadRec th = proc.threads().getFirst();
         Map<Long, Records.Pagemap> maps = new HashMap<>();
         for (Records.Pagemap m : proc.pagemaps()) maps.put(m.vmaStart(), m);
-        DataFile pages = null;
+        PageFiles pages = null;
         if (!proc.pagemaps().isEmpty()) {
-            // held by a raw fd too: the shim copies the pages from it (prepare verified every run's CRC)
-            pages = DataFile.openWithFd(image.dir().resolve(ImageFormat.pagesFile(gpid)), ImageFormat.MAGIC_PAGES, gpid);
+            // held by raw fds too: the shim or the page copy reads the pages from them (prepare verified every run's CRC)
+            pages = new PageFiles(image.dir(), gpid, true);
             open.add(pages);
         }
         List<RestorePlan.Vma> vmas = new ArrayList<>();
@@ -586,13 +587,14 @@ public final class ImageRestore implements AutoCloseable {
      * (their checksums checked by {@link #prepare} before anything was created, or, for a restart, by the
      * copy itself: see {@link RestorePlan.PageSource#checked}), or read and checked through forEachRun.
      */
-    private RestorePlan.PageSource pageSource(DataFile src, Records.Vma v, Records.Pagemap m) {
+    private RestorePlan.PageSource pageSource(PageFiles src, Records.Vma v, Records.Pagemap m) throws IOException {
         List<RestorePlan.FileRun> runs = new ArrayList<>();
-        Map<Long, Records.PageRun> byOffset = new HashMap<>();
+        Map<RestorePlan.FileRun, Records.PageRun> records = new HashMap<>();
         for (Records.PageRun run : m.runs()) {
-            runs.add(new RestorePlan.FileRun(v.start() + run.firstPage() * ImageFormat.PAGE_SIZE, run.fileOffset(),
-                    (long) run.pages() * ImageFormat.PAGE_SIZE, run.crc()));
-            byOffset.put(run.fileOffset(), run);
+            RestorePlan.FileRun r = new RestorePlan.FileRun(v.start() + run.firstPage() * ImageFormat.PAGE_SIZE,
+                    src.of(run).daemonFd(), run.fileOffset(), (long) run.pages() * ImageFormat.PAGE_SIZE, run.crc());
+            runs.add(r);
+            records.put(r, run);
         }
         boolean checked = pagesChecked;
         return new RestorePlan.PageSource() {
@@ -600,7 +602,7 @@ public final class ImageRestore implements AutoCloseable {
             public void forEachRun(RestorePlan.PageSink sink) throws IOException {
                 for (Records.PageRun run : m.runs()) {
                     long len = (long) run.pages() * ImageFormat.PAGE_SIZE;
-                    byte[] data = src.read(run.fileOffset(), len, run.crc(), what(run));
+                    byte[] data = src.of(run).read(run.fileOffset(), len, run.crc(), what(run));
                     sink.accept(v.start() + run.firstPage() * ImageFormat.PAGE_SIZE, data);
                 }
             }
@@ -612,12 +614,7 @@ public final class ImageRestore implements AutoCloseable {
 
             @Override
             public List<RestorePlan.FileRun> fileRuns() {
-                return src.daemonFd() < 0 ? List.of() : runs;
-            }
-
-            @Override
-            public int daemonFd() {
-                return src.daemonFd();
+                return runs;
             }
 
             @Override
@@ -627,12 +624,18 @@ public final class ImageRestore implements AutoCloseable {
 
             @Override
             public IOException mismatch(RestorePlan.FileRun r, int computed) {
-                return src.mismatch(r.fileOffset(), what(byOffset.get(r.fileOffset())), r.crc(), computed);
+                Records.PageRun run = records.get(r);
+                try {
+                    return src.of(run).mismatch(r.fileOffset(), what(run), r.crc(), computed);
+                } catch (IOException e) {
+                    return e; // (the file is open already: the run's copy read it)
+                }
             }
 
             @Override
             public void verify(RestorePlan.FileRun r) throws IOException {
-                src.verify(r.fileOffset(), r.length(), r.crc(), what(byOffset.get(r.fileOffset())));
+                Records.PageRun run = records.get(r);
+                src.of(run).verify(r.fileOffset(), r.length(), r.crc(), what(run));
             }
         };
     }

@@ -110,35 +110,44 @@ final class PageCopy implements AutoCloseable {
 
     /**
      * Registers the private anonymous VMA [start, end) and queues the copy of its runs (all inside it,
-     * lying in the file fd of this JVM) on the copy threads; each run's CRC32C is checked first unless src
-     * says it was. Returns at once: {@link #finish} waits for the copies.
+     * each lying in the file its fd names, an fd of this JVM) on the copy threads; each run's CRC32C is
+     * checked first unless src says it was. Returns at once: {@link #finish} waits for the copies.
      */
-    void start(long start, long end, List<RestorePlan.FileRun> runs, int fd, RestorePlan.PageSource src) throws IOException {
+    void start(long start, long end, List<RestorePlan.FileRun> runs, RestorePlan.PageSource src) throws IOException {
         if (runs.isEmpty()) return;
-        long lo = Long.MAX_VALUE, hi = 0, bytes = 0;
+        // each file's part that the runs lie in, mapped once: {lowest offset, highest end, where it is mapped - lowest}
+        java.util.Map<Integer, long[]> files = new java.util.HashMap<>();
+        long bytes = 0;
         for (RestorePlan.FileRun r : runs) {
-            lo = Math.min(lo, r.fileOffset());
-            hi = Math.max(hi, r.fileOffset() + r.length());
+            long[] f = files.computeIfAbsent(r.fd(), k -> new long[] {Long.MAX_VALUE, 0, 0});
+            f[0] = Math.min(f[0], r.fileOffset());
+            f[1] = Math.max(f[1], r.fileOffset() + r.length());
             bytes += r.length();
         }
-        long mapOff = lo & -PAGE, mapLen = hi - mapOff;
-        long base = mmap(mapLen, fd, mapOff);
-        mapped.add(new long[] {base, mapLen});
+        for (var e : files.entrySet()) {
+            long[] f = e.getValue();
+            long mapOff = f[0] & -PAGE, mapLen = f[1] - mapOff;
+            long base = mmap(mapLen, e.getKey(), mapOff);
+            mapped.add(new long[] {base, mapLen});
+            f[2] = base - mapOff;
+        }
         range(UFFDIO_REGISTER, start, end, "UFFDIO_REGISTER");
         registered.add(new long[] {start, end});
         boolean check = !src.checked();
-        long delta = base - mapOff;
+        // where each run's bytes are mapped in this JVM
+        long[] from = new long[runs.size()];
+        for (int i = 0; i < runs.size(); i++) from[i] = runs.get(i).fileOffset() + files.get(runs.get(i).fd())[2];
         if (bytes < PARALLEL_FROM) {
-            pending.add(THREADS.submit(() -> copyRuns(runs, delta, check, src)));
+            pending.add(THREADS.submit(() -> copyRuns(runs, from, 0, runs.size(), check, src)));
             return;
         }
         // two halves by bytes, one per copy thread
         long half = 0;
         int cut = 0;
         while (cut < runs.size() && half < bytes / 2) half += runs.get(cut++).length();
-        List<RestorePlan.FileRun> first = runs.subList(0, cut), second = runs.subList(cut, runs.size());
-        pending.add(THREADS.submit(() -> copyRuns(first, delta, check, src)));
-        pending.add(THREADS.submit(() -> copyRuns(second, delta, check, src)));
+        int c = cut;
+        pending.add(THREADS.submit(() -> copyRuns(runs, from, 0, c, check, src)));
+        pending.add(THREADS.submit(() -> copyRuns(runs, from, c, runs.size(), check, src)));
     }
 
     /**
@@ -185,26 +194,27 @@ final class PageCopy implements AutoCloseable {
         return trace == null ? List.of() : List.copyOf(trace);
     }
 
-    /** Copies runs, whose file offset o is mapped at o + delta; checks each first when check is set. */
-    private Void copyRuns(List<RestorePlan.FileRun> runs, long delta, boolean check, RestorePlan.PageSource src)
+    /** Copies runs [lo, hi), run i's bytes mapped at from[i]; checks each first when check is set. */
+    private Void copyRuns(List<RestorePlan.FileRun> runs, long[] from, int lo, int hi, boolean check, RestorePlan.PageSource src)
             throws IOException {
         long t0 = System.nanoTime(), populate = 0, crc = 0, copy = 0;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment arg = a.allocate(40, 8);
             MemorySegment cap = a.allocate(Ffm.CAPTURE);
-            for (RestorePlan.FileRun r : runs) {
-                long from = r.fileOffset() + delta;
+            for (int i = lo; i < hi; i++) {
+                RestorePlan.FileRun r = runs.get(i);
+                long at = from[i];
                 // page tables filled in one call; a file cut short since the checks is EFAULT here, not a SIGBUS
                 long x0 = System.nanoTime();
-                madvise(from & -PAGE, r.length() + (from & (PAGE - 1)), cap);
+                madvise(at & -PAGE, r.length() + (at & (PAGE - 1)), cap);
                 long x1 = System.nanoTime();
                 if (check) {
                     CRC32C c = new CRC32C();
-                    c.update(MemorySegment.ofAddress(from).reinterpret(r.length()).asByteBuffer());
+                    c.update(MemorySegment.ofAddress(at).reinterpret(r.length()).asByteBuffer());
                     if ((int) c.getValue() != r.crc()) throw src.mismatch(r, (int) c.getValue());
                 }
                 long x2 = System.nanoTime();
-                copyOne(arg, cap, r.addr(), from, r.length());
+                copyOne(arg, cap, r.addr(), at, r.length());
                 long x3 = System.nanoTime();
                 populate += x1 - x0;
                 crc += x2 - x1;
@@ -213,7 +223,7 @@ final class PageCopy implements AutoCloseable {
         }
         if (trace != null)
             trace.add(String.format("%d: %d page run(s) copied by a copy thread from +%d us: %d us (populating the file "
-                    + "mapping %d, checksums %d, UFFDIO_COPY %d)", pid, runs.size(), (t0 - opened) / 1000,
+                    + "mapping %d, checksums %d, UFFDIO_COPY %d)", pid, hi - lo, (t0 - opened) / 1000,
                     (System.nanoTime() - t0) / 1000, populate / 1000, crc / 1000, copy / 1000));
         return null;
     }

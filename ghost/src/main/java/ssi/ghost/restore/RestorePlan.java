@@ -107,18 +107,13 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
         void forEachRun(PageSink sink) throws IOException;
 
         /**
-         * The same runs as ranges of a file the daemon holds open by fd {@link #daemonFd}: the restorer
+         * The same runs as ranges of files the daemon holds open (each run names its fd): the restorer
          * then copies them straight from the file into the process (no byte through the link), checking
          * each run's CRC32C on the way unless {@link #checked} says it was checked before the plan was
          * made. Empty (the default) when the pages are only available through {@link #forEachRun}.
          */
         default List<FileRun> fileRuns() {
             return List.of();
-        }
-
-        /** The fd of this JVM the {@link #fileRuns} lie in; -1 when there are none. */
-        default int daemonFd() {
-            return -1;
         }
 
         /** Whether the {@link #fileRuns}' checksums were checked already (the copy then need not). */
@@ -139,8 +134,11 @@ public record RestorePlan(int pid, List<Vma> vmas, List<Special> specials, Regs 
         PageSource NONE = sink -> { };
     }
 
-    /** A run of whole pages at addr, length bytes at fileOffset of the page source's file, with their CRC32C. */
-    public record FileRun(long addr, long fileOffset, long length, int crc) { }
+    /**
+     * A run of whole pages at addr, length bytes at fileOffset of the file the daemon holds as fd (an fd
+     * of this JVM: the image's page file the run is in), with their CRC32C.
+     */
+    public record FileRun(long addr, int fd, long fileOffset, long length, int crc) { }
 
     @FunctionalInterface
     public interface PageSink {

@@ -874,13 +874,13 @@ public final class Restorer {
                     noPageCopy = pageCopy == null;
                 }
                 if (pageCopy != null) {
-                    pageCopy.start(v.start(), v.end(), runs, src.daemonFd(), src);
+                    pageCopy.start(v.start(), v.end(), runs, src);
                     return true;
                 }
             }
             for (RestorePlan.FileRun r : runs) {
                 if (!src.checked()) src.verify(r);
-                t.writeFromFile(r.addr(), src.daemonFd(), r.fileOffset(), r.length());
+                t.writeFromFile(r.addr(), r.fd(), r.fileOffset(), r.length());
             }
             return false;
         }

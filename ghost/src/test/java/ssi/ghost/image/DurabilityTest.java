@@ -80,7 +80,7 @@ class DurabilityTest {
                 ByteBuffer b = w.buffer();
                 while (b.hasRemaining()) b.put((byte) (i + b.position()));
                 b.flip();
-                w.appendBuffer(b);
+                w.writeBuffer(0, b);
             }
             w.commit(0);
         } finally {

@@ -85,44 +85,79 @@ class ImageFormatTest {
     }
 
     /**
-     * The pipelined path (buffers written by the writer thread, write-back started every 32 MiB) mixed
-     * with direct appends: every chunk is where its offset says, with its CRC, and commit renames the
-     * file only once all of it is written. Nothing lands under the final name before commit.
+     * A striped writer written by two threads at once (stripe 0: buffers mixed with direct appends, past
+     * the write-back step; stripe 1: buffers of several slices): every chunk is in the stripe and at the
+     * offset it says, with its CRC, and commit renames the files only once all of it is written; a stripe
+     * nothing was written to is not kept (nor an older file of that name). Nothing lands under the final
+     * names before commit.
      */
     @Test
-    void pipelinedAppendsLandWhereTheirChunksSay() throws IOException {
+    void stripedWritesLandWhereTheirChunksSay() throws Exception {
         int gpid = 77777;
         int n = (int) (DataWriter.WRITEBACK_STEP / DataWriter.BUFFER_SIZE) + 9;
-        List<DataWriter.Chunk> chunks = new ArrayList<>();
-        Path file = dir.resolve(ImageFormat.pagesFile(gpid));
-        try (DataWriter w = DataWriter.create(dir, ImageFormat.pagesFile(gpid), ImageFormat.MAGIC_PAGES, gpid)) {
+        List<DataWriter.Chunk> first = new ArrayList<>(), second = new ArrayList<>();
+        Path f0 = dir.resolve(ImageFormat.pagesFile(gpid, 0)), f1 = dir.resolve(ImageFormat.pagesFile(gpid, 1)),
+                f2 = dir.resolve(ImageFormat.pagesFile(gpid, 2));
+        Files.write(f2, new byte[] {1}); // left by an older image in the same place
+        try (DataWriter w = DataWriter.createStriped(dir, k -> ImageFormat.pagesFile(gpid, k), 3, ImageFormat.MAGIC_PAGES, gpid, true)) {
+            assertEquals(3, w.stripes());
+            Thread other = Thread.ofPlatform().start(() -> {
+                try {
+                    for (int i = 0; i < n / 2; i++) {
+                        ByteBuffer b = w.buffer();
+                        int[] lens = {ImageFormat.PAGE_SIZE, 3 * ImageFormat.PAGE_SIZE, (i % 4 + 1) * ImageFormat.PAGE_SIZE};
+                        b.put(filled(lens[0] + lens[1] + lens[2], 1000 + i)).flip();
+                        second.addAll(List.of(w.writeSlices(1, b, lens, 3)));
+                    }
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
             for (int i = 0; i < n; i++) {
                 if (i % 7 == 3) {
-                    chunks.add(w.append(ByteBuffer.wrap(filled(ImageFormat.PAGE_SIZE, i))));
+                    first.add(w.append(ByteBuffer.wrap(filled(ImageFormat.PAGE_SIZE, i))));
                     continue;
                 }
                 ByteBuffer b = w.buffer();
                 assertEquals(DataWriter.BUFFER_SIZE, b.capacity());
                 int len = DataWriter.BUFFER_SIZE - (i % 5) * ImageFormat.PAGE_SIZE;
                 b.put(filled(len, i)).flip();
-                chunks.add(w.appendBuffer(b));
+                first.add(w.writeBuffer(0, b));
             }
-            assertFalse(Files.exists(file));
+            other.join();
+            assertFalse(Files.exists(f0));
+            assertFalse(Files.exists(f1));
             w.commit(0);
         }
+        assertFalse(Files.exists(f2), "an empty stripe is not kept");
+        assertTrue(Files.size(f0) > DataWriter.WRITEBACK_STEP);
         long expect = ImageFormat.DATA_START;
-        try (DataFile f = DataFile.open(file, ImageFormat.MAGIC_PAGES, gpid)) {
+        try (DataFile f = DataFile.open(f0, ImageFormat.MAGIC_PAGES, gpid)) {
             for (int i = 0; i < n; i++) {
-                DataWriter.Chunk c = chunks.get(i);
+                DataWriter.Chunk c = first.get(i);
+                assertEquals(0, c.file());
                 assertEquals(expect, c.offset());
                 expect += c.length();
-                byte[] got = f.read(c.offset(), c.length(), c.crc(), "chunk " + i);
-                assertArrayEquals(filled((int) c.length(), i), got, "chunk " + i);
-                f.verify(c.offset(), c.length(), c.crc(), "chunk " + i);
+                assertArrayEquals(filled((int) c.length(), i), f.read(c.offset(), c.length(), c.crc(), "chunk " + i), "chunk " + i);
             }
         }
-        assertEquals(expect, Files.size(file));
-        assertTrue(expect > DataWriter.WRITEBACK_STEP);
+        assertEquals(expect, Files.size(f0));
+        expect = ImageFormat.DATA_START;
+        try (DataFile f = DataFile.open(f1, ImageFormat.MAGIC_PAGES, gpid)) {
+            for (int i = 0; i < n / 2; i++) {
+                byte[] all = filled(5 * ImageFormat.PAGE_SIZE + (i % 4 + 1) * ImageFormat.PAGE_SIZE, 1000 + i);
+                int at = 0;
+                for (int k = 0; k < 3; k++) {
+                    DataWriter.Chunk c = second.get(3 * i + k);
+                    assertEquals(1, c.file());
+                    assertEquals(expect, c.offset());
+                    expect += c.length();
+                    assertArrayEquals(Arrays.copyOfRange(all, at, at + (int) c.length()), f.read(c.offset(), c.length(), c.crc(), "slice"));
+                    at += (int) c.length();
+                }
+            }
+        }
+        assertEquals(expect, Files.size(f1));
     }
 
     /** Checkpoints one after another reuse the direct buffers instead of piling up direct memory. */
@@ -142,7 +177,7 @@ class ImageFormatTest {
         try (DataWriter w = DataWriter.create(dir, ImageFormat.pagesFile(gpid), ImageFormat.MAGIC_PAGES, gpid)) {
             used = w.buffer();
             used.put(filled(ImageFormat.PAGE_SIZE, 1)).flip();
-            w.appendBuffer(used);
+            w.writeBuffer(0, used);
             w.commit(0);
         }
         assertSame(used, DirectBuffers.take(), "the writer's buffer went back to the spares at commit");
@@ -381,6 +416,59 @@ class ImageFormatTest {
         assertEquals(f, e.file());
         assertEquals(ImageFormat.DATA_START + 2 * ImageFormat.PAGE_SIZE, e.offset());
         assertTrue(e.getMessage().contains("checksum mismatch in pages 3..3 of the VMA at 0x10000000"), e.getMessage());
+    }
+
+    /**
+     * Version 4: a run in page stripe 1 is read from pages-GPID-1.img (verify and the chain reader); that
+     * file missing is the image's error naming it; a run naming stripe 16 or more is a corrupted record.
+     */
+    @Test
+    void pageRunsInASecondStripe() throws IOException {
+        Path d2 = tmp.resolve("striped");
+        Images.prepareDir(d2, 0);
+        int gpid = 16500;
+        byte[] one = filledPages(1, 5), two = filledPages(2, 6);
+        try (DataWriter pages = DataWriter.createStriped(d2, k -> ImageFormat.pagesFile(gpid, k), 2, ImageFormat.MAGIC_PAGES, gpid, false)) {
+            DataWriter.Chunk a = pages.append(ByteBuffer.wrap(one));
+            ByteBuffer b = pages.buffer();
+            b.put(two).flip();
+            DataWriter.Chunk c = pages.writeBuffer(1, b);
+            assertEquals(1, c.file());
+            List<Pagemap> maps = List.of(new Pagemap(0x10000000L, List.of(new PageRun(0, 1, a.file(), a.offset(), a.crc()),
+                    new PageRun(1, 2, c.file(), c.offset(), c.crc()))));
+            image(gpid, maps, List.of()).write(d2, 0);
+            pages.commit(0);
+        }
+        Image.writeInventory(d2, new Inventory(1_700_000_000_000L, 1, 0, gpid, "host1"),
+                List.of(new TreeEntry(gpid, 16385, gpid, 0, 1000, 4 | 1, 1)), 0);
+        Path s1 = d2.resolve("pages-" + gpid + "-1.img");
+        assertTrue(Files.exists(s1));
+        Image img = Image.load(d2);
+        assertEquals(1, img.processes().get(gpid).pagemaps().getFirst().runs().get(1).file());
+        assertEquals(3L * ImageFormat.PAGE_SIZE, img.verifyData());
+        ByteBuffer got = ByteBuffer.allocate(3 * ImageFormat.PAGE_SIZE);
+        try (PageChain chain = PageChain.open(img)) {
+            chain.forEachRun(gpid, 0x10000000L, (addr, data) -> got.put((int) (addr - 0x10000000L), data));
+        }
+        assertArrayEquals(one, Arrays.copyOfRange(got.array(), 0, ImageFormat.PAGE_SIZE));
+        assertArrayEquals(two, Arrays.copyOfRange(got.array(), ImageFormat.PAGE_SIZE, 3 * ImageFormat.PAGE_SIZE));
+        Files.delete(s1);
+        ImageException e = assertThrows(ImageException.class, img::verifyData);
+        assertEquals(s1, e.file());
+        assertTrue(e.getMessage().contains("missing"), e.getMessage());
+
+        java.io.ByteArrayOutputStream raw = new java.io.ByteArrayOutputStream();
+        new Pagemap(0x10000000L, List.of(new PageRun(0, 1, ImageFormat.MAX_PAGE_STRIPES, 4096, 0)))
+                .write(new java.io.DataOutputStream(raw));
+        IOException bad = assertThrows(IOException.class,
+                () -> Pagemap.read(new java.io.DataInputStream(new java.io.ByteArrayInputStream(raw.toByteArray()))));
+        assertTrue(bad.getMessage().contains("names page file 16"), bad.getMessage());
+    }
+
+    private static byte[] filledPages(int pages, int seed) {
+        byte[] b = new byte[pages * ImageFormat.PAGE_SIZE];
+        for (int i = 0; i < b.length; i++) b[i] = (byte) (i * 13 + seed);
+        return b;
     }
 
     @Test
