@@ -79,7 +79,11 @@ enum ssi_msg_type {
      * kernel picks the place of that code and table, so only calls that leave the address space alone
      * may run (the checkpoint's rt_sigaction, prlimit64, getitimer); otherwise the page-aligned start of
      * SSI_INJECT_MANY_AREA free bytes that none of the calls touches (the restore's munmap, mremap and
-     * mmap of the whole address space): taken there with MAP_FIXED_NOREPLACE, else one by one. */
+     * mmap of the whole address space): taken there with MAP_FIXED_NOREPLACE, else one by one. at with
+     * bit 0 set (SSI_INJECT_MANY_MAPPED): the caller has SSI_INJECT_MANY_AREA bytes mapped at at & ~1,
+     * the first page executable and the others writable, and keeps them for this: the shim writes its
+     * code and table there and maps, protects and unmaps nothing (no change to the address space, so no
+     * wait on a walk of the page tables running meanwhile, and three resumes fewer). */
     SSI_INJECT_MANY = 0x0028,
     SSI_LAUNCH = 0x0101,
     SSI_GO = 0x0102,
@@ -120,6 +124,8 @@ struct ssi_inject_call { int64_t nr; uint64_t args[6]; } __attribute__((packed))
 #define SSI_INJECT_MANY_MAX 256u
 /* the most the code page and the table of SSI_INJECT_MANY_MAX calls take in the tracee */
 #define SSI_INJECT_MANY_AREA (4096u + SSI_INJECT_MANY_MAX * 64u)
+/* bit 0 of ssi_inject_many_req.at: the area is the caller's, mapped already (see SSI_INJECT_MANY) */
+#define SSI_INJECT_MANY_MAPPED 1u
 struct ssi_memfd_req { int32_t pid; int32_t daemon_fd; uint64_t offset; uint64_t len; uint64_t addr; } __attribute__((packed));
 #define SSI_WRITEMEM_FD_MAX (64u << 20)
 struct ssi_givefd_req { int32_t tid; int32_t daemon_fd; int32_t target_fd; } __attribute__((packed));

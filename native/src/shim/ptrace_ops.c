@@ -22,6 +22,7 @@
  * otherwise (the siginfo then names the shim as the sender). */
 #include "ptrace_ops.h"
 #include "shim.h"
+#include "ssi_proto.h"
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -725,15 +726,20 @@ int pt_inject_many(pid_t tid, uint32_t n, uint64_t at, const int64_t *nrs, const
 {
     if (n == 0)
         return 0;
-    if (at & 4095)
+    /* bit 0: the caller mapped the area at at (code page executable, table pages writable) */
+    int mapped = (int)(at & SSI_INJECT_MANY_MAPPED);
+    at &= ~(uint64_t)SSI_INJECT_MANY_MAPPED;
+    if ((at & 4095) || (mapped && !at))
         return -EINVAL;
     if (!find_tracee(tid))
         return -ESRCH;
     const size_t page = 4096, code = (size_t)(ssi_many_loop_end - ssi_many_loop);
     size_t size = page + (((size_t)n * 64 + page - 1) & ~(page - 1));
-    int64_t addr = 0;
+    int64_t addr = (int64_t)at;
+    int rc = 0;
     /* at a place the caller keeps free for it, when it gave one: its calls may remap everything else */
-    int rc = inject6(tid, SYS_mmap, at, size, PROT_READ | PROT_WRITE,
+    if (!mapped)
+        rc = inject6(tid, SYS_mmap, at, size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | (at ? MAP_FIXED_NOREPLACE : 0), (uint64_t)-1, 0, &addr);
     if (rc)
         return rc;
@@ -757,7 +763,7 @@ int pt_inject_many(pid_t tid, uint32_t n, uint64_t at, const int64_t *nrs, const
     if (!rc)
         rc = pt_writemem(tid, (uint64_t)addr + page, table, (size_t)n * 64);
     int64_t prc = 0;
-    if (!rc)
+    if (!rc && !mapped)
         rc = inject6(tid, SYS_mprotect, (uint64_t)addr, page, PROT_READ | PROT_EXEC, 0, 0, 0, &prc);
     int fallback = !rc && prc < 0; /* no executable memory for us here (a policy): one by one */
     if (!rc && !fallback) {
@@ -786,6 +792,8 @@ int pt_inject_many(pid_t tid, uint32_t n, uint64_t at, const int64_t *nrs, const
             rets[i] = (int64_t)table[8 * i + 7];
     }
     free(table);
+    if (mapped)
+        return rc; /* the caller's area stays */
     int64_t mrc = 0;
     int urc = inject6(tid, SYS_munmap, (uint64_t)addr, size, 0, 0, 0, 0, &mrc);
     if (rc)

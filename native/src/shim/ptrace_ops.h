@@ -39,7 +39,9 @@ int pt_writemem_fd(pid_t pid, uint64_t addr, int fd, uint64_t off, uint64_t len)
 int pt_inject_syscall(pid_t tid, long nr, const uint64_t args[6], int64_t *ret_out);
 /* Runs n syscalls (nrs[i] with args[i]) in the stopped tracee one after another, in one resume: a
  * loop of code in a page mapped for it (then unmapped); rets[i] gets each raw return. Falls back to
- * pt_inject_syscall one by one when the page cannot be made. Not for calls that map or unmap memory. */
+ * pt_inject_syscall one by one when the page cannot be made. Not for calls that map or unmap memory.
+ * at | SSI_INJECT_MANY_MAPPED: the caller's area at at (SSI_INJECT_MANY_AREA bytes, the first page
+ * executable, the rest writable) holds the code and table, and nothing is mapped or unmapped. */
 int pt_inject_many(pid_t tid, uint32_t n, uint64_t at, const int64_t *nrs, const uint64_t (*args)[6], int64_t *rets);
 /* Installs a copy of local_fd (an fd of the shim) in the tracee at target_fd (or the lowest free fd when
  * target_fd < 0); *installed_fd_out gets the number. */

@@ -126,6 +126,8 @@ public final class LinkFrames {
      */
     public static final class InjectManyReq {
         public static final int TID = 0, COUNT = 4, AT = 8, SIZE = 16, CALL_SIZE = 56, MAX = 256, AREA = 4096 + MAX * 64;
+        /** Bit 0 of AT: the area at AT is the caller's, mapped already (first page executable, the rest writable). */
+        public static final long MAPPED = 1;
         private InjectManyReq() {}
     }
 

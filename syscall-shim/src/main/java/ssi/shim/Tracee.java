@@ -203,9 +203,27 @@ public final class Tracee implements AutoCloseable {
      * start of {@link LinkFrames.InjectManyReq#AREA} free bytes that none of the calls touches (then the
      * calls may map, unmap and remap anything else), or 0 for wherever the kernel puts them.
      */
-    public synchronized long[] syscalls(int[] nrs, long[][] args, long at) throws IOException {
+    public long[] syscalls(int[] nrs, long[][] args, long at) throws IOException {
         if ((at & 4095) != 0)
             throw new IllegalArgumentException(String.format("the area for the calls' code at %x is not page aligned", at));
+        return injectMany(nrs, args, at);
+    }
+
+    /**
+     * As {@link #syscalls(int[], long[][])}, with the shim's code and table in an area the caller mapped
+     * in the process for that and keeps: {@link LinkFrames.InjectManyReq#AREA} bytes at the page-aligned
+     * {@code area}, its first page readable and executable, the others writable. Nothing is mapped,
+     * protected or unmapped (three resumes fewer than {@link #syscalls(int[], long[][])}, and no wait on
+     * a walk of the page tables, such as PAGEMAP_SCAN, running meanwhile); the calls must leave the area
+     * alone.
+     */
+    public long[] syscallsIn(long area, int[] nrs, long[][] args) throws IOException {
+        if (area == 0 || (area & 4095) != 0)
+            throw new IllegalArgumentException(String.format("the area for the calls' code at %x is not page aligned", area));
+        return injectMany(nrs, args, area | LinkFrames.InjectManyReq.MAPPED);
+    }
+
+    private synchronized long[] injectMany(int[] nrs, long[][] args, long at) throws IOException {
         if (nrs.length != args.length)
             throw new IllegalArgumentException(nrs.length + " syscalls but " + args.length + " argument lists");
         for (long[] a : args) {

@@ -136,6 +136,10 @@ class TraceeLiveTest {
         assertEquals(probe.getProperty("inject.placed.want"), probe.getProperty("inject.placed"),
                 () -> "a batch with its code at a given place maps and unmaps next to it: " + context);
         assertEquals("true", probe.getProperty("inject.placed.mapsUnchanged"), () -> "nothing left at that place: " + context);
+        assertEquals(probe.getProperty("inject.area.want"), probe.getProperty("inject.area"),
+                () -> "a batch in an area the caller mapped (mprotect's result, then the calls'): " + context);
+        assertEquals("true", probe.getProperty("inject.area.mapsUnchanged"), () -> "a batch in the caller's area maps nothing: " + context);
+        assertEquals("true", probe.getProperty("inject.area.codeThere"), () -> "the shim's code went into the caller's area: " + context);
         assertTrue(probe.getProperty("inject.placed.unaligned", "").startsWith("refused"),
                 () -> "an unaligned place is refused before anything is sent: " + context);
         assertEquals("true", probe.getProperty("regs.restored"), () -> "INJECT changed the registers: " + context);

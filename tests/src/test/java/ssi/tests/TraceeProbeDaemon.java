@@ -167,6 +167,20 @@ public final class TraceeProbeDaemon {
             out.setProperty("inject.placed.want", Arrays.toString(new long[] {below, pid, 0, 0}));
             out.setProperty("inject.placed.mapsUnchanged",
                     Boolean.toString(mapsBefore.equals(Files.readString(Path.of("/proc", Integer.toString(pid), "maps")))));
+            // in an area of the process mapped for it (code page executable, the rest writable), as a
+            // checkpoint's scratch does: the batch maps, protects and unmaps nothing, and the area stays
+            long areaLen = (ssi.shim.LinkFrames.InjectManyReq.AREA + 4095L) & -4096L;
+            long area = t.syscall(SYS_MMAP, 0, areaLen, 3, 0x22, -1, 0);
+            long prot = t.syscall(10 /* mprotect */, area, 4096, 5);
+            String withArea = Files.readString(Path.of("/proc", Integer.toString(pid), "maps"));
+            long[] inArea = t.syscallsIn(area, new int[] {SYS_GETPID, SYS_GETPPID, SYS_MSYNC},
+                    new long[][] {{}, {}, {area, 4096, 1}});
+            out.setProperty("inject.area", prot + " " + Arrays.toString(inArea));
+            out.setProperty("inject.area.want", "0 " + Arrays.toString(new long[] {pid, Long.parseLong(out.getProperty("inject.getppid")), 0}));
+            out.setProperty("inject.area.mapsUnchanged",
+                    Boolean.toString(withArea.equals(Files.readString(Path.of("/proc", Integer.toString(pid), "maps")))));
+            out.setProperty("inject.area.codeThere", Boolean.toString(!Arrays.equals(t.read(area, 16), new byte[16])));
+            t.syscall(SYS_MUNMAP, area, areaLen);
             try {
                 t.syscalls(new int[] {SYS_GETPID}, new long[][] {{}}, at + 1);
                 out.setProperty("inject.placed.unaligned", "accepted");

@@ -154,6 +154,8 @@ public final class Checkpointer {
         Map<Integer, Long> startsOut = null;
         // processes whose written pages the incremental scan protected again already (TrackedBaseline)
         java.util.Set<Integer> reprotected = new java.util.HashSet<>();
+        // each process's baseline (null: stored whole), made right after the freeze; closed at the end
+        Map<Integer, Memory.Baseline> baselines = new HashMap<>();
         AsCaller caller = new AsCaller(0, 0);
         try {
             long t0 = System.nanoTime();
@@ -166,6 +168,20 @@ public final class Checkpointer {
             if (full.members().getFirst().zombie())
                 throw new CheckpointException(CheckpointException.ESRCH, "process " + root + " exited");
             tree = new ProcTree(full.members().stream().filter(m -> !m.zombie()).toList());
+            // Incremental: the scan of each tracked process's written pages starts now, on a thread of its
+            // own, while the application is inspected; its copies wait for the process's page writer.
+            Map<Integer, Long> starts = new HashMap<>();
+            startsOut = starts;
+            for (ProcTree.Member m : tree.members()) {
+                long start = startTime(m.pid());
+                starts.put(m.pid(), start);
+                Memory.Baseline bl = baseline(base, m.pid(), start);
+                baselines.put(m.pid(), bl);
+                if (bl instanceof TrackedBaseline tb) {
+                    reprotected.add(m.pid());
+                    tb.startPrefetch(fs, m.pid());
+                }
+            }
 
             // Inspect first: every refusal comes before the first file is written.
             Map<Integer, Fds.Found> files = new LinkedHashMap<>();
@@ -216,11 +232,9 @@ public final class Checkpointer {
             List<ProcessImage> images = new ArrayList<>();
             List<DataWriter> pending = new ArrayList<>();
             Map<Integer, Map<Long, List<long[]>>> scanned = new HashMap<>();
-            Map<Integer, Long> starts = new HashMap<>();
             // processes whose tracking was (re)armed while their pages were read, with arm's note
             Map<Integer, java.util.Optional<String>> armedEarly = new HashMap<>();
             armed = armedEarly;
-            startsOut = starts;
             List<Records.TreeEntry> entries;
             List<String> lateNotes = new ArrayList<>();
             long micros = 0, tArmed = 0, tReleased = 0;
@@ -231,16 +245,14 @@ public final class Checkpointer {
                     pending.add(pages);
                     DataWriter data = caller.run(() -> DataWriter.create(dir, ImageFormat.fileDataFile(m.pid()), ImageFormat.MAGIC_FILEDATA, m.pid(), durable));
                     pending.add(data);
-                    long start = startTime(m.pid());
-                    starts.put(m.pid(), start);
+                    long start = starts.get(m.pid());
                     Map<Long, List<long[]>> sc = new HashMap<>();
-                    Memory.Baseline bl = baseline(base, m.pid(), start);
+                    Memory.Baseline bl = baselines.get(m.pid());
                     // a process stored whole that stays running: its tracking starts while its pages are read
                     boolean armNow = !stop && bl == null && !ownSeccompFilter(m.pid());
                     List<int[]> kids = new ArrayList<>(); // {pid, 1 if job control had stopped it}
                     for (ProcTree.Member k : full.members())
                         if (k.ppid() == m.pid() && !k.zombie()) kids.add(new int[] {k.pid(), before.getOrDefault(k.pid(), 'R') == 'T' ? 1 : 0});
-                    if (bl instanceof TrackedBaseline) reprotected.add(m.pid());
                     ProcessImage img;
                     try {
                         img = dumpProcess(freezer, m.pid(), files.get(m.pid()), pages, data, bl, sc, phases,
@@ -368,6 +380,15 @@ public final class Checkpointer {
             }
             return new Result(dir, micros, tree.members().size(), pageBytes, parentBytes, parentDir, List.copyOf(notes));
         } catch (IOException | RuntimeException e) {
+            // the scans still running end first (closing a baseline twice does nothing)
+            for (Memory.Baseline bl : baselines.values()) {
+                if (!(bl instanceof AutoCloseable c)) continue;
+                try {
+                    closeBaseline(c);
+                } catch (IOException | RuntimeException ce) {
+                    e.addSuppressed(ce);
+                }
+            }
             // tracking armed for this image, which does not exist (or protected again as if it did): the next
             // incremental stores those whole
             if (armed != null) for (Integer pid : armed.keySet()) tracking.drop(pid, startsOut.get(pid));
@@ -462,13 +483,25 @@ public final class Checkpointer {
         /** {@link #prefetch} running on its own thread ({@link #startPrefetch}), or null. */
         java.util.concurrent.CompletableFuture<Void> prefetching;
 
-        /** Runs {@link #prefetch} on a thread of its own; {@link #prefetching} completes with it. */
-        void startPrefetch(int pid) {
+        /** The pages {@link #prefetch} copied (into the page writer {@link #startCopy} gave), or null. */
+        Memory.Ahead ahead;
+        /** Time {@link #prefetch} took scanning and copying, for the trace. */
+        long scanNanos, copyNanos;
+
+        /** The page writer of the process for {@link #prefetch}'s copies, or null when there is none to copy into. */
+        private final java.util.concurrent.CompletableFuture<DataWriter> pagesFor = new java.util.concurrent.CompletableFuture<>();
+
+        /**
+         * Runs {@link #prefetch} on a thread of its own, right after the freeze (while the rest of the
+         * application is inspected); {@link #prefetching} completes with it. Its copies of the stored pages
+         * wait for {@link #startCopy}.
+         */
+        void startPrefetch(ProcFs fs, int pid) {
             java.util.concurrent.CompletableFuture<Void> f = new java.util.concurrent.CompletableFuture<>();
             prefetching = f;
             Thread.ofPlatform().name("written-pages-" + pid).daemon(true).start(() -> {
                 try {
-                    prefetch();
+                    prefetch(fs, pid);
                     f.complete(null);
                 } catch (Throwable e) {
                     f.completeExceptionally(e);
@@ -476,19 +509,27 @@ public final class Checkpointer {
             });
         }
 
+        /** The process's page writer: the prefetch thread copies the stored pages of what it scanned into it. */
+        void startCopy(DataWriter pages) {
+            pagesFor.complete(pages);
+        }
+
         /** Starts of the ranges {@link #prefetch} scanned (or tried to), whose written pages it protected again. */
         final java.util.Set<Long> protectedAgain = new java.util.HashSet<>();
 
         /**
          * Scans now every range of the parent's VMAs that the tracker registered, before the current memory
-         * map is known (it is being read meanwhile): {@link #scan} uses such a scan for a VMA of exactly
-         * that range. A range that fails (it is not one async write-protected VMA now) is left to scan().
-         * The same walk protects the written pages again (PM_SCAN_WP_MATCHING: the process is frozen, the
-         * pages are read before it runs), so arming after the image is written has nothing left to do for
-         * them; a checkpoint that fails after this drops the process's tracking (its next incremental
-         * checkpoint stores it whole).
+         * map is known (it is read later): {@link #scan} uses such a scan for a VMA of exactly that range. A
+         * range that fails (it is not one async write-protected VMA now) is left to scan(). The same walk
+         * protects the written pages again (PM_SCAN_WP_MATCHING: the process is frozen, the pages are read
+         * before it runs), so arming after the image is written has nothing left to do for them; a
+         * checkpoint that fails after this drops the process's tracking (its next incremental checkpoint
+         * stores it whole). Then, once {@link #startCopy} gave the page writer, copies the stored pages of
+         * every range scanned ({@link Memory.Ahead}) while the checkpoint's thread injects its calls.
          */
-        void prefetch() throws IOException {
+        void prefetch(ProcFs fs, int pid) throws IOException {
+            long t0 = System.nanoTime();
+            List<Records.Vma> done = new ArrayList<>();
             for (Records.Vma old : parentVmas.values()) {
                 boolean registered = false;
                 for (long[] r : tracker.registered) registered |= r[0] <= old.start() && old.end() <= r[1];
@@ -498,10 +539,19 @@ public final class Checkpointer {
                 try {
                     prefetched.put(old.start(), scanRange(old.start(), old.end(), old.kind() == Records.VMA_FILE, true));
                     prefetchedKind.put(old.start(), old.kind());
+                    done.add(old);
                 } catch (ssi.shim.ErrnoException e) {
                     if (e.errno() != WriteProtect.EPERM) throw e;
                 }
             }
+            scanNanos = System.nanoTime() - t0;
+            DataWriter pages = pagesFor.join();
+            if (pages == null || done.isEmpty()) return;
+            long t1 = System.nanoTime();
+            ahead = new Memory.Ahead(fs, pid, pages);
+            for (Records.Vma old : done) ahead.vma(old, prefetched.get(old.start()), parentPresent(old));
+            ahead.finish();
+            copyNanos = System.nanoTime() - t1;
         }
 
         private final Map<Long, Integer> prefetchedKind = new HashMap<>();
@@ -552,12 +602,22 @@ public final class Checkpointer {
             return b;
         }
 
+        /** Ends the prefetch (without its copies if they never started) and closes what it holds; again is nothing. */
         @Override
         public void close() {
             // a checkpoint that failed while prefetch ran: it ends first (it uses fd)
+            pagesFor.complete(null);
             if (prefetching != null) prefetching.exceptionally(e -> null).join();
             if (fd >= 0) WriteProtect.close(fd);
             fd = -1;
+            if (ahead != null) {
+                try {
+                    ahead.close();
+                } catch (IOException ignored) {
+                    // closing /proc files it read: nothing was pending on them
+                }
+                ahead = null;
+            }
         }
     }
 
@@ -700,6 +760,8 @@ public final class Checkpointer {
                                      Map<Integer, java.util.Optional<String>> armEarly, long start, List<int[]> kids,
                                      Map<Integer, Integer> pendingReports) throws IOException {
         Tracee t = freezer.any(pid);
+        // the pages the scan found written are copied from now on (their reads hold the mmap lock only briefly)
+        if (baseline instanceof TrackedBaseline tb) tb.startCopy(pages);
         Records.Creds creds = Creds.dump(fs, pid);
         Records.Rlimits rlimits;
         Records.SigActs sigacts;
@@ -710,15 +772,19 @@ public final class Checkpointer {
         List<Records.SigQueue> sigqueues = new ArrayList<>();
         List<Records.PosixTimer> timers;
         long t0 = System.nanoTime();
-        // An incremental checkpoint scans the pages written since the parent (and protects them again) on a
-        // second thread while the calls below are injected: the process is frozen, and the scan covers
-        // only the parent's tracked ranges, which the scratch page and the injected calls' code do not touch
-        // (a VMA registered for write protection merges with no other).
-        if (baseline instanceof TrackedBaseline tb) tb.startPrefetch(pid);
+        // An incremental checkpoint's scan of the pages written since the parent (which protects them again)
+        // started on a second thread right after the freeze, and the copy of the pages it found (Memory.Ahead)
+        // follows there: the process is frozen, and they cover only the parent's tracked ranges, which the
+        // scratch page and the injected calls' code do not touch (a VMA registered for write protection
+        // merges with no other). The scratch page's mmap and brk(0) wait for the scan's hold of the mmap
+        // lock; the calls injected after neither change a mapping nor take that lock for writing, so they
+        // run alongside.
         // Every injection happens between map and unmap of the scratch page, and the memory map is read
         // after the unmap, so the page is never part of the image.
         mark(pid + ": creds read");
         try (Scratch s = Scratch.map(t, pid)) {
+            // brk(0) takes the mmap lock for writing: asked after the scan, which holds it for reading
+            long brk = Memory.brk(t);
             mark(pid + ": scratch page mapped");
             // rlimits, signal actions and itimers: one batch of injected calls (one resume of the thread)
             Scratch.Batch batch = s.batch();
@@ -726,8 +792,7 @@ public final class Checkpointer {
             Rlimits.queue(batch, s);
             Signals.queueITimers(batch, s);
             Threads.queue(batch, s); // t's own: t runs the batch
-            int brkAt = Memory.queueBrk(batch);
-            long brk = batch.run(t)[brkAt];
+            batch.run(t);
             mark(pid + ": batch of " + batch.size() + " injected calls run");
             java.nio.ByteBuffer answers = s.read(Threads.SCRATCH_BYTES);
             sigacts = Signals.read(fs, pid, answers);
@@ -801,7 +866,8 @@ public final class Checkpointer {
         mark(pid + ": signal queues, /proc files");
         if (baseline instanceof TrackedBaseline tb) {
             join(tb.prefetching);
-            mark(pid + ": written pages scanned");
+            mark(String.format("%d: written pages scanned (on its thread: scans %d us, copies of the stored pages %d us)", pid,
+                    tb.scanNanos / 1000, tb.copyNanos / 1000));
         }
         List<Records.Vma> vmas = join(vmasRead);
         long t2 = System.nanoTime();
@@ -827,7 +893,7 @@ public final class Checkpointer {
             });
         }
         try {
-            dumped = Memory.dumpPages(fs, pid, vmas, pages, baseline);
+            dumped = Memory.dumpPages(fs, pid, vmas, pages, baseline, baseline instanceof TrackedBaseline tb ? tb.ahead : null);
         } finally {
             if (baseline instanceof AutoCloseable c) closeBaseline(c);
             if (arming != null) {

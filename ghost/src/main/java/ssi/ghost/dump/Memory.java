@@ -42,17 +42,18 @@ final class Memory {
 
     /** mm fields from /proc/PID/stat (fields 26-28, 45-51), brk by an injected brk(0), and auxv. */
     static Records.Mm dumpMm(ProcFs fs, int pid, Tracee t) throws IOException {
-        return dumpMm(fs, pid, t.syscall(SYS_BRK, 0));
+        return dumpMm(fs, pid, brk(t));
     }
 
-    /** Queues brk(0) (the current break; it changes nothing) into b; its result is dumpMm's brk. */
-    static int queueBrk(Scratch.Batch b) {
-        int i = b.size();
-        b.add(() -> "brk(0)", SYS_BRK, 0);
-        return i;
+    /**
+     * The current break, by an injected brk(0) (it changes nothing, but takes the mmap lock for writing,
+     * so it waits for a walk of the page tables that holds it for reading, such as PAGEMAP_SCAN).
+     */
+    static long brk(Tracee t) throws IOException {
+        return t.syscall(SYS_BRK, 0);
     }
 
-    /** As above, with the break already known (from a batch with {@link #queueBrk}). */
+    /** As above, with the break already known ({@link #brk}). */
     static Records.Mm dumpMm(ProcFs fs, int pid, long brk) throws IOException {
         ProcFs.Stat st = fs.stat(fs.dir(pid));
         if (st == null) throw new CheckpointException(CheckpointException.ESRCH, "process " + pid + " is gone");
@@ -205,6 +206,14 @@ final class Memory {
      * that are not present now are in neither record, so a restore never takes them from the parent.
      */
     static Dumped dumpPages(ProcFs fs, int pid, List<Vma> vmas, DataWriter pages, Baseline base) throws IOException {
+        return dumpPages(fs, pid, vmas, pages, base, null);
+    }
+
+    /**
+     * As {@link #dumpPages(ProcFs, int, List, DataWriter, Baseline)}; a tracked VMA whose pages ahead
+     * copied already (from the very scan base gives for it) is taken from there.
+     */
+    static Dumped dumpPages(ProcFs fs, int pid, List<Vma> vmas, DataWriter pages, Baseline base, Ahead ahead) throws IOException {
         List<Records.Pagemap> out = new ArrayList<>();
         List<Records.ParentPages> fromParent = new ArrayList<>();
         Map<Long, List<long[]>> scanned = new HashMap<>();
@@ -213,11 +222,17 @@ final class Memory {
         List<Runs> done = new ArrayList<>();
         try (FileChannel pagemap = FileChannel.open(dir.resolve("pagemap"), StandardOpenOption.READ);
              FileChannel mem = FileChannel.open(dir.resolve("mem"), StandardOpenOption.READ);
-             Copier copier = new Copier(pid, mem, pages)) {
+             Copier copier = new Copier(pid, mem, pages, 2)) {
             for (Vma v : vmas) {
                 if (!dumpsPages(v)) continue;
                 boolean fileCounts = v.kind() != Records.VMA_FILE || isShmemLike(v);
                 List<long[]> regions = base == null ? null : base.scan(v);
+                Ahead.Done early = ahead == null || regions == null ? null : ahead.done.get(v.start());
+                if (early != null && early.regions() == regions) {
+                    scanned.put(v.start(), early.written());
+                    done.add(early.runs());
+                    continue;
+                }
                 Runs runs = new Runs(v, copier);
                 if (regions == null && v.shared() && isShmemLike(v)) {
                     // Shared memory: every page of the object that holds data, whether or not this process
@@ -240,44 +255,7 @@ final class Memory {
                     }
                     runs.end(n);
                 } else {
-                    // tracked since the parent: present pages and the written ones from one PAGEMAP_SCAN
-                    BitSet present = new BitSet(), dirty = new BitSet();
-                    List<long[]> written = new ArrayList<>();
-                    for (long[] r : regions) {
-                        int from = index(v, r[0]), to = index(v, r[1]);
-                        if ((r[2] & WriteProtect.PAGE_IS_WRITTEN) != 0) {
-                            dirty.set(from, to);
-                            written.add(new long[] {r[0], r[1]});
-                        }
-                        if ((r[2] & WriteProtect.PAGE_IS_PRESENT) != 0) {
-                            if (fileCounts || (r[2] & WriteProtect.PAGE_IS_FILE) == 0) present.set(from, to);
-                        } else if ((r[2] & WriteProtect.PAGE_IS_SWAPPED) != 0) {
-                            // swapped out, or a pte marker holding nothing: pagemap tells them apart
-                            ByteBuffer pm = ByteBuffer.allocate(8 * (to - from)).order(ByteOrder.LITTLE_ENDIAN);
-                            readPagemap(pagemap, pid, v, from, to - from, pm);
-                            for (int i = 0; i < to - from; i++) {
-                                long e = pm.getLong(8 * i);
-                                if (swapped(e) && (fileCounts || (e & PM_FILE) == 0)) present.set(from + i);
-                            }
-                        }
-                    }
-                    scanned.put(v.start(), written);
-                    // by stretches, not page by page: from the parent are the present pages not written
-                    // since and present there, stored here the other present ones
-                    BitSet parentHas = (BitSet) present.clone();
-                    parentHas.andNot(dirty);
-                    parentHas.and(base.parentPresent(v));
-                    for (int i = present.nextSetBit(0); i >= 0; ) {
-                        int end = present.nextClearBit(i);
-                        while (i < end) {
-                            boolean parent = parentHas.get(i);
-                            int to = Math.min(end, parent ? parentHas.nextClearBit(i) : nextSet(parentHas, i, end));
-                            runs.range(i, to, parent ? Runs.PARENT : Runs.HERE);
-                            i = to;
-                        }
-                        i = present.nextSetBit(end);
-                    }
-                    runs.end(v.pages());
+                    scanned.put(v.start(), tracked(pagemap, pid, v, regions, base.parentPresent(v), fileCounts, runs));
                 }
                 copier.flush();
                 done.add(runs);
@@ -292,6 +270,112 @@ final class Memory {
             if (!runs.spans.isEmpty()) fromParent.add(new Records.ParentPages(start, List.copyOf(runs.spans)));
         }
         return new Dumped(out, fromParent, scanned, copyNanos);
+    }
+
+    /**
+     * The stored pages of the VMAs tracked since the parent, copied ahead: by the thread that scans them
+     * for written pages, while the checkpoint's thread goes on with the injected calls (the process is
+     * frozen, and those calls write only into the scratch page). {@link #dumpPages} then takes a VMA from
+     * here when base's scan for it is the very one this copy used, so a VMA that changed since is
+     * dumped as usual (its pages copied here stay in the file, unreferenced). Owned by the scanning
+     * thread until {@link #finish}; read by the checkpoint's thread after it joined that thread.
+     */
+    static final class Ahead implements AutoCloseable {
+        /** A VMA copied ahead: the scan it used, its runs, its written regions. */
+        record Done(List<long[]> regions, Runs runs, List<long[]> written) {}
+
+        final Map<Long, Done> done = new HashMap<>();
+        private final int pid;
+        private final FileChannel pagemap, mem;
+        private final Copier copier;
+
+        Ahead(ProcFs fs, int pid, DataWriter pages) throws IOException {
+            this.pid = pid;
+            Path dir = fs.dir(pid);
+            pagemap = FileChannel.open(dir.resolve("pagemap"), StandardOpenOption.READ);
+            try {
+                mem = FileChannel.open(dir.resolve("mem"), StandardOpenOption.READ);
+            } catch (IOException | RuntimeException e) {
+                pagemap.close();
+                throw e;
+            }
+            // one lane: the other core is the checkpoint's thread's, the shim's and the process's, whose
+            // injected calls are what this overlaps
+            copier = new Copier(pid, mem, pages, 1);
+        }
+
+        /** Copies the stored pages of v (a VMA of the parent image, tracked), of which regions is the scan. */
+        void vma(Vma v, List<long[]> regions, BitSet parentPresent) throws IOException {
+            if (!dumpsPages(v)) return;
+            Runs runs = new Runs(v, copier);
+            List<long[]> written = tracked(pagemap, pid, v, regions, parentPresent, v.kind() != Records.VMA_FILE || isShmemLike(v), runs);
+            copier.flush();
+            done.put(v.start(), new Done(regions, runs, written));
+        }
+
+        /** Waits for the copies of the helper lane; throws the first error. */
+        void finish() throws IOException {
+            copier.finish();
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                copier.close();
+            } finally {
+                try {
+                    mem.close();
+                } finally {
+                    pagemap.close();
+                }
+            }
+        }
+    }
+
+    /**
+     * The pages of v, tracked since the parent image, into runs: regions is v's PAGEMAP_SCAN (present,
+     * swapped and written pages), parentPresent the pages the parent chain has; returns the written
+     * regions {start, end}.
+     */
+    private static List<long[]> tracked(FileChannel pagemap, int pid, Vma v, List<long[]> regions, BitSet parentPresent,
+                                        boolean fileCounts, Runs runs) throws IOException {
+        BitSet present = new BitSet(), dirty = new BitSet();
+        List<long[]> written = new ArrayList<>();
+        for (long[] r : regions) {
+            int from = index(v, r[0]), to = index(v, r[1]);
+            if ((r[2] & WriteProtect.PAGE_IS_WRITTEN) != 0) {
+                dirty.set(from, to);
+                written.add(new long[] {r[0], r[1]});
+            }
+            if ((r[2] & WriteProtect.PAGE_IS_PRESENT) != 0) {
+                if (fileCounts || (r[2] & WriteProtect.PAGE_IS_FILE) == 0) present.set(from, to);
+            } else if ((r[2] & WriteProtect.PAGE_IS_SWAPPED) != 0) {
+                // swapped out, or a pte marker holding nothing: pagemap tells them apart
+                ByteBuffer pm = ByteBuffer.allocate(8 * (to - from)).order(ByteOrder.LITTLE_ENDIAN);
+                readPagemap(pagemap, pid, v, from, to - from, pm);
+                for (int i = 0; i < to - from; i++) {
+                    long e = pm.getLong(8 * i);
+                    if (swapped(e) && (fileCounts || (e & PM_FILE) == 0)) present.set(from + i);
+                }
+            }
+        }
+        // by stretches, not page by page: from the parent are the present pages not written
+        // since and present there, stored here the other present ones
+        BitSet parentHas = (BitSet) present.clone();
+        parentHas.andNot(dirty);
+        parentHas.and(parentPresent);
+        for (int i = present.nextSetBit(0); i >= 0; ) {
+            int end = present.nextClearBit(i);
+            while (i < end) {
+                boolean parent = parentHas.get(i);
+                int to = Math.min(end, parent ? parentHas.nextClearBit(i) : nextSet(parentHas, i, end));
+                runs.range(i, to, parent ? Runs.PARENT : Runs.HERE);
+                i = to;
+            }
+            i = present.nextSetBit(end);
+        }
+        runs.end(v.pages());
+        return written;
     }
 
     /** Whether a page with pagemap entry e is stored (present or swapped; a file's own page only if fileCounts). */
@@ -407,11 +491,12 @@ final class Memory {
         /** n runs of one VMA, from slot on in out. */
         private record Batch(Vma vma, long[] addrs, long[] firsts, int[] lens, int n, int bytes, List<PageRun> out, int slot) {}
 
-        Copier(int pid, FileChannel mem, DataWriter pages) {
+        /** lanes: 2 to use the helper lane too (when pages has a second stripe), 1 for this thread alone. */
+        Copier(int pid, FileChannel mem, DataWriter pages, int lanes) {
             this.pid = pid;
             this.mem = mem;
             this.pages = pages;
-            this.helper = pages.stripes() > 1 ? new Helper() : null;
+            this.helper = lanes > 1 && pages.stripes() > 1 ? new Helper() : null;
         }
 
         void add(Vma v, long first, int count, List<PageRun> runs) throws IOException {

@@ -49,9 +49,9 @@ final class Threads {
         long[] regs = t.getRegs().toArray();
         byte[] xstate = t.getXstate();
         if (answers == null) {
-            s.call(t, "sigaltstack", SYS_SIGALTSTACK, 0, s.addr + ALTSTACK_AT);
-            s.call(t, "prctl(PR_GET_TID_ADDRESS)", SYS_PRCTL, PR_GET_TID_ADDRESS, s.addr + TIDADDR_AT, 0, 0, 0);
-            s.call(t, "get_robust_list", SYS_GET_ROBUST_LIST, 0, s.addr + ROBUST_AT, s.addr + ROBUST_LEN_AT);
+            Scratch.Batch b = s.batch();
+            queue(b, s);
+            b.run(t);
             answers = s.read(SCRATCH_BYTES);
         }
         ByteBuffer b = answers.duplicate().position(ALTSTACK_AT).slice().order(java.nio.ByteOrder.LITTLE_ENDIAN);
