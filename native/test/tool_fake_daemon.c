@@ -6,9 +6,9 @@
  * It exits when the link closes, and on SIGTERM (default action).
  * With --probe-ptrace, a program launched with a path ending in "ptrace-probe" is also put through every
  * ptrace request of the link (ATTACH ... DETACH; GIVEFD installs /dev/zero at its fd 100), and one
- * "PTRACE-PROBE" line reports each result. Then SPAWN_STUB is tried with that program's pid (taken) and with
- * a free pid 4000 above it, whose stub is inspected (state, parent, fds), injected into and detached,
- * then killed; one "SPAWN-STUB" line reports it. Before the detach the stub also gets INSTALL_FILTER (twice:
+ * "PTRACE-PROBE" line reports each result. Then SPAWN_STUB is tried with a free pid 4000 above that
+ * program's and again with the stub's pid (taken), and the stub is inspected (state, parent, fds),
+ * injected into and detached, then killed; one "SPAWN-STUB" line reports it. Before the detach the stub also gets INSTALL_FILTER (twice:
  * the second must say EBUSY); one "INSTALL-FILTER" line reports the listener, its fds and mappings right
  * after, and its Seccomp and NoNewPrivs after the detach. GETRSEQ of the attached program ("RSEQ-PROBE" line) must
  * find glibc's registration, and the stub must have none. Owner: its only thread. */
@@ -213,15 +213,16 @@ static int status_field(int32_t pid, const char *key)
 
 static void probe_stub(int32_t taken)
 {
-    struct ssi_tid_req t = { .tid = taken };
+    struct ssi_tid_req t = { .tid = taken + 4000 };
     int32_t pid = -1;
     size_t got = 0;
-    int32_t e_taken = request(SSI_SPAWN_STUB, &t, sizeof t, &pid, sizeof pid, &got);
-    t.tid = taken + 4000;
-    pid = -1;
     int32_t e_spawn = request(SSI_SPAWN_STUB, &t, sizeof t, &pid, sizeof pid, &got);
     if (!e_spawn && got != sizeof pid)
         e_spawn = -EPROTO;
+    /* a taken pid: the stub's own while it lives (the probed program may have exited by now, freeing its pid) */
+    int32_t again = -1;
+    t.tid = e_spawn ? taken : pid;
+    int32_t e_taken = request(SSI_SPAWN_STUB, &t, sizeof t, &again, sizeof again, &got);
     char state = '?';
     int ppid = -1, fds = -1;
     int64_t ret = 0;
