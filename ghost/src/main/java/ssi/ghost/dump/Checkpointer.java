@@ -755,77 +755,12 @@ public final class Checkpointer {
         }
     }
 
-    private ProcessImage dumpProcess(Freezer freezer, int pid, Fds.Found found, DataWriter pages, DataWriter data,
-                                     Memory.Baseline baseline, Map<Long, List<long[]>> scannedOut, long[] phases,
-                                     Map<Integer, java.util.Optional<String>> armEarly, long start, List<int[]> kids,
-                                     Map<Integer, Integer> pendingReports) throws IOException {
-        Tracee t = freezer.any(pid);
-        // the pages the scan found written are copied from now on (their reads hold the mmap lock only briefly)
-        if (baseline instanceof TrackedBaseline tb) tb.startCopy(pages);
-        Records.Creds creds = Creds.dump(fs, pid);
-        Records.Rlimits rlimits;
-        Records.SigActs sigacts;
-        Records.ITimers itimers;
-        Records.Mm mm;
-        List<Records.ThreadRec> threads = new ArrayList<>();
-        List<Records.RseqRec> rseqs = new ArrayList<>();
-        List<Records.SigQueue> sigqueues = new ArrayList<>();
-        List<Records.PosixTimer> timers;
-        long t0 = System.nanoTime();
-        // An incremental checkpoint's scan of the pages written since the parent (which protects them again)
-        // started on a second thread right after the freeze, and the copy of the pages it found (Memory.Ahead)
-        // follows there: the process is frozen, and they cover only the parent's tracked ranges, which the
-        // scratch page and the injected calls' code do not touch (a VMA registered for write protection
-        // merges with no other). The scratch page's mmap and brk(0) wait for the scan's hold of the mmap
-        // lock; the calls injected after neither change a mapping nor take that lock for writing, so they
-        // run alongside.
-        // Every injection happens between map and unmap of the scratch page, and the memory map is read
-        // after the unmap, so the page is never part of the image.
-        mark(pid + ": creds read");
-        try (Scratch s = Scratch.map(t, pid)) {
-            // brk(0) takes the mmap lock for writing: asked after the scan, which holds it for reading
-            long brk = Memory.brk(t);
-            mark(pid + ": scratch page mapped");
-            // rlimits, signal actions and itimers: one batch of injected calls (one resume of the thread)
-            Scratch.Batch batch = s.batch();
-            Signals.queue(batch, s);
-            Rlimits.queue(batch, s);
-            Signals.queueITimers(batch, s);
-            Threads.queue(batch, s); // t's own: t runs the batch
-            batch.run(t);
-            mark(pid + ": batch of " + batch.size() + " injected calls run");
-            java.nio.ByteBuffer answers = s.read(Threads.SCRATCH_BYTES);
-            sigacts = Signals.read(fs, pid, answers);
-            rlimits = Rlimits.read(answers);
-            itimers = Signals.readITimers(answers);
-            timers = PosixTimers.dump(fs, pid, t, s);
-            mark(pid + ": answers read, POSIX timers");
-            for (Tracee th : freezer.threads(pid)) threads.add(Threads.dump(fs, pid, th, s, th == t ? answers : null));
-            mark(pid + ": threads");
-            for (Tracee th : freezer.threads(pid)) {
-                ssi.shim.Rseq rs = th.getRseq();
-                if (rs.registered()) rseqs.add(new Records.RseqRec(th.tid(), rs.pointer(), rs.size(), rs.signature()));
-            }
-            mm = Memory.dumpMm(fs, pid, brk);
-            mark(pid + ": rseq, mm");
-            waitReports(s, t, kids, pendingReports);
-        }
-        long t1 = System.nanoTime();
-        mark(pid + ": scratch page unmapped");
-        // The memory map (smaps: its read walks every page table) is read on a second thread while the
-        // rest of /proc is read here and, for an incremental checkpoint, the tracked ranges are scanned.
-        java.util.concurrent.CompletableFuture<List<Records.Vma>> vmasRead = new java.util.concurrent.CompletableFuture<>();
-        // An incremental checkpoint whose VMAs all are the parent image's, as /proc/PID/maps shows them,
-        // takes their VmFlags from there and walks no page table here (the scan of what was written does).
-        Map<Long, Records.Vma> parentVmas = baseline instanceof TrackedBaseline tb ? tb.parentVmas : null;
-        Thread.ofPlatform().name("smaps-" + pid).daemon(true).start(() -> {
-            try {
-                List<Records.Vma> same = parentVmas == null ? null : Memory.vmasAsParent(fs, pid, parentVmas);
-                vmasRead.complete(same != null ? same : Memory.vmas(fs, pid));
-            } catch (Throwable e) {
-                vmasRead.completeExceptionally(e);
-            }
-        });
+    /**
+     * The signal queues of pid's threads into sigqueues, and its PROCESS record (/proc: stat, cmdline,
+     * personality, exe, cwd, root). An incremental checkpoint reads them while its copy of the written
+     * pages runs (before the scratch page is unmapped), a full one while the memory map is read.
+     */
+    private Records.ProcessRec queuesAndProc(Freezer freezer, int pid, Tracee t, List<Records.SigQueue> sigqueues) throws IOException {
         // Queued signals with their siginfo: each thread's own queue, and the process's shared one. Those
         // that arrived during the freeze were taken by the shim at their delivery (it held the thread) and
         // are in no queue: they come first (they were queued before what is still queued), each in the
@@ -861,13 +796,93 @@ public final class Checkpointer {
         String raw = new String(java.nio.file.Files.readAllBytes(d.resolve("cmdline")), java.nio.charset.StandardCharsets.UTF_8);
         for (String a : raw.split("\0")) if (!a.isEmpty()) cmdline.add(a);
         int personality = (int) Long.parseLong(java.nio.file.Files.readString(d.resolve("personality")).trim(), 16);
-        Records.ProcessRec proc = new Records.ProcessRec(pid, comm, cmdline, linkOr(d.resolve("exe")), linkOr(d.resolve("cwd")),
+        return new Records.ProcessRec(pid, comm, cmdline, linkOr(d.resolve("exe")), linkOr(d.resolve("cwd")),
                 linkOr(d.resolve("root")), personality);
-        mark(pid + ": signal queues, /proc files");
-        if (baseline instanceof TrackedBaseline tb) {
-            join(tb.prefetching);
-            mark(String.format("%d: written pages scanned (on its thread: scans %d us, copies of the stored pages %d us)", pid,
-                    tb.scanNanos / 1000, tb.copyNanos / 1000));
+    }
+
+    private ProcessImage dumpProcess(Freezer freezer, int pid, Fds.Found found, DataWriter pages, DataWriter data,
+                                     Memory.Baseline baseline, Map<Long, List<long[]>> scannedOut, long[] phases,
+                                     Map<Integer, java.util.Optional<String>> armEarly, long start, List<int[]> kids,
+                                     Map<Integer, Integer> pendingReports) throws IOException {
+        Tracee t = freezer.any(pid);
+        Records.Creds creds = Creds.dump(fs, pid);
+        Records.Rlimits rlimits;
+        Records.SigActs sigacts;
+        Records.ITimers itimers;
+        Records.Mm mm;
+        List<Records.ThreadRec> threads = new ArrayList<>();
+        List<Records.RseqRec> rseqs = new ArrayList<>();
+        List<Records.SigQueue> sigqueues = new ArrayList<>();
+        List<Records.PosixTimer> timers;
+        Records.ProcessRec proc = null; // (queuesAndProc)
+        long t0 = System.nanoTime();
+        // An incremental checkpoint's scan of the pages written since the parent (which protects them again)
+        // started on a second thread right after the freeze, and the copy of the pages it found (Memory.Ahead)
+        // follows there once the scratch page is mapped and the break known: the process is frozen, and they
+        // cover only the parent's tracked ranges, which the scratch page and the injected calls' code do not
+        // touch (a VMA registered for write protection merges with no other). The scratch page's mmap and
+        // brk(0) take the mmap lock for writing, so they wait for the scan's hold of it, and they come before
+        // the copy, whose many short holds would keep a writer waiting up to the lock's hand-off time (~4 ms);
+        // the calls injected after neither change a mapping nor take that lock for writing, so they run
+        // alongside the copy, and the scratch page is unmapped once the copy is done.
+        // Every injection happens between map and unmap of the scratch page, and the memory map is read
+        // after the unmap, so the page is never part of the image.
+        mark(pid + ": creds read");
+        try (Scratch s = Scratch.map(t, pid)) {
+            // brk(0) takes the mmap lock for writing: asked after the scan, which holds it for reading
+            long brk = Memory.brk(t);
+            if (baseline instanceof TrackedBaseline tb) tb.startCopy(pages);
+            mark(pid + ": scratch page mapped");
+            // rlimits, signal actions and itimers: one batch of injected calls (one resume of the thread)
+            Scratch.Batch batch = s.batch();
+            Signals.queue(batch, s);
+            Rlimits.queue(batch, s);
+            Signals.queueITimers(batch, s);
+            Threads.queue(batch, s); // t's own: t runs the batch
+            batch.run(t);
+            mark(pid + ": batch of " + batch.size() + " injected calls run");
+            java.nio.ByteBuffer answers = s.read(Threads.SCRATCH_BYTES);
+            sigacts = Signals.read(fs, pid, answers);
+            rlimits = Rlimits.read(answers);
+            itimers = Signals.readITimers(answers);
+            timers = PosixTimers.dump(fs, pid, t, s);
+            mark(pid + ": answers read, POSIX timers");
+            for (Tracee th : freezer.threads(pid)) threads.add(Threads.dump(fs, pid, th, s, th == t ? answers : null));
+            mark(pid + ": threads");
+            for (Tracee th : freezer.threads(pid)) {
+                ssi.shim.Rseq rs = th.getRseq();
+                if (rs.registered()) rseqs.add(new Records.RseqRec(th.tid(), rs.pointer(), rs.size(), rs.signature()));
+            }
+            mm = Memory.dumpMm(fs, pid, brk);
+            mark(pid + ": rseq, mm");
+            waitReports(s, t, kids, pendingReports);
+            if (baseline instanceof TrackedBaseline tb) {
+                proc = queuesAndProc(freezer, pid, t, sigqueues);
+                mark(pid + ": signal queues, /proc files");
+                join(tb.prefetching);
+                mark(String.format("%d: written pages scanned (on its thread: scans %d us, copies of the stored pages %d us)",
+                        pid, tb.scanNanos / 1000, tb.copyNanos / 1000));
+            }
+        }
+        long t1 = System.nanoTime();
+        mark(pid + ": scratch page unmapped");
+        // The memory map (smaps: its read walks every page table) is read on a second thread while, for a
+        // full checkpoint, the signal queues and the rest of /proc are read here.
+        java.util.concurrent.CompletableFuture<List<Records.Vma>> vmasRead = new java.util.concurrent.CompletableFuture<>();
+        // An incremental checkpoint whose VMAs all are the parent image's, as /proc/PID/maps shows them,
+        // takes their VmFlags from there and walks no page table here (the scan of what was written does).
+        Map<Long, Records.Vma> parentVmas = baseline instanceof TrackedBaseline tb ? tb.parentVmas : null;
+        Thread.ofPlatform().name("smaps-" + pid).daemon(true).start(() -> {
+            try {
+                List<Records.Vma> same = parentVmas == null ? null : Memory.vmasAsParent(fs, pid, parentVmas);
+                vmasRead.complete(same != null ? same : Memory.vmas(fs, pid));
+            } catch (Throwable e) {
+                vmasRead.completeExceptionally(e);
+            }
+        });
+        if (proc == null) {
+            proc = queuesAndProc(freezer, pid, t, sigqueues);
+            mark(pid + ": signal queues, /proc files");
         }
         List<Records.Vma> vmas = join(vmasRead);
         long t2 = System.nanoTime();
