@@ -179,6 +179,11 @@ public final class Checkpointer {
                 baselines.put(m.pid(), bl);
                 if (bl instanceof TrackedBaseline tb) {
                     reprotected.add(m.pid());
+                    // the scratch page's mmap and brk(0) take the mmap lock for writing, which the scan holds
+                    // for reading: they come first (dumpProcess takes the page over)
+                    Tracee tt = freezer.any(m.pid());
+                    tb.scratch = Scratch.map(tt, m.pid());
+                    tb.brk = Memory.brk(tt);
                     tb.startPrefetch(fs, m.pid());
                 }
             }
@@ -488,6 +493,19 @@ public final class Checkpointer {
         /** Time {@link #prefetch} took scanning and copying, for the trace. */
         long scanNanos, copyNanos;
 
+        /**
+         * The process's scratch page, mapped (and its break asked) before the scan started, until
+         * dumpProcess takes it over ({@link #takeScratch}); {@link #close} unmaps it if nobody did.
+         */
+        Scratch scratch;
+        long brk;
+
+        Scratch takeScratch() {
+            Scratch s = scratch;
+            scratch = null;
+            return s;
+        }
+
         /** The page writer of the process for {@link #prefetch}'s copies, or null when there is none to copy into. */
         private final java.util.concurrent.CompletableFuture<DataWriter> pagesFor = new java.util.concurrent.CompletableFuture<>();
 
@@ -617,6 +635,14 @@ public final class Checkpointer {
                     // closing /proc files it read: nothing was pending on them
                 }
                 ahead = null;
+            }
+            Scratch s = takeScratch();
+            if (s != null) {
+                try {
+                    s.close();
+                } catch (IOException ignored) {
+                    // a checkpoint that failed before dumping this process, which may be gone: nothing to undo there
+                }
             }
         }
     }
@@ -818,19 +844,19 @@ public final class Checkpointer {
         long t0 = System.nanoTime();
         // An incremental checkpoint's scan of the pages written since the parent (which protects them again)
         // started on a second thread right after the freeze, and the copy of the pages it found (Memory.Ahead)
-        // follows there once the scratch page is mapped and the break known: the process is frozen, and they
-        // cover only the parent's tracked ranges, which the scratch page and the injected calls' code do not
-        // touch (a VMA registered for write protection merges with no other). The scratch page's mmap and
-        // brk(0) take the mmap lock for writing, so they wait for the scan's hold of it, and they come before
-        // the copy, whose many short holds would keep a writer waiting up to the lock's hand-off time (~4 ms);
-        // the calls injected after neither change a mapping nor take that lock for writing, so they run
-        // alongside the copy, and the scratch page is unmapped once the copy is done.
+        // follows there from here on: the process is frozen, and they cover only the parent's tracked ranges,
+        // which the scratch page and the injected calls' code do not touch (a VMA registered for write
+        // protection merges with no other). The scratch page's mmap and brk(0) take the mmap lock for
+        // writing: they came before the scan (which holds it for reading) and before the copy (whose many
+        // short holds would keep a writer waiting up to the lock's hand-off time, ~4 ms); the calls injected
+        // here neither change a mapping nor take that lock for writing, so they run alongside the copy, and
+        // the scratch page is unmapped once the copy is done.
         // Every injection happens between map and unmap of the scratch page, and the memory map is read
         // after the unmap, so the page is never part of the image.
         mark(pid + ": creds read");
-        try (Scratch s = Scratch.map(t, pid)) {
-            // brk(0) takes the mmap lock for writing: asked after the scan, which holds it for reading
-            long brk = Memory.brk(t);
+        Scratch pre = baseline instanceof TrackedBaseline tb ? tb.takeScratch() : null;
+        try (Scratch s = pre != null ? pre : Scratch.map(t, pid)) {
+            long brk = pre != null ? ((TrackedBaseline) baseline).brk : Memory.brk(t);
             if (baseline instanceof TrackedBaseline tb) tb.startCopy(pages);
             mark(pid + ": scratch page mapped");
             // rlimits, signal actions and itimers: one batch of injected calls (one resume of the thread)
