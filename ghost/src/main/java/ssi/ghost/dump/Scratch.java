@@ -41,7 +41,17 @@ final class Scratch implements AutoCloseable {
                     + " (injected mmap failed with errno " + -a + ")");
         }
         // no executable memory for us here (a policy): the batches go the shim's way, one by one at worst
-        long p = t.syscall(SYS_MPROTECT, a + SIZE, 4096, PROT_RX);
+        long p;
+        try {
+            p = t.syscall(SYS_MPROTECT, a + SIZE, 4096, PROT_RX);
+        } catch (IOException | RuntimeException e) {
+            try {
+                t.syscall(SYS_MUNMAP, a, SIZE + AREA);
+            } catch (IOException | RuntimeException ue) {
+                e.addSuppressed(ue);
+            }
+            throw e;
+        }
         return new Scratch(t, a, pid, isError(p) ? 0 : a + SIZE);
     }
 
