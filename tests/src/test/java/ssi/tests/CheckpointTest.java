@@ -115,8 +115,15 @@ class CheckpointTest {
         assertTrue(pages.find(), out);
         long stored = Long.parseLong(pages.group(1));
         assertTrue(stored >= SIZE / PAGE && stored < SIZE / PAGE + 2048, "pages stored: " + stored);
-        // the 32 MiB VMA is stored whole
-        assertTrue(Pattern.compile("(?m)rw-p anon\\s+8192 pages,\\s+8192 stored").matcher(out).find(), out);
+        // the 32 MiB VMA is stored whole (the kernel may have merged it with a few anonymous pages next to it:
+        // its 2 MiB-aligned place can end right where ld.so's small anonymous mapping starts)
+        Matcher big = Pattern.compile("(?m)rw-p anon\\s+(\\d+) pages,\\s+(\\d+) stored").matcher(out);
+        boolean whole = false;
+        while (big.find()) {
+            long vp = Long.parseLong(big.group(1)), vs = Long.parseLong(big.group(2));
+            whole |= vp >= SIZE / PAGE && vp < SIZE / PAGE + 64 && vs >= SIZE / PAGE;
+        }
+        assertTrue(whole, out);
 
         // the page data is the program's pattern (the VMA is page aligned, so every page starts at i*7+3 of its index)
         byte[] data = Files.readAllBytes(img.resolve("pages-" + s.gpid() + ".img"));
