@@ -953,7 +953,7 @@ public final class Checkpointer {
         long t3 = System.nanoTime();
         long[] cn = dumped.copyNanos();
         mark(String.format("%d: pages read (%d bytes; this thread: process_vm_readv %d us, checksums and writes %d; helper: "
-                + "process_vm_readv %d, checksums and writes %d%s)", pid, pages.bytes(), cn[1] / 1000, cn[2] / 1000, cn[4] / 1000, cn[5] / 1000,
+                + "process_vm_readv %d, checksums and writes %d%s)", pid, pages.bytes(), cn[0] / 1000, cn[1] / 1000, cn[2] / 1000, cn[3] / 1000,
                 armNanos[0] < 0 ? "" : "; write tracking armed meanwhile in " + armNanos[0] / 1000 + " us"));
         phases[0] += t1 - t0; phases[1] += t2 - t1; phases[2] += t3 - t2;
         List<Records.Fd> fds = Fds.saveDeleted(pid, found, data);

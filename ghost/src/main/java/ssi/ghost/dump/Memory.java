@@ -193,8 +193,8 @@ final class Memory {
 
     /** PAGEMAP and PARENT_PAGES records of a process, and the written regions scanned, by VMA start. */
     /**
-     * copyNanos: time spent by the copy's two lanes (the caller, then the helper) waiting for a buffer, in
-     * process_vm_readv and in checksums and writes (a checkpoint trace shows them).
+     * copyNanos: time spent by the copy's two lanes (the caller, then the helper) in process_vm_readv and
+     * in checksums and writes (a checkpoint trace shows them).
      */
     record Dumped(List<Records.Pagemap> pagemaps, List<Records.ParentPages> parentPages, Map<Long, List<long[]>> scanned,
                   long[] copyNanos) {}
@@ -218,7 +218,7 @@ final class Memory {
         List<Records.ParentPages> fromParent = new ArrayList<>();
         Map<Long, List<long[]>> scanned = new HashMap<>();
         Path dir = fs.dir(pid);
-        long[] copyNanos = new long[6];
+        long[] copyNanos = new long[4];
         List<Runs> done = new ArrayList<>();
         try (FileChannel pagemap = FileChannel.open(dir.resolve("pagemap"), StandardOpenOption.READ);
              FileChannel mem = FileChannel.open(dir.resolve("mem"), StandardOpenOption.READ);
@@ -261,8 +261,8 @@ final class Memory {
                 done.add(runs);
             }
             copier.finish();
-            System.arraycopy(copier.nanos, 0, copyNanos, 0, 3);
-            if (copier.helper != null) System.arraycopy(copier.helper.times, 0, copyNanos, 3, 3);
+            System.arraycopy(copier.nanos, 0, copyNanos, 0, 2);
+            if (copier.helper != null) System.arraycopy(copier.helper.times, 0, copyNanos, 2, 2);
         }
         for (Runs runs : done) { // every run is written now, the helper's included
             long start = runs.v.start();
@@ -485,8 +485,8 @@ final class Memory {
         private Vma vma;
         private List<PageRun> out;
         final Helper helper;
-        /** Time of the caller in: waiting for a buffer, process_vm_readv, checksums and writes. */
-        final long[] nanos = new long[3];
+        /** Time of the caller in: process_vm_readv, checksums and writes. */
+        final long[] nanos = new long[2];
 
         /** n runs of one VMA, from slot on in out. */
         private record Batch(Vma vma, long[] addrs, long[] firsts, int[] lens, int n, int bytes, List<PageRun> out, int slot) {}
@@ -541,7 +541,6 @@ final class Memory {
 
         /** Reads, checksums and writes batch b into page stripe k; fills its slots. */
         private void copyBatch(Batch b, int k, long[] times) throws IOException {
-            long t0 = System.nanoTime();
             ByteBuffer buf = pages.buffer();
             buf.limit(b.bytes());
             long t1 = System.nanoTime();
@@ -561,9 +560,8 @@ final class Memory {
             synchronized (b.out()) {
                 for (int i = 0; i < b.n(); i++) b.out().set(b.slot() + i, runs[i]);
             }
-            times[0] += t1 - t0;
-            times[1] += t2 - t1;
-            times[2] += System.nanoTime() - t2;
+            times[0] += t2 - t1;
+            times[1] += System.nanoTime() - t2;
         }
 
         /** Waits for the helper's batches; throws the first error one of them had. */
@@ -585,7 +583,7 @@ final class Memory {
             private int inFlight; // guarded by this: offered and not finished
             private boolean stopping;
             private Throwable failed;
-            final long[] times = new long[3];
+            final long[] times = new long[2];
 
             synchronized boolean offer(Batch b) {
                 if (failed != null || stopping || inFlight >= 2) return false;

@@ -225,7 +225,7 @@ public final class DataWriter implements AutoCloseable {
         while (src.read(buf.clear()) > 0) {
             buf.flip();
             c.update(buf.duplicate());
-            while (buf.hasRemaining()) s.end += s.ch.write(buf, s.end);
+            write(s, buf);
         }
         return new Chunk(0, at, s.end - at, (int) c.getValue());
     }
