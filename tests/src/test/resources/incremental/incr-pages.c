@@ -5,7 +5,9 @@
  *   round 1: pages p with p % 100 == 0 get pattern 1 (user-space writes), and page 1 gets pattern 1
  *            through the kernel (read(2) from a pipe: a write fault taken in kernel mode);
  *   round 2: pages p with p % 100 == 50 get pattern 2, and pages 200..209 are dropped with
- *            MADV_DONTNEED (they must read as zero from then on: no image may bring them back).
+ *            MADV_DONTNEED (they must read as zero from then on: no image may bring them back);
+ *   round 3: pages p with p % 3 == 2 get pattern 3 (a third of them: more than a checkpoint holds in
+ *            memory while the application is frozen), dropped ones included (they come back).
  * SIGUSR2 makes it check every word against what the rounds so far left there, write
  * "PASS <rounds>" or "FAIL <why>" to RESULT and exit (0 on PASS). Single-threaded; fds 0-2 only. */
 #include <errno.h>
@@ -41,6 +43,7 @@ static void fill(uint64_t *mem, size_t page, int gen)
 /* which pattern a page holds after `rounds` rounds; -1: dropped (zero) */
 static int expected(size_t p, int rounds)
 {
+    if (rounds >= 3 && p % 3 == 2) return 3;
     if (rounds >= 2 && p >= DROP_FIRST && p < DROP_FIRST + DROP_PAGES) return -1;
     if (rounds >= 2 && p % 100 == 50) return 2;
     if (rounds >= 1 && (p % 100 == 0 || p == 1)) return 1;
@@ -96,6 +99,8 @@ int main(int argc, char **argv)
         } else if (rounds == 2) {
             for (size_t p = 50; p < pages; p += 100) fill(mem, p, 2);
             if (madvise(&mem[DROP_FIRST * WORDS], DROP_PAGES * PAGE, MADV_DONTNEED) != 0) { perror("madvise"); return 2; }
+        } else if (rounds == 3) {
+            for (size_t p = 2; p < pages; p += 3) fill(mem, p, 3);
         }
         snprintf(line, sizeof line, "round %d\n", rounds);
         put(argv[2], line);

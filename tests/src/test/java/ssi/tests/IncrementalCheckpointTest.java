@@ -24,10 +24,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * incremental/incr-pages.c) holds 64 MiB of patterned memory in one VMA; it is checkpointed in full, then
  * dirties 1% of its pages (one of them through a kernel write, read(2) from a pipe) and is checkpointed
  * incrementally against the remembered image, then dirties another 1% and drops 10 pages with
- * MADV_DONTNEED and is checkpointed incrementally with an explicit --parent and --stop. Each incremental
- * image must store exactly the pages written in its round (image show, for the VMA) and refer to the
- * rest; the restart of the last image, which reads pages through all three images, must give back a
- * process whose every word is the latest pattern, with the dropped pages zero. Without a known earlier
+ * MADV_DONTNEED and is checkpointed incrementally with an explicit --parent, then writes a third of its
+ * pages (21 MiB: more than a checkpoint copies ahead and holds in memory during the freeze, so that VMA
+ * is copied the ordinary way) and is checkpointed incrementally with --stop. Each incremental image must
+ * store exactly the pages written in its round (image show, for the VMA) and refer to the rest; the
+ * restart of the last image, which reads pages through all four images, must give back a process whose
+ * every word is the latest pattern, with the pages dropped and not written since zero. Without a known earlier
  * image, with a missing parent at checkpoint or restart, or with the parent replaced by another image,
  * the command fails naming it and nothing is written or started.
  */
@@ -103,7 +105,7 @@ class IncrementalCheckpointTest {
         assertEquals(PAGES, Integer.parseInt(f[3]));
         String range = String.format("%012x-%012x", addr, addr + (long) PAGES * 4096);
         String g = Integer.toString(gpid);
-        Path img0 = work.resolve("img0"), img1 = work.resolve("img1"), img2 = work.resolve("img2");
+        Path img0 = work.resolve("img0"), img1 = work.resolve("img1"), img2 = work.resolve("img2"), img3 = work.resolve("img3");
 
         // --incremental before any checkpoint of it: refused, nothing written
         Cmd.Result none = cluster.ssi("checkpoint", g, "-o", work.resolve("img-none").toString(), "--incremental");
@@ -134,10 +136,9 @@ class IncrementalCheckpointTest {
         long total1 = totalStored(show1);
         assertTrue(total1 >= ROUND1 && total1 <= ROUND1 + SLACK, "the incremental image stores " + total1 + " pages:\n" + show1);
 
-        // round 2 (and 10 pages dropped), incremental with an explicit parent, and the application stopped
+        // round 2 (and 10 pages dropped), incremental with an explicit parent
         round(gpid, status, 2, bg);
-        cluster.ssi("checkpoint", g, "-o", img2.toString(), "--parent", img1.toString(), "--stop").expectExit(0);
-        Cmd.waitUntil(BOUND, () -> !bg.isAlive() && !listed(gpid), () -> "still running after --stop: " + bg.describe());
+        cluster.ssi("checkpoint", g, "-o", img2.toString(), "--parent", img1.toString()).expectExit(0);
         String show2 = cluster.ssi("image", "show", img2.toString()).expectExit(0).out();
         // img1's round-1 pages minus page 200 (dropped) come from [1], the rest of the untouched pages from [2]
         long inParent2 = PAGES - ROUND2 - DROPPED;
@@ -145,29 +146,47 @@ class IncrementalCheckpointTest {
                 vmaLine(show2, range), show2);
         assertTrue(show2.contains("chain of 3 images, newest first: [0] " + img2 + " <- [1] " + img1 + " <- [2] " + img0), show2);
 
+        // round 3: a third of the pages (the dropped ones among them come back), incremental against the
+        // remembered image, and the application stopped
+        round(gpid, status, 3, bg);
+        cluster.ssi("checkpoint", g, "-o", img3.toString(), "--incremental", "--stop").expectExit(0);
+        Cmd.waitUntil(BOUND, () -> !bg.isAlive() && !listed(gpid), () -> "still running after --stop: " + bg.describe());
+        String show3 = cluster.ssi("image", "show", img3.toString()).expectExit(0).out();
+        // which image holds each page's latest contents: 0 this one, 1 img2, 2 img1, 3 img0, -1 none (dropped)
+        int[] from = new int[5];
+        for (int p = 0; p < PAGES; p++) {
+            int at = p % 3 == 2 ? 0 : p >= 200 && p < 200 + DROPPED ? -1 : p % 100 == 50 ? 1 : p % 100 == 0 || p == 1 ? 2 : 3;
+            from[at + 1]++;
+        }
+        assertEquals(new VmaLine(PAGES, from[1], from[2] + from[3] + from[4], "[1] " + from[2] + " [2] " + from[3] + " [3] " + from[4]),
+                vmaLine(show3, range), show3);
+        assertTrue(from[1] * 4096L > 16L << 20, "round 3 writes more than a checkpoint holds during the freeze");
+        assertTrue(show3.contains("chain of 4 images, newest first: [0] " + img3 + " <- [1] " + img2 + " <- [2] " + img1 + " <- [3] "
+                + img0), show3);
+
         // restart from the newest image: the pages come through the whole chain
         String ctx = "\n" + cluster.logs();
-        cluster.ssi("restart", "--detach", img2.toString()).expectExit(0);
+        cluster.ssi("restart", "--detach", img3.toString()).expectExit(0);
         cluster.ssi("kill", "-s", "USR2", g).expectExit(0);
         Cmd.waitUntil(BOUND, () -> Files.exists(result) && Cmd.read(result).endsWith("\n"), () -> "no result" + ctx);
-        assertEquals("PASS 2\n", Cmd.read(result), () -> Cmd.read(result) + ctx);
+        assertEquals("PASS 3\n", Cmd.read(result), () -> Cmd.read(result) + ctx);
         Cmd.waitUntil(BOUND, () -> !listed(gpid), () -> "the restored process did not exit" + ctx);
 
         // the middle image missing: restart and image show fail naming it, nothing starts
         Path away = work.resolve("img1.away");
         Files.move(img1, away);
-        Cmd.Result gone = cluster.ssi("restart", "--detach", img2.toString());
+        Cmd.Result gone = cluster.ssi("restart", "--detach", img3.toString());
         assertEquals(1, gone.exit(), gone::describe);
         assertTrue(gone.err().contains("its parent image " + img1 + " (../img1, made "), gone::describe);
         assertTrue(gone.err().contains("is missing"), gone::describe);
         assertFalse(listed(gpid), "a process was started from a broken chain");
-        Cmd.Result showGone = cluster.ssi("image", "show", img2.toString());
+        Cmd.Result showGone = cluster.ssi("image", "show", img3.toString());
         assertEquals(1, showGone.exit(), showGone::describe);
         assertTrue(showGone.out().contains("chain: cannot be used: "), showGone::describe);
 
         // another image in the parent's place: "not the one it was made from", nothing starts
         Cmd.run(Cmd.env(), work, List.of("cp", "-a", img0.toString(), img1.toString())).expectExit(0);
-        Cmd.Result swapped = cluster.ssi("restart", "--detach", img2.toString());
+        Cmd.Result swapped = cluster.ssi("restart", "--detach", img3.toString());
         assertEquals(1, swapped.exit(), swapped::describe);
         assertTrue(swapped.err().contains("its parent image " + img1 + " is not the one it was made from"), swapped::describe);
         assertFalse(listed(gpid), "a process was started from a swapped chain");

@@ -488,7 +488,7 @@ public final class Checkpointer {
         /** {@link #prefetch} running on its own thread ({@link #startPrefetch}), or null. */
         java.util.concurrent.CompletableFuture<Void> prefetching;
 
-        /** The pages {@link #prefetch} copied (into the page writer {@link #startCopy} gave), or null. */
+        /** The pages {@link #prefetch} copied (held until the page writer takes them), or null. */
         Memory.Ahead ahead;
         /** Time {@link #prefetch} took scanning and copying, for the trace. */
         long scanNanos, copyNanos;
@@ -506,13 +506,9 @@ public final class Checkpointer {
             return s;
         }
 
-        /** The page writer of the process for {@link #prefetch}'s copies, or null when there is none to copy into. */
-        private final java.util.concurrent.CompletableFuture<DataWriter> pagesFor = new java.util.concurrent.CompletableFuture<>();
-
         /**
          * Runs {@link #prefetch} on a thread of its own, right after the freeze (while the rest of the
-         * application is inspected); {@link #prefetching} completes with it. Its copies of the stored pages
-         * wait for {@link #startCopy}.
+         * application is inspected); {@link #prefetching} completes with it.
          */
         void startPrefetch(ProcFs fs, int pid) {
             java.util.concurrent.CompletableFuture<Void> f = new java.util.concurrent.CompletableFuture<>();
@@ -527,11 +523,6 @@ public final class Checkpointer {
             });
         }
 
-        /** The process's page writer: the prefetch thread copies the stored pages of what it scanned into it. */
-        void startCopy(DataWriter pages) {
-            pagesFor.complete(pages);
-        }
-
         /** Starts of the ranges {@link #prefetch} scanned (or tried to), whose written pages it protected again. */
         final java.util.Set<Long> protectedAgain = new java.util.HashSet<>();
 
@@ -542,8 +533,8 @@ public final class Checkpointer {
          * protects the written pages again (PM_SCAN_WP_MATCHING: the process is frozen, the pages are read
          * before it runs), so arming after the image is written has nothing left to do for them; a
          * checkpoint that fails after this drops the process's tracking (its next incremental checkpoint
-         * stores it whole). Then, once {@link #startCopy} gave the page writer, copies the stored pages of
-         * every range scanned ({@link Memory.Ahead}) while the checkpoint's thread injects its calls.
+         * stores it whole). Then copies the stored pages of every range scanned ({@link Memory.Ahead}, held
+         * in memory until the page writer takes them) while the checkpoint's thread inspects and injects.
          */
         void prefetch(ProcFs fs, int pid) throws IOException {
             long t0 = System.nanoTime();
@@ -563,12 +554,10 @@ public final class Checkpointer {
                 }
             }
             scanNanos = System.nanoTime() - t0;
-            DataWriter pages = pagesFor.join();
-            if (pages == null || done.isEmpty()) return;
+            if (done.isEmpty()) return;
             long t1 = System.nanoTime();
-            ahead = new Memory.Ahead(fs, pid, pages);
+            ahead = new Memory.Ahead(fs, pid);
             for (Records.Vma old : done) ahead.vma(old, prefetched.get(old.start()), parentPresent(old));
-            ahead.finish();
             copyNanos = System.nanoTime() - t1;
         }
 
@@ -624,7 +613,6 @@ public final class Checkpointer {
         @Override
         public void close() {
             // a checkpoint that failed while prefetch ran: it ends first (it uses fd)
-            pagesFor.complete(null);
             if (prefetching != null) prefetching.exceptionally(e -> null).join();
             if (fd >= 0) WriteProtect.close(fd);
             fd = -1;
@@ -843,8 +831,8 @@ public final class Checkpointer {
         Records.ProcessRec proc = null; // (queuesAndProc)
         long t0 = System.nanoTime();
         // An incremental checkpoint's scan of the pages written since the parent (which protects them again)
-        // started on a second thread right after the freeze, and the copy of the pages it found (Memory.Ahead)
-        // follows there from here on: the process is frozen, and they cover only the parent's tracked ranges,
+        // started on a second thread right after the freeze, and the copy of the pages it found (Memory.Ahead,
+        // held in memory until dumpPages gives it to the page writer) follows there: the process is frozen, and they cover only the parent's tracked ranges,
         // which the scratch page and the injected calls' code do not touch (a VMA registered for write
         // protection merges with no other). The scratch page's mmap and brk(0) take the mmap lock for
         // writing: they came before the scan (which holds it for reading) and before the copy (whose many
@@ -857,7 +845,6 @@ public final class Checkpointer {
         Scratch pre = baseline instanceof TrackedBaseline tb ? tb.takeScratch() : null;
         try (Scratch s = pre != null ? pre : Scratch.map(t, pid)) {
             long brk = pre != null ? ((TrackedBaseline) baseline).brk : Memory.brk(t);
-            if (baseline instanceof TrackedBaseline tb) tb.startCopy(pages);
             mark(pid + ": scratch page mapped");
             // rlimits, signal actions and itimers: one batch of injected calls (one resume of the thread)
             Scratch.Batch batch = s.batch();

@@ -229,6 +229,7 @@ final class Memory {
                 List<long[]> regions = base == null ? null : base.scan(v);
                 Ahead.Done early = ahead == null || regions == null ? null : ahead.done.get(v.start());
                 if (early != null && early.regions() == regions) {
+                    ahead.place(early, pages);
                     scanned.put(v.start(), early.written());
                     done.add(early.runs());
                     continue;
@@ -274,61 +275,86 @@ final class Memory {
 
     /**
      * The stored pages of the VMAs tracked since the parent, copied ahead: by the thread that scans them
-     * for written pages, while the checkpoint's thread goes on with the injected calls (the process is
-     * frozen, and those calls write only into the scratch page). {@link #dumpPages} then takes a VMA from
-     * here when base's scan for it is the very one this copy used, so a VMA that changed since is
-     * dumped as usual (its pages copied here stay in the file, unreferenced). Owned by the scanning
-     * thread until {@link #finish}; read by the checkpoint's thread after it joined that thread.
+     * for written pages, right after its scan, while the checkpoint's thread inspects the application and
+     * injects its calls (the process is frozen, and those calls write only into the scratch page). The
+     * image directory may not exist yet, so the copies are held in memory, at most {@link #HOLD_LIMIT}
+     * bytes; the page writer gets them when {@link #dumpPages} takes their VMA ({@link #place}) and writes
+     * them once the application is let go ({@link DataWriter#hold}). dumpPages takes a VMA from here only
+     * when base's scan for it is the very one this copy used: a VMA that changed since is dumped as usual,
+     * as is one past the limit, one that is not readable and one whose read faulted. Owned by the scanning
+     * thread until it is done; read by the checkpoint's thread after it joined that thread.
      */
     static final class Ahead implements AutoCloseable {
-        /** A VMA copied ahead: the scan it used, its runs, its written regions. */
-        record Done(List<long[]> regions, Runs runs, List<long[]> written) {}
+        /**
+         * The most bytes held: 1% of a few GiB written between two checkpoints (what incremental ones are
+         * for), within the spare direct buffers the JVM keeps for the image writers.
+         */
+        static final long HOLD_LIMIT = 16L << 20;
+
+        /** A VMA copied ahead: the scan it used, its runs (their places filled by {@link #place}), its written regions. */
+        record Done(List<long[]> regions, Runs runs, List<long[]> written, List<Copier.Held> held) {}
 
         final Map<Long, Done> done = new HashMap<>();
         private final int pid;
-        private final FileChannel pagemap, mem;
+        private final FileChannel pagemap;
         private final Copier copier;
+        private long heldBytes;
 
-        Ahead(ProcFs fs, int pid, DataWriter pages) throws IOException {
+        Ahead(ProcFs fs, int pid) throws IOException {
             this.pid = pid;
-            Path dir = fs.dir(pid);
-            pagemap = FileChannel.open(dir.resolve("pagemap"), StandardOpenOption.READ);
-            try {
-                mem = FileChannel.open(dir.resolve("mem"), StandardOpenOption.READ);
-            } catch (IOException | RuntimeException e) {
-                pagemap.close();
-                throw e;
-            }
-            // one lane: the other core is the checkpoint's thread's, the shim's and the process's, whose
-            // injected calls are what this overlaps
-            copier = new Copier(pid, mem, pages, 1);
+            pagemap = FileChannel.open(fs.dir(pid).resolve("pagemap"), StandardOpenOption.READ);
+            copier = new Copier(pid, null, null, 1); // holds its copies
         }
 
         /** Copies the stored pages of v (a VMA of the parent image, tracked), of which regions is the scan. */
         void vma(Vma v, List<long[]> regions, BitSet parentPresent) throws IOException {
-            if (!dumpsPages(v)) return;
+            if (!dumpsPages(v) || (v.prot() & Records.PROT_READ) == 0) return; // (only /proc/PID/mem reads those)
+            long written = 0;
+            for (long[] r : regions) if ((r[2] & WriteProtect.PAGE_IS_WRITTEN) != 0) written += r[1] - r[0];
+            if (heldBytes + written > HOLD_LIMIT) return;
+            copier.room = HOLD_LIMIT - heldBytes;
             Runs runs = new Runs(v, copier);
-            List<long[]> written = tracked(pagemap, pid, v, regions, parentPresent, v.kind() != Records.VMA_FILE || isShmemLike(v), runs);
-            copier.flush();
-            done.put(v.start(), new Done(regions, runs, written));
-        }
-
-        /** Waits for the copies of the helper lane; throws the first error. */
-        void finish() throws IOException {
-            copier.finish();
-        }
-
-        @Override
-        public void close() throws IOException {
+            List<long[]> w;
             try {
-                copier.close();
+                w = tracked(pagemap, pid, v, regions, parentPresent, v.kind() != Records.VMA_FILE || isShmemLike(v), runs);
+                copier.flush();
             } finally {
-                try {
-                    mem.close();
-                } finally {
-                    pagemap.close();
+                if (copier.unfit) copier.giveBackHeld();
+            }
+            if (copier.unfit) {
+                copier.unfit = false;
+                return;
+            }
+            List<Copier.Held> held = copier.takeHeld();
+            for (Copier.Held h : held) heldBytes += h.data().remaining();
+            done.put(v.start(), new Done(regions, runs, w, held));
+        }
+
+        /** Gives d's copies their places in the first page stripe of pages, which keeps them, and fills d's runs. */
+        void place(Done d, DataWriter pages) {
+            for (int j = 0; j < d.held().size(); j++) {
+                Copier.Held h = d.held().get(j);
+                d.held().set(j, null);
+                DataWriter.Chunk[] chunks = pages.hold(0, h.data(), h.lens(), h.crcs(), h.n());
+                for (int i = 0; i < h.n(); i++) {
+                    h.out().set(h.slot() + i, new PageRun(h.firsts()[i], h.lens()[i] / ImageFormat.PAGE_SIZE, chunks[i].file(),
+                            chunks[i].offset(), chunks[i].crc()));
                 }
             }
+        }
+
+        /** Gives back the copies no page writer took. */
+        @Override
+        public void close() throws IOException {
+            for (Done d : done.values()) {
+                for (int j = 0; j < d.held().size(); j++) {
+                    Copier.Held h = d.held().get(j);
+                    if (h != null) DataWriter.giveBack(h.data());
+                    d.held().set(j, null);
+                }
+            }
+            done.clear();
+            pagemap.close();
         }
     }
 
@@ -491,15 +517,44 @@ final class Memory {
         /** n runs of one VMA, from slot on in out. */
         private record Batch(Vma vma, long[] addrs, long[] firsts, int[] lens, int n, int bytes, List<PageRun> out, int slot) {}
 
-        /** lanes: 2 to use the helper lane too (when pages has a second stripe), 1 for this thread alone. */
+        /** A batch read and checksummed, held (no pages writer): n runs of data, whose places in out from slot on are empty. */
+        record Held(ByteBuffer data, long[] firsts, int[] lens, int[] crcs, int n, List<PageRun> out, int slot) {}
+
+        /** Without a pages writer: the batches read, and whether one could not be (a fault, past room, an unreadable VMA). */
+        private final List<Held> held = new ArrayList<>();
+        boolean unfit;
+        /** Without a pages writer: bytes that may be held still. */
+        long room;
+
+        /**
+         * lanes: 2 to use the helper lane too (when pages has a second stripe), 1 for this thread alone.
+         * Without pages (and mem), the batches are held ({@link #takeHeld}) for a writer to place later.
+         */
         Copier(int pid, FileChannel mem, DataWriter pages, int lanes) {
             this.pid = pid;
             this.mem = mem;
             this.pages = pages;
-            this.helper = lanes > 1 && pages.stripes() > 1 ? new Helper() : null;
+            this.helper = lanes > 1 && pages != null && pages.stripes() > 1 ? new Helper() : null;
+        }
+
+        /** The batches held since the last call; the caller owns their buffers. */
+        List<Held> takeHeld() {
+            List<Held> h = new ArrayList<>(held);
+            held.clear();
+            return h;
+        }
+
+        /** Gives back the buffers of the batches held since the last {@link #takeHeld}. */
+        void giveBackHeld() {
+            for (Held h : held) DataWriter.giveBack(h.data());
+            held.clear();
         }
 
         void add(Vma v, long first, int count, List<PageRun> runs) throws IOException {
+            if (pages == null && (unfit || (v.prot() & Records.PROT_READ) == 0)) {
+                unfit = true;
+                return;
+            }
             if ((v.prot() & Records.PROT_READ) == 0) {
                 flush();
                 PageRun r = copy(mem, pid, v, first, count, pages, 0);
@@ -539,8 +594,12 @@ final class Memory {
             copyBatch(b, 0, nanos);
         }
 
-        /** Reads, checksums and writes batch b into page stripe k; fills its slots. */
+        /** Reads, checksums and writes batch b into page stripe k; fills its slots. Without a writer: holds it. */
         private void copyBatch(Batch b, int k, long[] times) throws IOException {
+            if (pages == null) {
+                hold(b, times);
+                return;
+            }
             ByteBuffer buf = pages.buffer();
             buf.limit(b.bytes());
             long t1 = System.nanoTime();
@@ -560,6 +619,36 @@ final class Memory {
             synchronized (b.out()) {
                 for (int i = 0; i < b.n(); i++) b.out().set(b.slot() + i, runs[i]);
             }
+            times[0] += t2 - t1;
+            times[1] += System.nanoTime() - t2;
+        }
+
+        /** Reads and checksums batch b into a buffer of its own, held; unfit instead when it faults or has no room. */
+        private void hold(Batch b, long[] times) {
+            if (unfit || b.bytes() > room) {
+                unfit = true;
+                return;
+            }
+            ByteBuffer buf = DataWriter.spareBuffer();
+            buf.limit(b.bytes());
+            long t1 = System.nanoTime();
+            long got = RemoteRead.read(pid, b.addrs(), b.lens(), b.n(), buf);
+            long t2 = System.nanoTime();
+            if (got != b.bytes()) {
+                DataWriter.giveBack(buf);
+                unfit = true;
+                return;
+            }
+            int[] crcs = new int[b.n()];
+            buf.clear().limit(b.bytes());
+            for (int i = 0, pos = 0; i < b.n(); pos += b.lens()[i], i++) {
+                java.util.zip.CRC32C c = new java.util.zip.CRC32C();
+                c.update(buf.duplicate().position(pos).limit(pos + b.lens()[i]));
+                crcs[i] = (int) c.getValue();
+            }
+            room -= b.bytes();
+            held.add(new Held(buf, java.util.Arrays.copyOf(b.firsts(), b.n()), java.util.Arrays.copyOf(b.lens(), b.n()), crcs, b.n(),
+                    b.out(), b.slot()));
             times[0] += t2 - t1;
             times[1] += System.nanoTime() - t2;
         }

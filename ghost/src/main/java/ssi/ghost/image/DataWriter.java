@@ -33,6 +33,11 @@ import java.util.zip.CRC32C;
  * got (sync_file_range), so the disk works while the dump goes on and the fsync of commit has little left
  * to wait for.
  *
+ * <p>Data read before the writer existed (an incremental checkpoint's written pages, copied while the
+ * image directory is not made yet) comes in buffers of {@link #spareBuffer}: {@link #hold} gives each its
+ * place at the end of a stripe and keeps it; {@link #writeHeld} (or {@link #commit}, at the latest) writes
+ * it there, so a checkpoint can let the application go before that copy into the filesystem.
+ *
  * <p>Thread-safety: {@link #buffer}, {@link #release} and {@link #writeSlices} may be called from several
  * threads as long as no two write the same stripe at once; everything else belongs to the owning thread
  * and follows every write (a thread's writes are done before it hands its results over).
@@ -75,6 +80,10 @@ public final class DataWriter implements AutoCloseable {
     /** Every buffer of {@link #buffer} not yet given back to {@link DirectBuffers}. */
     private final List<ByteBuffer> made = new ArrayList<>();
     private boolean committed;
+    /** Buffers of {@link #hold} not written yet, with the stripe and offset each goes to. */
+    private final List<Held> held = new ArrayList<>();
+
+    private record Held(Stripe stripe, long at, ByteBuffer data) {}
 
     private DataWriter(Stripe[] stripes, boolean durable) {
         this.stripes = stripes;
@@ -202,6 +211,63 @@ public final class DataWriter implements AutoCloseable {
         }
     }
 
+    /** A cleared 1 MiB direct buffer for data to {@link #hold} later, or to hand back with {@link #giveBack}. */
+    public static ByteBuffer spareBuffer() {
+        return DirectBuffers.take();
+    }
+
+    /** Hands back a buffer of {@link #spareBuffer} that is not to be held; the caller must not touch it any more. */
+    public static void giveBack(ByteBuffer b) {
+        DirectBuffers.give(b);
+    }
+
+    /**
+     * Gives the remaining bytes of b (a buffer of {@link #spareBuffer}) their place at the end of stripe k
+     * as n chunks of lens[0..n) bytes back to back whose CRC32Cs are crcs[0..n), and keeps b to write there
+     * at {@link #writeHeld}; takes b over. The caller of {@link #writeSlices} for stripe k only.
+     */
+    public Chunk[] hold(int k, ByteBuffer b, int[] lens, int[] crcs, int n) {
+        Stripe s = stripes[k];
+        int total = 0;
+        for (int i = 0; i < n; i++) total += lens[i];
+        if (total != b.remaining()) {
+            DirectBuffers.give(b);
+            throw new IllegalArgumentException("slices of " + total + " bytes, buffer of " + b.remaining());
+        }
+        Chunk[] out = new Chunk[n];
+        long at = s.end;
+        for (int i = 0; i < n; i++) {
+            out[i] = new Chunk(k, at, lens[i], crcs[i]);
+            at += lens[i];
+        }
+        synchronized (held) {
+            held.add(new Held(s, s.end, b));
+        }
+        s.end = at;
+        return out;
+    }
+
+    /** Writes what {@link #hold} kept, each buffer at its place, and gives the buffers back. */
+    public void writeHeld() throws IOException {
+        List<Held> todo;
+        synchronized (held) {
+            todo = new ArrayList<>(held);
+            held.clear();
+        }
+        try {
+            for (int i = 0; i < todo.size(); i++) {
+                Held h = todo.get(i);
+                ByteBuffer b = h.data();
+                long at = h.at();
+                while (b.hasRemaining()) at += h.stripe().ch.write(b, at);
+                DirectBuffers.give(b);
+                todo.set(i, null);
+            }
+        } finally {
+            for (Held h : todo) if (h != null) DirectBuffers.give(h.data());
+        }
+    }
+
     /** b's remaining bytes at the end of s; starts the write-back of what a durable writer wrote every so often. */
     private void write(Stripe s, ByteBuffer b) throws IOException {
         while (b.hasRemaining()) s.end += s.ch.write(b, s.end);
@@ -242,6 +308,7 @@ public final class DataWriter implements AutoCloseable {
      * even empty) and removes the others.
      */
     public void commit(int ownerUid) throws IOException {
+        writeHeld();
         returnBuffers();
         for (Stripe s : stripes) {
             boolean keep = s.index == 0 || s.end > ImageFormat.DATA_START;
@@ -261,6 +328,10 @@ public final class DataWriter implements AutoCloseable {
 
     /** Gives the buffers back to the spares (every thread is done with them by now). */
     private void returnBuffers() {
+        synchronized (held) {
+            for (Held h : held) DirectBuffers.give(h.data());
+            held.clear();
+        }
         free.clear();
         synchronized (made) {
             for (ByteBuffer b : made) DirectBuffers.give(b);

@@ -160,6 +160,60 @@ class ImageFormatTest {
         assertEquals(expect, Files.size(f1));
     }
 
+    /**
+     * Data read before the writer existed (an incremental checkpoint's pages copied ahead) is held: hold
+     * gives each slice its place and CRC at once, later writes go after it, and the bytes reach the file
+     * only at commit (or writeHeld), each at its place. A writer closed without commit writes nothing and
+     * leaves no file; a hold whose slices do not add up to the buffer is refused.
+     */
+    @Test
+    void heldChunksAreWrittenAtTheirPlacesAtCommit() throws IOException {
+        int gpid = 77779, pg = ImageFormat.PAGE_SIZE;
+        Path f0 = dir.resolve(ImageFormat.pagesFile(gpid, 0));
+        byte[] a = filled(3 * pg, 1), c = filled(5 * pg, 3);
+        DataWriter.Chunk[] held1, held2;
+        DataWriter.Chunk mid;
+        try (DataWriter w = DataWriter.createStriped(dir, k -> ImageFormat.pagesFile(gpid, k), 2, ImageFormat.MAGIC_PAGES, gpid, false)) {
+            held1 = w.hold(0, spare(a), new int[] {pg, 2 * pg}, new int[] {crc(a, 0, pg), crc(a, pg, 3 * pg)}, 2);
+            ByteBuffer b = w.buffer();
+            b.put(filled(4 * pg, 2)).flip();
+            mid = w.writeBuffer(0, b);
+            held2 = w.hold(0, spare(c), new int[] {5 * pg}, new int[] {crc(c, 0, 5 * pg)}, 1);
+            assertEquals(12L * pg, w.bytes(), "held bytes count as written");
+            assertEquals(ImageFormat.DATA_START + 3L * pg, mid.offset(), "a write after a hold goes after the held data");
+            IllegalArgumentException odd = assertThrows(IllegalArgumentException.class,
+                    () -> w.hold(0, spare(c), new int[] {pg}, new int[] {0}, 1));
+            assertTrue(odd.getMessage().contains("slices of 4096 bytes, buffer of 20480"), odd.getMessage());
+            w.commit(0);
+        }
+        assertEquals(ImageFormat.DATA_START + 12L * pg, Files.size(f0));
+        try (DataFile f = DataFile.open(f0, ImageFormat.MAGIC_PAGES, gpid)) {
+            assertArrayEquals(Arrays.copyOfRange(a, 0, pg), f.read(held1[0].offset(), pg, held1[0].crc(), "held 1a"));
+            assertArrayEquals(Arrays.copyOfRange(a, pg, 3 * pg), f.read(held1[1].offset(), 2 * pg, held1[1].crc(), "held 1b"));
+            assertEquals(ImageFormat.DATA_START + pg, held1[1].offset());
+            assertArrayEquals(filled(4 * pg, 2), f.read(mid.offset(), mid.length(), mid.crc(), "written"));
+            assertEquals(ImageFormat.DATA_START + 7L * pg, held2[0].offset());
+            assertArrayEquals(c, f.read(held2[0].offset(), 5 * pg, held2[0].crc(), "held 2"));
+        }
+        int gone = 77780;
+        try (DataWriter w = DataWriter.createStriped(dir, k -> ImageFormat.pagesFile(gone, k), 1, ImageFormat.MAGIC_PAGES, gone, false)) {
+            w.hold(0, spare(a), new int[] {3 * pg}, new int[] {crc(a, 0, 3 * pg)}, 1);
+        }
+        try (var left = Files.list(dir)) {
+            assertTrue(left.noneMatch(p -> p.getFileName().toString().contains(Integer.toString(gone))), "a writer closed uncommitted left a file");
+        }
+    }
+
+    private static ByteBuffer spare(byte[] data) {
+        return DataWriter.spareBuffer().put(data).flip();
+    }
+
+    private static int crc(byte[] b, int from, int to) {
+        java.util.zip.CRC32C c = new java.util.zip.CRC32C();
+        c.update(b, from, to - from);
+        return (int) c.getValue();
+    }
+
     /** Checkpoints one after another reuse the direct buffers instead of piling up direct memory. */
     @Test
     void directBuffersAreReused() throws IOException {
