@@ -151,7 +151,7 @@ final class PageCopy implements AutoCloseable {
     }
 
     /**
-     * Waits for every queued copy, then unregisters every VMA and unmaps the file; throws the first
+     * Waits for every queued copy, then unregisters every VMA and has the file unmapped; throws the first
      * copy's error (a checksum mismatch: the image's error), else the first unregister's.
      */
     void finish() throws IOException {
@@ -183,8 +183,11 @@ final class PageCopy implements AutoCloseable {
             }
         }
         registered.clear();
-        for (long[] m : mapped) munmap(m[0], m[1]);
+        // the file's mappings go on a copy thread, after the restore goes on: unmapping tens of MiB of
+        // populated page tables takes milliseconds, and nothing needs them any more
+        List<long[]> unmap = List.copyOf(mapped);
         mapped.clear();
+        if (!unmap.isEmpty()) THREADS.execute(() -> unmap.forEach(m -> munmap(m[0], m[1])));
         if (bug != null) throw bug;
         if (err != null) throw err;
     }
