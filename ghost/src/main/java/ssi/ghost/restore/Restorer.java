@@ -723,7 +723,7 @@ public final class Restorer {
      * each VMA gets its pages and its protection (the mprotects in one batch too).
      */
     private void mapVmas() throws IOException {
-        List<RestorePlan.Vma> batched = new ArrayList<>(), later = new ArrayList<>();
+        List<RestorePlan.Vma> batched = new ArrayList<>(), later = new ArrayList<>(), copied = new ArrayList<>();
         java.util.Set<Long> objects = new java.util.HashSet<>();
         for (RestorePlan.Vma v : plan.vmas()) {
             if (v.shmemId() != 0) {
@@ -734,11 +734,38 @@ public final class Restorer {
                     continue;
                 }
             }
-            batched.add(v);
+            (copiedByUffd(v) ? copied : batched).add(v);
         }
-        Map<String, Long> fds = openMapped(batched);
+        // The private anonymous VMAs whose pages the copy threads fill go first, in a batch of their own,
+        // the biggest copy started first: their copies are most of a restore's time, and they run while
+        // the files are opened and mapped and the rest of the process is made.
+        copied.sort(java.util.Comparator.comparingLong((RestorePlan.Vma v) -> v.pages().fileRuns().stream()
+                .mapToLong(RestorePlan.FileRun::length).sum()).reversed());
+        Batch protect = new Batch();
+        if (!copied.isEmpty()) {
+            mapBatch(copied, Map.of());
+            for (RestorePlan.Vma v : copied)
+                fill(v, protect);
+        }
+        mapBatch(batched, openMapped(batched));
+        for (RestorePlan.Vma v : batched)
+            fill(v, protect);
+        protect.runChecked();
+        for (RestorePlan.Vma v : later) {
+            TreeRestorer.Shmem h = tree.shmem(v.shmemId());
+            mapShared(v, h);
+        }
+    }
+
+    /** Whether v's pages are copied by the copy threads (PageCopy) rather than written through the shim. */
+    private boolean copiedByUffd(RestorePlan.Vma v) {
+        return v.path() == null && !v.shared() && v.shmemId() == 0 && !noPageCopy && !v.pages().fileRuns().isEmpty();
+    }
+
+    /** mmaps every VMA of vs in one batch (fds: the files' fds by {@link #mapKey}, closed in the same batch). */
+    private void mapBatch(List<RestorePlan.Vma> vs, Map<String, Long> fds) throws IOException {
         Batch maps = new Batch();
-        for (RestorePlan.Vma v : batched) {
+        for (RestorePlan.Vma v : vs) {
             long fd = v.path() == null ? -1 : fds.get(mapKey(v));
             maps.add("mmap of " + v, SYS_MMAP, v.start(), v.length(), writableFirst(v) ? v.prot() | PROT_RW : v.prot(),
                     MAP_FIXED_NOREPLACE | (v.shared() ? MAP_SHARED : MAP_PRIVATE) | (v.path() == null ? MAP_ANONYMOUS : 0)
@@ -747,30 +774,28 @@ public final class Restorer {
         int mapped = maps.nrs.size();
         for (long fd : fds.values())
             maps.add("close of a mapped file's fd", SYS_CLOSE, fd);
+        if (maps.nrs.isEmpty())
+            return;
         long[] rc = maps.run();
         for (int i = 0; i < mapped; i++)
-            checkMapped(batched.get(i), rc[i]);
+            checkMapped(vs.get(i), rc[i]);
         for (int i = mapped; i < rc.length; i++)
             if (isError(rc[i]))
                 throw new RestoreException((int) -rc[i], "restore of pid " + pid + ": " + maps.whats.get(i) + " failed");
-        Batch protect = new Batch();
-        for (RestorePlan.Vma v : batched) {
-            if (TreeRestorer.TRACE) log.add(pid + ": mapped " + v);
-            int prot = writableFirst(v) ? v.prot() | PROT_RW : v.prot();
-            if (writableFirst(v)) {
-                if (writePages(v) && prot != v.prot())
-                    protectLater.add(v); // once its pages are in (finishPages)
-                else if (prot != v.prot())
-                    protect.add("mprotect of " + v, SYS_MPROTECT, v.start(), v.length(), v.prot());
-            }
-            if (v.shmemId() != 0)
-                tree.shmemMapped(v.shmemId(), new TreeRestorer.Shmem(pid, v.start(), v.end()));
+    }
+
+    /** v, mapped: its pages in (or their copy started), its protection set now or once they are in (protect, protectLater). */
+    private void fill(RestorePlan.Vma v, Batch protect) throws IOException {
+        if (TreeRestorer.TRACE) log.add(pid + ": mapped " + v);
+        int prot = writableFirst(v) ? v.prot() | PROT_RW : v.prot();
+        if (writableFirst(v)) {
+            if (writePages(v) && prot != v.prot())
+                protectLater.add(v); // once its pages are in (finishPages)
+            else if (prot != v.prot())
+                protect.add("mprotect of " + v, SYS_MPROTECT, v.start(), v.length(), v.prot());
         }
-        protect.runChecked();
-        for (RestorePlan.Vma v : later) {
-            TreeRestorer.Shmem h = tree.shmem(v.shmemId());
-            mapShared(v, h);
-        }
+        if (v.shmemId() != 0)
+            tree.shmemMapped(v.shmemId(), new TreeRestorer.Shmem(pid, v.start(), v.end()));
     }
 
     /** Mapped writable first (but a shared file mapping, whose pages are the file's) to take the pages. */
@@ -872,6 +897,7 @@ public final class Restorer {
                 if (pageCopy == null) {
                     pageCopy = PageCopy.open(t, pid);
                     noPageCopy = pageCopy == null;
+                    log.add(pid + (noPageCopy ? ": no userfaultfd: the pages go through the shim" : ": userfaultfd made for the page copies"));
                 }
                 if (pageCopy != null) {
                     pageCopy.start(v.start(), v.end(), runs, src);
