@@ -1,4 +1,4 @@
-/* ssi-ctl: `ssi checkpoint` and `ssi restart --detach` without a JVM. The `ssi` script runs it for those two
+/* ssi-ctl: `ssi checkpoint` (full or incremental) and `ssi restart --detach` without a JVM. The `ssi` script runs it for those two
  * commands, because a checkpoint or restart of a small application takes less time than the start of
  * the Java CLI. It speaks the control protocol (docs/ARCHITECTURE.md "Control protocol", coded in Java
  * in ssi.comm.control) and prints exactly what the Java commands (launcher/.../CheckpointCommand.java,
@@ -295,6 +295,7 @@ static const char *strerror_ctl(int status, char *tmp, size_t cap)
 {
     switch (status) { /* launcher Errno.strerror: the statuses the protocol defines */
     case 1: return "Operation not permitted";
+    case 2: return "No such file or directory";
     case 3: return "No such process";
     case 5: return "Input/output error";
     case 19: return "No such node";
@@ -314,8 +315,8 @@ static int fail(const char *what, const char *why, const char *todo)
 
 int main(int argc, char **argv)
 {
-    const char *run_dir_opt = NULL, *node_opt = NULL, *output = NULL, *positional = NULL;
-    int cmd = 0, stop = 0, detach = 0;
+    const char *run_dir_opt = NULL, *node_opt = NULL, *output = NULL, *parent_opt = NULL, *positional = NULL;
+    int cmd = 0, stop = 0, detach = 0, incremental = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **slot = NULL;
@@ -327,10 +328,17 @@ int main(int argc, char **argv)
         } else if (cmd == CTL_CHECKPOINT && (!strcmp(a, "--output") || !strncmp(a, "--output=", 9)
                                              || (!strncmp(a, "-o", 2) && a[2] != '='))) {
             slot = &output;
+        } else if (cmd == CTL_CHECKPOINT && (!strcmp(a, "--parent") || !strncmp(a, "--parent=", 9))) {
+            slot = &parent_opt;
         } else if (cmd == CTL_CHECKPOINT && !strcmp(a, "--stop")) {
             if (stop)
                 delegate(); /* given twice: picocli's message */
             stop = 1;
+            continue;
+        } else if (cmd == CTL_CHECKPOINT && (!strcmp(a, "--incremental") || !strcmp(a, "-i"))) {
+            if (incremental)
+                delegate();
+            incremental = 1;
             continue;
         } else if (cmd == CTL_RESTART && (!strcmp(a, "--detach") || !strcmp(a, "-d"))) {
             if (detach)
@@ -415,6 +423,8 @@ int main(int argc, char **argv)
             delegate();
         if (output && (!*output || !plain_ascii(output)))
             delegate();
+        if (parent_opt && (!*parent_opt || !plain_ascii(parent_opt)))
+            delegate();
         char *dir = output ? java_abs_normalize(output) : strdup("");
         what = xmalloc(32);
         snprintf(what, 32, "checkpoint %d", gpid);
@@ -422,9 +432,11 @@ int main(int argc, char **argv)
         put_utf(&req, dir);
         uint8_t s = (uint8_t)stop;
         put(&req, &s, 1);
-        uint8_t incremental = 0; /* --incremental and --parent are the Java command's (delegated) */
-        put(&req, &incremental, 1);
-        put_utf(&req, "");
+        /* --parent implies --incremental */
+        incremental |= parent_opt != NULL;
+        uint8_t incr = (uint8_t)incremental;
+        put(&req, &incr, 1);
+        put_utf(&req, parent_opt ? java_abs_normalize(parent_opt) : "");
         nothing = "nothing was written";
     } else {
         if (!*positional || !plain_ascii(positional))
@@ -502,13 +514,18 @@ int main(int argc, char **argv)
         int32_t procs = (int32_t)get_be(&in, 4);
         int64_t bytes = (int64_t)get_be(&in, 8);
         char *parent = get_utf(&in);   /* "" for a full image */
-        (void)get_be(&in, 8);          /* bytes in the parent: none for a full image */
-        if (!in.bad && in.at == in.len && freeze >= 0 && bytes >= 0 && parent && !*parent) {
+        int64_t in_parent = (int64_t)get_be(&in, 8); /* bytes in the parent: none for a full image */
+        if (!in.bad && in.at == in.len && freeze >= 0 && bytes >= 0 && in_parent >= 0 && (incremental || !*parent)) {
             /* String.format("%.1f") rounds half up, Math.round too: in integers, exactly */
             int64_t tenths = (bytes * 10 + 524288) / 1048576;
             printf("checkpoint of %d (%d process%s, %lld.%lld MiB) written to %s; frozen %lld ms%s\n", gpid,
                    (int)procs, procs == 1 ? "" : "es", (long long)(tenths / 10), (long long)(tenths % 10), dir,
                    (long long)((freeze + 500) / 1000), stop ? "; application stopped" : "");
+            if (incremental) {
+                tenths = (in_parent * 10 + 524288) / 1048576;
+                printf("incremental: %lld.%lld MiB of unchanged pages are in the parent %s\n", (long long)(tenths / 10),
+                       (long long)(tenths % 10), parent);
+            }
             return fflush(stdout) == 0 ? 0 : 1;
         }
     } else if (!in.bad && cmd == CTL_RESTART) {

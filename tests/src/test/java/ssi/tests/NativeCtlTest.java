@@ -22,7 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * command (SSI_NATIVE_CTL=0) against the same live node and compares exit status, stdout and stderr.
  * What the client leaves to Java (help, usage errors, an unreachable node) it refuses with exit 64
  * and no output, and the script then gives the Java answer. (The successful paths run through the
- * client in CheckpointTest and RestartTest.)
+ * client in CheckpointTest, RestartTest and IncrementalCheckpointTest; here an incremental checkpoint by
+ * each is compared, figures aside.)
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 300)
@@ -75,6 +76,8 @@ class NativeCtlTest {
         // errors the daemon answers, with the paths as typed and as the daemon gets them
         same(work, 1, "checkpoint", "16383");
         same(work, 1, "checkpoint", "999999", "--stop", "-o", "rel//img/");
+        same(work, 1, "checkpoint", "999999", "--parent", "rel/../no//parent/");
+        same(work, 1, "checkpoint", "999999", "-i");
         // (a detached restart: `ssi restart` without --detach runs in the foreground through ssi-run)
         same(work, 1, "restart", "--detach", "missing//image/");
         same(work, 1, "restart", "-d", "./a/../missing");
@@ -90,6 +93,26 @@ class NativeCtlTest {
                 + java.util.regex.Pattern.quote(img.toString()) + "; frozen [0-9]+ ms\n"), first::describe);
         assertTrue(Files.exists(img.resolve("inventory.img")), first::describe);
         same(work, 1, "checkpoint", Integer.toString(gpid), "-o", "img");
+        // incremental checkpoints: a parent that is not there, named the same way
+        same(work, 1, "checkpoint", Integer.toString(gpid), "-o", "img-x", "--parent", "no-such-image");
+        // one by the client and one by Java on top of img: the same lines but for the figures
+        String g = Integer.toString(gpid);
+        Cmd.Result ci = viaClient(work, "checkpoint", g, "-o", "img-c", "--parent", "img");
+        Cmd.Result ji = viaJava(work, "checkpoint", g, "-o", "img-j", "--parent", "img");
+        assertEquals(0, ci.exit(), ci::describe);
+        assertEquals(0, ji.exit(), ji::describe);
+        assertEquals(figuresOut(ji.out()).replace("img-j", "img-c"), figuresOut(ci.out()), () -> ci.describe() + "\n--- java:\n" + ji.describe());
+        assertTrue(ci.out().matches("(?s)checkpoint of " + gpid + " .*\nincremental: [0-9]+\\.[0-9] MiB of unchanged pages are in the parent "
+                + java.util.regex.Pattern.quote(img.toString()) + "\n"), ci::describe);
+        // --incremental alone: on top of the last image the node wrote of it (img-j)
+        Cmd.Result cr = viaClient(work, "checkpoint", g, "-o", "img-r", "-i");
+        assertEquals(0, cr.exit(), cr::describe);
+        assertTrue(cr.out().endsWith(" MiB of unchanged pages are in the parent " + work.resolve("img-j") + "\n"), cr::describe);
+    }
+
+    /** A checkpoint's lines with its figures (MiB, freeze time) taken out. */
+    private static String figuresOut(String out) {
+        return out.replaceAll("[0-9]+\\.[0-9] MiB", "X MiB").replaceAll("frozen [0-9]+ ms", "frozen N ms");
     }
 
     @Test
@@ -103,6 +126,9 @@ class NativeCtlTest {
         cases.add(new String[] {"--node", "7", "restart", "/tmp/x"});   // no such node here
         cases.add(new String[] {"--node", "300", "restart", "/tmp/x"}); // not a node id
         cases.add(new String[] {"checkpoint", "1", "--stop", "--stop"});
+        cases.add(new String[] {"checkpoint", "1", "-i", "--incremental"});
+        cases.add(new String[] {"checkpoint", "1", "--parent"});
+        cases.add(new String[] {"checkpoint", "1", "--parent="});
         for (String[] args : cases) {
             Cmd.Result c = viaClient(work, args);
             assertEquals(DELEGATE, c.exit(), c::describe);
