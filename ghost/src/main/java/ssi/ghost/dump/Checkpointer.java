@@ -832,9 +832,9 @@ public final class Checkpointer {
         long t0 = System.nanoTime();
         // An incremental checkpoint's scan of the pages written since the parent (which protects them again)
         // started on a second thread right after the freeze, and the copy of the pages it found (Memory.Ahead,
-        // held in memory until dumpPages gives it to the page writer) follows there: the process is frozen, and they cover only the parent's tracked ranges,
-        // which the scratch page and the injected calls' code do not touch (a VMA registered for write
-        // protection merges with no other). The scratch page's mmap and brk(0) take the mmap lock for
+        // held in memory until dumpPages gives it to the page writer) follows there: the process is frozen,
+        // and they cover only the parent's tracked ranges, which the scratch page and the injected calls'
+        // code do not touch (a VMA registered for write protection merges with no other). The scratch page's mmap and brk(0) take the mmap lock for
         // writing: they came before the scan (which holds it for reading) and before the copy (whose many
         // short holds would keep a writer waiting up to the lock's hand-off time, ~4 ms); the calls injected
         // here neither change a mapping nor take that lock for writing, so they run alongside the copy, and

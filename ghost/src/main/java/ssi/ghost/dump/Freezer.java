@@ -44,8 +44,11 @@ final class Freezer implements AutoCloseable {
                     threads.put(tid, link.attach(tid));
                     added = true;
                 } catch (ErrnoException e) {
-                    if (e.errno() != CheckpointException.ESRCH) throw e;
-                    // the thread exited between the listing and the attach
+                    // the thread exited between the listing and the attach: gone (ESRCH), or a zombie now,
+                    // which PTRACE_SEIZE refuses with EPERM (a child of a shell loop that just ended)
+                    if (e.errno() == CheckpointException.ESRCH) continue;
+                    if (e.errno() == CheckpointException.EPERM && ended(fs, pid, tid)) continue;
+                    throw e;
                 }
             }
             if (!added) break;
@@ -55,6 +58,12 @@ final class Freezer implements AutoCloseable {
             return false;
         }
         return true;
+    }
+
+    /** Whether thread tid of pid has ended: gone, or a zombie or dead task. */
+    static boolean ended(ProcFs fs, int pid, int tid) {
+        ProcFs.Stat s = fs.stat(fs.dir(pid).resolve("task").resolve(Integer.toString(tid)));
+        return s == null || s.state() == 'Z' || s.state() == 'X';
     }
 
     /** The attached threads of pid, the thread-group leader first when it is attached. */

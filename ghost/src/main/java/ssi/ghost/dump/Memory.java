@@ -601,12 +601,10 @@ final class Memory {
                 return;
             }
             ByteBuffer buf = pages.buffer();
-            buf.limit(b.bytes());
-            long t1 = System.nanoTime();
-            long got = RemoteRead.read(pid, b.addrs(), b.lens(), b.n(), buf);
+            boolean whole = read(b, buf, times);
             long t2 = System.nanoTime();
             PageRun[] runs = new PageRun[b.n()];
-            if (got == b.bytes()) {
+            if (whole) {
                 DataWriter.Chunk[] chunks = pages.writeSlices(k, buf.clear().limit(b.bytes()), b.lens(), b.n());
                 for (int i = 0; i < b.n(); i++) {
                     runs[i] = new PageRun(b.firsts()[i], b.lens()[i] / ImageFormat.PAGE_SIZE, chunks[i].file(), chunks[i].offset(),
@@ -619,8 +617,16 @@ final class Memory {
             synchronized (b.out()) {
                 for (int i = 0; i < b.n(); i++) b.out().set(b.slot() + i, runs[i]);
             }
-            times[0] += t2 - t1;
             times[1] += System.nanoTime() - t2;
+        }
+
+        /** process_vm_readv of batch b into buf (limited to its bytes), its time added to times[0]; whether all of it came. */
+        private boolean read(Batch b, ByteBuffer buf, long[] times) {
+            buf.limit(b.bytes());
+            long t1 = System.nanoTime();
+            long got = RemoteRead.read(pid, b.addrs(), b.lens(), b.n(), buf);
+            times[0] += System.nanoTime() - t1;
+            return got == b.bytes();
         }
 
         /** Reads and checksums batch b into a buffer of its own, held; unfit instead when it faults or has no room. */
@@ -630,15 +636,12 @@ final class Memory {
                 return;
             }
             ByteBuffer buf = DataWriter.spareBuffer();
-            buf.limit(b.bytes());
-            long t1 = System.nanoTime();
-            long got = RemoteRead.read(pid, b.addrs(), b.lens(), b.n(), buf);
-            long t2 = System.nanoTime();
-            if (got != b.bytes()) {
+            if (!read(b, buf, times)) {
                 DataWriter.giveBack(buf);
                 unfit = true;
                 return;
             }
+            long t2 = System.nanoTime();
             int[] crcs = new int[b.n()];
             buf.clear().limit(b.bytes());
             for (int i = 0, pos = 0; i < b.n(); pos += b.lens()[i], i++) {
@@ -649,7 +652,6 @@ final class Memory {
             room -= b.bytes();
             held.add(new Held(buf, java.util.Arrays.copyOf(b.firsts(), b.n()), java.util.Arrays.copyOf(b.lens(), b.n()), crcs, b.n(),
                     b.out(), b.slot()));
-            times[0] += t2 - t1;
             times[1] += System.nanoTime() - t2;
         }
 

@@ -716,11 +716,13 @@ public final class Restorer {
     }
 
     /**
-     * The plan's VMAs. The files they map are opened first (one fd per file and mode, with the caller's
-     * rights when the restart has an opener), then every VMA is mapped in one {@link Batch} but those of
-     * shared anonymous memory another process, or an earlier VMA of this one, mapped already (kept from
-     * the fork, or opened through map_files one by one after the batch); the files' fds are closed; then
-     * each VMA gets its pages and its protection (the mprotects in one batch too).
+     * The plan's VMAs. The private anonymous ones whose pages the copy threads fill come first: mapped in
+     * one {@link Batch}, their copies started (biggest first). Then the files the others map are opened
+     * (one fd per file and mode, with the caller's rights when the restart has an opener), every other
+     * VMA is mapped in one batch but those of shared anonymous memory another process, or an earlier VMA
+     * of this one, mapped already (kept from the fork, or opened through map_files one by one after the
+     * batch); the files' fds are closed; then each VMA gets its pages and its protection (the mprotects in
+     * one batch too, those of VMAs still being filled in finishPages).
      */
     private void mapVmas() throws IOException {
         List<RestorePlan.Vma> batched = new ArrayList<>(), later = new ArrayList<>(), copied = new ArrayList<>();

@@ -43,6 +43,24 @@ class ProcReadersTest {
         return (int) child.pid();
     }
 
+    /**
+     * A thread that ended between the freezer's listing and its attach: a zombie (which PTRACE_SEIZE
+     * refuses with EPERM, not ESRCH) or a task that is gone counts as ended, a sleeping one does not.
+     */
+    @Test
+    void anEndedThreadIsToldFromALiveOne() throws Exception {
+        // the child exits and, its parent exec'd into sleep, is never reaped: a zombie
+        int pid = start("sleep 0.05 & echo $! > zpid; echo go; exec sleep 60");
+        int zombie = Integer.parseInt(Files.readString(tmp.resolve("zpid")).trim());
+        ProcFs fs = new ProcFs(Path.of("/proc"));
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (fs.stat(fs.dir(zombie)) != null && fs.stat(fs.dir(zombie)).state() != 'Z' && System.nanoTime() < until) Thread.sleep(10);
+        assertEquals('Z', fs.stat(fs.dir(zombie)).state(), "the child is a zombie");
+        assertTrue(Freezer.ended(fs, zombie, zombie), "a zombie has ended");
+        assertFalse(Freezer.ended(fs, pid, pid), "the sleeping parent has not");
+        assertTrue(Freezer.ended(fs, pid, Integer.MAX_VALUE - 1), "a task that is not there has");
+    }
+
     @Test
     void treeVmasPagesAndFilesOfAChild() throws Exception {
         int pid = start("exec 7<>data; printf 0123456789 >&7; exec 8<>gone; printf abc >&8; rm gone; "
