@@ -172,6 +172,8 @@ public final class Checkpointer {
             // own, while the application is inspected; its copies wait for the process's page writer.
             Map<Integer, Long> starts = new HashMap<>();
             startsOut = starts;
+            // what the copies ahead of all the processes may hold in memory until the image is written
+            java.util.concurrent.atomic.AtomicLong holdBudget = new java.util.concurrent.atomic.AtomicLong(Memory.Ahead.HOLD_LIMIT);
             for (ProcTree.Member m : tree.members()) {
                 long start = startTime(m.pid());
                 starts.put(m.pid(), start);
@@ -184,7 +186,7 @@ public final class Checkpointer {
                     Tracee tt = freezer.any(m.pid());
                     tb.scratch = Scratch.map(tt, m.pid());
                     tb.brk = Memory.brk(tt);
-                    tb.startPrefetch(fs, m.pid());
+                    tb.startPrefetch(fs, m.pid(), holdBudget);
                 }
             }
 
@@ -510,12 +512,12 @@ public final class Checkpointer {
          * Runs {@link #prefetch} on a thread of its own, right after the freeze (while the rest of the
          * application is inspected); {@link #prefetching} completes with it.
          */
-        void startPrefetch(ProcFs fs, int pid) {
+        void startPrefetch(ProcFs fs, int pid, java.util.concurrent.atomic.AtomicLong holdBudget) {
             java.util.concurrent.CompletableFuture<Void> f = new java.util.concurrent.CompletableFuture<>();
             prefetching = f;
             Thread.ofPlatform().name("written-pages-" + pid).daemon(true).start(() -> {
                 try {
-                    prefetch(fs, pid);
+                    prefetch(fs, pid, holdBudget);
                     f.complete(null);
                 } catch (Throwable e) {
                     f.completeExceptionally(e);
@@ -536,7 +538,7 @@ public final class Checkpointer {
          * stores it whole). Then copies the stored pages of every range scanned ({@link Memory.Ahead}, held
          * in memory until the page writer takes them) while the checkpoint's thread inspects and injects.
          */
-        void prefetch(ProcFs fs, int pid) throws IOException {
+        void prefetch(ProcFs fs, int pid, java.util.concurrent.atomic.AtomicLong holdBudget) throws IOException {
             long t0 = System.nanoTime();
             List<Records.Vma> done = new ArrayList<>();
             for (Records.Vma old : parentVmas.values()) {
@@ -556,7 +558,7 @@ public final class Checkpointer {
             scanNanos = System.nanoTime() - t0;
             if (done.isEmpty()) return;
             long t1 = System.nanoTime();
-            ahead = new Memory.Ahead(fs, pid);
+            ahead = new Memory.Ahead(fs, pid, holdBudget);
             for (Records.Vma old : done) ahead.vma(old, prefetched.get(old.start()), parentPresent(old));
             copyNanos = System.nanoTime() - t1;
         }

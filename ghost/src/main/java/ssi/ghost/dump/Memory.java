@@ -278,7 +278,7 @@ final class Memory {
      * for written pages, right after its scan, while the checkpoint's thread inspects the application and
      * injects its calls (the process is frozen, and those calls write only into the scratch page). The
      * image directory may not exist yet, so the copies are held in memory, at most {@link #HOLD_LIMIT}
-     * bytes; the page writer gets them when {@link #dumpPages} takes their VMA ({@link #place}) and writes
+     * bytes over all the processes of a checkpoint (their Aheads share one budget); the page writer gets them when {@link #dumpPages} takes their VMA ({@link #place}) and writes
      * them once the application is let go ({@link DataWriter#hold}). dumpPages takes a VMA from here only
      * when base's scan for it is the very one this copy used: a VMA that changed since is dumped as usual,
      * as is one past the limit, one that is not readable and one whose read faulted. Owned by the scanning
@@ -286,22 +286,29 @@ final class Memory {
      */
     static final class Ahead implements AutoCloseable {
         /**
-         * The most bytes held: 1% of a few GiB written between two checkpoints (what incremental ones are
-         * for), within the spare direct buffers the JVM keeps for the image writers.
+         * The most bytes one checkpoint holds: 1% of a few GiB written between two checkpoints (what
+         * incremental ones are for), within the spare direct buffers the JVM keeps for the image writers.
          */
         static final long HOLD_LIMIT = 16L << 20;
 
         /** A VMA copied ahead: the scan it used, its runs (their places filled by {@link #place}), its written regions. */
-        record Done(List<long[]> regions, Runs runs, List<long[]> written, List<Copier.Held> held) {}
+        record Done(List<long[]> regions, Runs runs, List<long[]> written, List<Copier.Held> held) {
+            /** The stored runs (filled by {@link #place}). */
+            List<PageRun> stored() {
+                return runs.stored;
+            }
+        }
 
         final Map<Long, Done> done = new HashMap<>();
         private final int pid;
         private final FileChannel pagemap;
         private final Copier copier;
-        private long heldBytes;
+        /** Bytes the checkpoint may still hold, shared by the Aheads of its processes (they run at once). */
+        private final java.util.concurrent.atomic.AtomicLong budget;
 
-        Ahead(ProcFs fs, int pid) throws IOException {
+        Ahead(ProcFs fs, int pid, java.util.concurrent.atomic.AtomicLong budget) throws IOException {
             this.pid = pid;
+            this.budget = budget;
             pagemap = FileChannel.open(fs.dir(pid).resolve("pagemap"), StandardOpenOption.READ);
             copier = new Copier(pid, null, null, 1); // holds its copies
         }
@@ -309,25 +316,38 @@ final class Memory {
         /** Copies the stored pages of v (a VMA of the parent image, tracked), of which regions is the scan. */
         void vma(Vma v, List<long[]> regions, BitSet parentPresent) throws IOException {
             if (!dumpsPages(v) || (v.prot() & Records.PROT_READ) == 0) return; // (only /proc/PID/mem reads those)
+            // room for the written pages, taken from the budget first (pages present but neither written
+            // nor in the parent, rare, can make the copy need more: it then gives up, the VMA is copied
+            // the ordinary way)
             long written = 0;
             for (long[] r : regions) if ((r[2] & WriteProtect.PAGE_IS_WRITTEN) != 0) written += r[1] - r[0];
-            if (heldBytes + written > HOLD_LIMIT) return;
-            copier.room = HOLD_LIMIT - heldBytes;
+            if (!take(written)) return;
+            copier.room = written;
             Runs runs = new Runs(v, copier);
-            List<long[]> w;
+            List<long[]> w = null;
+            boolean whole = false;
             try {
                 w = tracked(pagemap, pid, v, regions, parentPresent, v.kind() != Records.VMA_FILE || isShmemLike(v), runs);
                 copier.flush();
+                whole = !copier.unfit;
             } finally {
-                if (copier.unfit) copier.giveBackHeld();
+                if (!whole) { // gave up, or failed: nothing of this VMA is kept
+                    copier.giveBackHeld();
+                    copier.unfit = false;
+                    budget.addAndGet(written);
+                }
             }
-            if (copier.unfit) {
-                copier.unfit = false;
-                return;
+            if (!whole) return;
+            budget.addAndGet(copier.room); // what it did not need
+            done.put(v.start(), new Done(regions, runs, w, copier.takeHeld()));
+        }
+
+        /** n bytes off the budget, when it has them. */
+        private boolean take(long n) {
+            for (long left = budget.get(); ; left = budget.get()) {
+                if (n > left) return false;
+                if (budget.compareAndSet(left, left - n)) return true;
             }
-            List<Copier.Held> held = copier.takeHeld();
-            for (Copier.Held h : held) heldBytes += h.data().remaining();
-            done.put(v.start(), new Done(regions, runs, w, held));
         }
 
         /** Gives d's copies their places in the first page stripe of pages, which keeps them, and fills d's runs. */

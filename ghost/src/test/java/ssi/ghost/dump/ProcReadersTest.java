@@ -121,6 +121,53 @@ class ProcReadersTest {
         }
     }
 
+    /**
+     * The copies ahead of an incremental checkpoint (one per tracked process, running at once) share one
+     * budget: a VMA whose written pages do not fit in what is left is not copied ahead (the dump then
+     * copies it the ordinary way), and a VMA copied ahead takes only what it held. The held copy, placed
+     * in a page file, is the process's memory.
+     */
+    @Test
+    void copiesAheadShareOneBudget() throws Exception {
+        int pid = start("echo go; sleep 60");
+        ProcFs fs = new ProcFs(Path.of("/proc"));
+        // stopped, so that its memory holds still between the copy and the check
+        assertEquals(0, new ProcessBuilder("kill", "-STOP", Integer.toString(pid)).start().waitFor());
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (fs.stat(fs.dir(pid)).state() != 'T' && System.nanoTime() < until) Thread.sleep(10);
+        assertEquals('T', fs.stat(fs.dir(pid)).state());
+        Records.Vma stack = Memory.vmas(fs, pid).stream().filter(v -> v.kind() == Records.VMA_STACK).findFirst().orElseThrow();
+        int pg = ImageFormat.PAGE_SIZE;
+        // the stack's top 4 pages, present and written (bash has touched them)
+        List<long[]> top = List.of(new long[] {stack.end() - 4L * pg, stack.end(), WriteProtect.PAGE_IS_PRESENT | WriteProtect.PAGE_IS_WRITTEN});
+        java.util.concurrent.atomic.AtomicLong budget = new java.util.concurrent.atomic.AtomicLong(6L * pg);
+        Path dir = tmp.resolve("img");
+        Images.prepareDir(dir, 0);
+        try (Memory.Ahead first = new Memory.Ahead(fs, pid, budget); Memory.Ahead second = new Memory.Ahead(fs, pid, budget)) {
+            first.vma(stack, top, new java.util.BitSet());
+            assertTrue(first.done.containsKey(stack.start()), "4 pages fit in a budget of 6");
+            assertEquals(2L * pg, budget.get());
+            second.vma(stack, top, new java.util.BitSet());
+            assertTrue(second.done.isEmpty(), "4 more pages do not fit in the 2 left");
+            assertEquals(2L * pg, budget.get(), "a VMA not copied ahead takes nothing");
+            byte[] mem = new byte[4 * pg];
+            try (var ch = java.nio.channels.FileChannel.open(fs.dir(pid).resolve("mem"))) {
+                ch.read(java.nio.ByteBuffer.wrap(mem), stack.end() - 4L * pg);
+            }
+            try (DataWriter pages = DataWriter.create(dir, ImageFormat.pagesFile(pid), ImageFormat.MAGIC_PAGES, pid)) {
+                Memory.Ahead.Done d = first.done.get(stack.start());
+                first.place(d, pages);
+                pages.commit(0);
+                List<Records.PageRun> runs = d.stored();
+                assertEquals(1, runs.size(), runs.toString());
+                assertEquals(stack.pages() - 4, runs.getFirst().firstPage());
+                try (DataFile f = DataFile.open(dir.resolve(ImageFormat.pagesFile(pid)), ImageFormat.MAGIC_PAGES, pid)) {
+                    assertArrayEquals(mem, f.read(runs.getFirst().fileOffset(), 4L * pg, runs.getFirst().crc(), "held run"));
+                }
+            }
+        }
+    }
+
     @Test
     void aListeningSocketIsRefusedByName() throws Exception {
         try (var server = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
