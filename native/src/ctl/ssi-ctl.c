@@ -1,6 +1,6 @@
-/* ssi-ctl: `ssi checkpoint` (full or incremental) and `ssi restart --detach` without a JVM. The `ssi` script runs it for those two
- * commands, because a checkpoint or restart of a small application takes less time than the start of
- * the Java CLI. It speaks the control protocol (docs/ARCHITECTURE.md "Control protocol", coded in Java
+/* ssi-ctl: `ssi checkpoint` (full or incremental) and `ssi restart --detach` without a JVM. The `ssi` script
+ * runs it for those two commands, because a checkpoint or restart of a small application takes less time
+ * than the start of the Java CLI (which, started beside a checkpoint, also takes CPU from its freeze). It speaks the control protocol (docs/ARCHITECTURE.md "Control protocol", coded in Java
  * in ssi.comm.control) and prints exactly what the Java commands (launcher/.../CheckpointCommand.java,
  * RestartCommand.java) print, with the same exit status.
  *

@@ -29,9 +29,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * is copied the ordinary way) and is checkpointed incrementally with --stop. Each incremental image must
  * store exactly the pages written in its round (image show, for the VMA) and refer to the rest; the
  * restart of the last image, which reads pages through all four images, must give back a process whose
- * every word is the latest pattern, with the pages dropped and not written since zero. Without a known earlier
- * image, with a missing parent at checkpoint or restart, or with the parent replaced by another image,
- * the command fails naming it and nothing is written or started.
+ * every word is the latest pattern, with the pages dropped and not written since zero. Without a known
+ * earlier image, with a missing parent at checkpoint or restart, or with the parent replaced by another
+ * image, the command fails naming it and nothing is written or started.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 300)
