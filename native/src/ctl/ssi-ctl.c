@@ -307,6 +307,9 @@ static const char *strerror_ctl(int status, char *tmp, size_t cap)
     }
 }
 
+/* bytes in tenths of a MiB as String.format("%.1f", bytes / 1048576.0) rounds them (half up): in integers, exactly */
+static int64_t mib_tenths(int64_t bytes) { return (bytes * 10 + 524288) / 1048576; }
+
 static int fail(const char *what, const char *why, const char *todo)
 {
     fprintf(stderr, "ssi: %s: %s; %s\n", what, why, todo);
@@ -516,13 +519,12 @@ int main(int argc, char **argv)
         char *parent = get_utf(&in);   /* "" for a full image */
         int64_t in_parent = (int64_t)get_be(&in, 8); /* bytes in the parent: none for a full image */
         if (!in.bad && in.at == in.len && freeze >= 0 && bytes >= 0 && in_parent >= 0 && (incremental || !*parent)) {
-            /* String.format("%.1f") rounds half up, Math.round too: in integers, exactly */
-            int64_t tenths = (bytes * 10 + 524288) / 1048576;
+            int64_t tenths = mib_tenths(bytes);
             printf("checkpoint of %d (%d process%s, %lld.%lld MiB) written to %s; frozen %lld ms%s\n", gpid,
                    (int)procs, procs == 1 ? "" : "es", (long long)(tenths / 10), (long long)(tenths % 10), dir,
                    (long long)((freeze + 500) / 1000), stop ? "; application stopped" : "");
             if (incremental) {
-                tenths = (in_parent * 10 + 524288) / 1048576;
+                tenths = mib_tenths(in_parent);
                 printf("incremental: %lld.%lld MiB of unchanged pages are in the parent %s\n", (long long)(tenths / 10),
                        (long long)(tenths % 10), parent);
             }

@@ -662,13 +662,7 @@ final class Memory {
                 return;
             }
             long t2 = System.nanoTime();
-            int[] crcs = new int[b.n()];
-            buf.clear().limit(b.bytes());
-            for (int i = 0, pos = 0; i < b.n(); pos += b.lens()[i], i++) {
-                java.util.zip.CRC32C c = new java.util.zip.CRC32C();
-                c.update(buf.duplicate().position(pos).limit(pos + b.lens()[i]));
-                crcs[i] = (int) c.getValue();
-            }
+            int[] crcs = DataWriter.sliceCrcs(buf.clear().limit(b.bytes()), b.lens(), b.n());
             room -= b.bytes();
             held.add(new Held(buf, java.util.Arrays.copyOf(b.firsts(), b.n()), java.util.Arrays.copyOf(b.lens(), b.n()), crcs, b.n(),
                     b.out(), b.slot()));

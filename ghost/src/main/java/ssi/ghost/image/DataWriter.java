@@ -192,23 +192,42 @@ public final class DataWriter implements AutoCloseable {
     public Chunk[] writeSlices(int k, ByteBuffer b, int[] lens, int n) throws IOException {
         try {
             Stripe s = stripes[k];
-            int pos = b.position(), total = 0;
-            for (int i = 0; i < n; i++) total += lens[i];
-            if (pos + total != b.limit()) throw new IllegalArgumentException("slices of " + total + " bytes, buffer of " + b.remaining());
-            Chunk[] out = new Chunk[n];
-            long at = s.end;
-            for (int i = 0; i < n; i++) {
-                CRC32C c = new CRC32C();
-                c.update(b.duplicate().position(pos).limit(pos + lens[i]));
-                out[i] = new Chunk(k, at, lens[i], (int) c.getValue());
-                at += lens[i];
-                pos += lens[i];
-            }
+            checkSlices(b, lens, n);
+            Chunk[] out = atEnd(s, lens, sliceCrcs(b, lens, n), n);
             write(s, b);
             return out;
         } finally {
             free.add(b);
         }
+    }
+
+    /** The CRC32C of each of the n slices of lens[0..n) bytes that follow one another in b from its position. */
+    public static int[] sliceCrcs(ByteBuffer b, int[] lens, int n) {
+        int[] crcs = new int[n];
+        for (int i = 0, pos = b.position(); i < n; pos += lens[i], i++) {
+            CRC32C c = new CRC32C();
+            c.update(b.duplicate().position(pos).limit(pos + lens[i]));
+            crcs[i] = (int) c.getValue();
+        }
+        return crcs;
+    }
+
+    /** Refuses slices that are not exactly b's remaining bytes. */
+    private static void checkSlices(ByteBuffer b, int[] lens, int n) {
+        long total = 0;
+        for (int i = 0; i < n; i++) total += lens[i];
+        if (total != b.remaining()) throw new IllegalArgumentException("slices of " + total + " bytes, buffer of " + b.remaining());
+    }
+
+    /** The chunks of n slices of lens[0..n) bytes, CRC32Cs crcs[0..n), laid back to back from the end of stripe s. */
+    private static Chunk[] atEnd(Stripe s, int[] lens, int[] crcs, int n) {
+        Chunk[] out = new Chunk[n];
+        long at = s.end;
+        for (int i = 0; i < n; i++) {
+            out[i] = new Chunk(s.index, at, lens[i], crcs[i]);
+            at += lens[i];
+        }
+        return out;
     }
 
     /** A cleared 1 MiB direct buffer for data to {@link #hold} later, or to hand back with {@link #giveBack}. */
@@ -228,22 +247,17 @@ public final class DataWriter implements AutoCloseable {
      */
     public Chunk[] hold(int k, ByteBuffer b, int[] lens, int[] crcs, int n) {
         Stripe s = stripes[k];
-        int total = 0;
-        for (int i = 0; i < n; i++) total += lens[i];
-        if (total != b.remaining()) {
+        try {
+            checkSlices(b, lens, n);
+        } catch (IllegalArgumentException e) {
             DirectBuffers.give(b);
-            throw new IllegalArgumentException("slices of " + total + " bytes, buffer of " + b.remaining());
+            throw e;
         }
-        Chunk[] out = new Chunk[n];
-        long at = s.end;
-        for (int i = 0; i < n; i++) {
-            out[i] = new Chunk(k, at, lens[i], crcs[i]);
-            at += lens[i];
-        }
+        Chunk[] out = atEnd(s, lens, crcs, n);
         synchronized (held) {
             held.add(new Held(s, s.end, b));
         }
-        s.end = at;
+        s.end += b.remaining();
         return out;
     }
 

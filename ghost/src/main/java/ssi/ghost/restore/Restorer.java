@@ -895,7 +895,7 @@ public final class Restorer {
         if (!runs.isEmpty()) {
             for (RestorePlan.FileRun r : runs)
                 checkInside(v, r.addr(), r.length());
-            if (v.path() == null && !v.shared() && v.shmemId() == 0 && !noPageCopy) {
+            if (copiedByUffd(v)) {
                 if (pageCopy == null) {
                     pageCopy = PageCopy.open(t, pid);
                     noPageCopy = pageCopy == null;
